@@ -1,0 +1,214 @@
+"""Canonical descriptors: what every packer consumes.
+
+A descriptor lists the bytes of one element of a datatype, relative to the MPI origin
+(the address the application passes to MPI), in MPI typemap order:
+
+* :class:`StridedBlock` -- ``block`` contiguous bytes at ``start``, repeated by levels
+  ``(counts[i], strides[i])``, innermost first. Block ``(i0, i1, ...)`` sits at
+  ``start + i0*strides[0] + i1*strides[1] + ...`` and the packed stream visits ``i0``
+  fastest.
+* :class:`BlockList` -- irregular pieces ``(offsets[j], lengths[j])`` visited in order,
+  the whole list repeated by the same kind of strided levels.
+
+``size``, ``lb`` and ``extent`` are those of the MPI datatype (``size`` = packed bytes).
+:meth:`repeat` gives the layout of ``count`` consecutive elements (spaced by the extent),
+which is what MPI_Pack with ``incount = count`` reads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Union
+
+import numpy as np
+
+
+def _span(counts: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int, int]:
+    """Lowest and highest displacement reached by the strided levels."""
+    lo = hi = 0
+    for count, stride in zip(counts, strides):
+        reach = (count - 1) * stride
+        lo += min(0, reach)
+        hi += max(0, reach)
+    return lo, hi
+
+
+def add_level(
+    counts: tuple[int, ...], strides: tuple[int, ...], count: int, stride: int, inner_b: int
+) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """Append an outer level ``(count, stride)`` and simplify.
+
+    ``inner_b`` is the contiguous block length when ``counts`` is empty (so a repetition
+    whose stride equals the block folds into a longer block), else 0. Returns
+    ``(block_factor, counts, strides)``: the block is multiplied by ``block_factor``.
+    Rules (never reordering): count 1 vanishes; stride == block with no levels folds;
+    outer stride == inner count * inner stride merges the two levels.
+    """
+    if count == 1:
+        return 1, counts, strides
+    if not counts and inner_b and stride == inner_b:
+        return count, counts, strides
+    if counts and stride == counts[-1] * strides[-1]:
+        return 1, counts[:-1] + (counts[-1] * count,), strides
+    return 1, counts + (count,), strides + (stride,)
+
+
+@dataclass(frozen=True, repr=False)
+class StridedBlock:
+    """``block`` bytes at ``start``, repeated by ``(count, stride)`` levels, innermost first."""
+
+    start: int
+    block: int
+    counts: tuple[int, ...] = ()
+    strides: tuple[int, ...] = ()
+    size: int = 0
+    lb: int = 0
+    extent: int = 0
+
+    @property
+    def ndim(self) -> int:
+        return len(self.counts)
+
+    @property
+    def num_blocks(self) -> int:
+        return math.prod(self.counts) if self.block else 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of data (= packed bytes) in this layout."""
+        return self.block * math.prod(self.counts)
+
+    @property
+    def is_contiguous(self) -> bool:
+        return not self.counts
+
+    @property
+    def data_lb(self) -> int:
+        """Lowest byte offset read or written, relative to the origin."""
+        return self.start + _span(self.counts, self.strides)[0] if self.nbytes else 0
+
+    @property
+    def data_ub(self) -> int:
+        """One past the highest byte offset read or written, relative to the origin."""
+        return self.start + _span(self.counts, self.strides)[1] + self.block if self.nbytes else 0
+
+    def alignment(self) -> int:
+        """gcd of start, block and strides: every block address is a multiple of it."""
+        return reduce(math.gcd, (self.start, self.block, *self.strides), 0)
+
+    def repeat(self, count: int) -> StridedBlock:
+        """Layout of ``count`` elements spaced by the extent (MPI's incount)."""
+        if count == 1:
+            return self
+        if count == 0 or self.nbytes == 0:
+            return StridedBlock(0, 0, size=0, lb=self.lb, extent=self.extent * count)
+        factor, counts, strides = add_level(
+            self.counts, self.strides, count, self.extent, 0 if self.counts else self.block
+        )
+        return StridedBlock(
+            self.start,
+            self.block * factor,
+            counts,
+            strides,
+            self.size * count,
+            self.lb,
+            self.extent * count,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"StridedBlock(start={self.start}, block={self.block}, counts={self.counts}, "
+            f"strides={self.strides}, size={self.size}, lb={self.lb}, extent={self.extent})"
+        )
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class BlockList:
+    """Irregular pieces ``(offsets[j], lengths[j])`` in order, repeated by strided levels."""
+
+    offsets: np.ndarray
+    lengths: np.ndarray
+    counts: tuple[int, ...] = ()
+    strides: tuple[int, ...] = ()
+    size: int = 0
+    lb: int = 0
+    extent: int = 0
+    _bounds: tuple[int, int] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        offsets = np.ascontiguousarray(self.offsets, dtype=np.int64)
+        lengths = np.ascontiguousarray(self.lengths, dtype=np.int64)
+        offsets.flags.writeable = False
+        lengths.flags.writeable = False
+        object.__setattr__(self, "offsets", offsets)
+        object.__setattr__(self, "lengths", lengths)
+        lo, hi = _span(self.counts, self.strides)
+        if len(offsets):
+            bounds = (int(offsets.min()) + lo, int((offsets + lengths).max()) + hi)
+        else:
+            bounds = (0, 0)
+        object.__setattr__(self, "_bounds", bounds)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.counts)
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.offsets) * math.prod(self.counts)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.lengths.sum()) * math.prod(self.counts)
+
+    @property
+    def is_contiguous(self) -> bool:
+        return False
+
+    @property
+    def data_lb(self) -> int:
+        return self._bounds[0]
+
+    @property
+    def data_ub(self) -> int:
+        return self._bounds[1]
+
+    def alignment(self) -> int:
+        """gcd of every offset, length and stride."""
+        pieces = np.gcd.reduce(np.concatenate([self.offsets, self.lengths])) if len(self.offsets) else 0
+        return reduce(math.gcd, self.strides, int(pieces))
+
+    def repeat(self, count: int) -> BlockList:
+        if count == 1:
+            return self
+        _, counts, strides = add_level(self.counts, self.strides, count, self.extent, 0)
+        return BlockList(
+            self.offsets, self.lengths, counts, strides, self.size * count, self.lb, self.extent * count
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, BlockList)
+            and np.array_equal(self.offsets, other.offsets)
+            and np.array_equal(self.lengths, other.lengths)
+            and (self.counts, self.strides, self.size, self.lb, self.extent)
+            == (other.counts, other.strides, other.size, other.lb, other.extent)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        def show(a: np.ndarray) -> str:
+            items = a[:6].tolist()
+            return f"({', '.join(map(str, items))}{', ...' if len(a) > 6 else ''})"
+
+        return (
+            f"BlockList(pieces={len(self.offsets)}, offsets={show(self.offsets)}, "
+            f"lengths={show(self.lengths)}, counts={self.counts}, strides={self.strides}, "
+            f"size={self.size}, lb={self.lb}, extent={self.extent})"
+        )
+
+
+Descriptor = Union[StridedBlock, BlockList]

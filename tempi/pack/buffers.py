@@ -1,0 +1,65 @@
+"""Turn user buffers into (address, size, memory kind) without copying.
+
+Host memory: anything with the buffer protocol (C-contiguous). Device memory: anything
+with ``__cuda_array_interface__`` (CuPy arrays, numba/PyTorch tensors), contiguous.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tempi.errors import InvalidBuffer
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A resolved buffer. ``host`` is a uint8 view for host memory, else None."""
+
+    ptr: int
+    nbytes: int
+    on_device: bool
+    host: np.ndarray | None
+    owner: Any
+
+
+def _device(obj: Any, writable: bool) -> Buffer:
+    cai = obj.__cuda_array_interface__
+    ptr, readonly = cai["data"]
+    if writable and readonly:
+        raise InvalidBuffer("device buffer is read-only")
+    itemsize = np.dtype(cai["typestr"]).itemsize
+    shape = tuple(cai["shape"])
+    strides = cai.get("strides")
+    if strides is not None:
+        expected = itemsize
+        for extent, stride in zip(reversed(shape), reversed(strides)):
+            if extent > 1 and stride != expected:
+                raise InvalidBuffer(
+                    "device buffer is not C-contiguous: pass the whole array and a datatype "
+                    "(or its base allocation) rather than a strided view"
+                )
+            expected *= extent
+    nbytes = itemsize
+    for extent in shape:
+        nbytes *= extent
+    return Buffer(int(ptr or 0), nbytes, True, None, obj)
+
+
+def as_buffer(obj: Any, *, writable: bool) -> Buffer:
+    """Resolve ``obj``; raise :class:`InvalidBuffer` with the reason when it cannot be used."""
+    if hasattr(obj, "__cuda_array_interface__"):
+        return _device(obj, writable)
+    try:
+        view = memoryview(obj)
+    except TypeError as exc:
+        raise InvalidBuffer(f"{type(obj).__name__} is not a buffer: {exc}") from None
+    if writable and view.readonly:
+        raise InvalidBuffer("output buffer is read-only")
+    if not view.c_contiguous:
+        raise InvalidBuffer("host buffer is not C-contiguous")
+    host = np.frombuffer(view.cast("B") if view.ndim != 1 or view.format != "B" else view, np.uint8)
+    ptr = host.ctypes.data if host.size else 0
+    return Buffer(ptr, host.size, False, host, obj)

@@ -1,0 +1,124 @@
+"""Host packers: numba loops over 1-, 2-, 4- or 8-byte words.
+
+numba does not vectorise loops over bytes (0.15-0.9 GB/s measured) but reaches 5-9 GB/s
+over 8-byte words, so every call picks the widest word dividing all addresses, offsets,
+strides and block lengths. One kernel per descriptor kind serves both directions
+(``to_packed`` chooses which side is written).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from tempi.datatype.descriptor import BlockList, Descriptor, StridedBlock
+
+_WORDS = {8: np.uint64, 4: np.uint32, 2: np.uint16, 1: np.uint8}
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _copy(typed, packed, t, p, n, to_packed):
+    if to_packed:
+        for k in range(n):
+            packed[p + k] = typed[t + k]
+    else:
+        for k in range(n):
+            typed[t + k] = packed[p + k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _strided(typed, packed, start, block, counts, strides, to_packed):
+    """Copy blocks of ``block`` words between ``typed`` (at start + Σ i_k strides_k) and the
+    dense ``packed`` array, innermost level fastest."""
+    ndim = counts.shape[0]
+    if ndim == 0:
+        _copy(typed, packed, start, 0, block, to_packed)
+        return
+    c0, s0 = counts[0], strides[0]
+    c1, s1 = (counts[1], strides[1]) if ndim > 1 else (1, 0)
+    outer = 1
+    for k in range(2, ndim):
+        outer *= counts[k]
+    index = np.zeros(ndim, np.int64)
+    base, p = start, 0
+    for _ in range(outer):
+        for i1 in range(c1):
+            t = base + i1 * s1
+            for _i0 in range(c0):
+                _copy(typed, packed, t, p, block, to_packed)
+                t += s0
+                p += block
+        k = 2
+        while k < ndim:
+            index[k] += 1
+            base += strides[k]
+            if index[k] < counts[k]:
+                break
+            base -= strides[k] * counts[k]
+            index[k] = 0
+            k += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _blocklist(typed, packed, offsets, lengths, counts, strides, to_packed):
+    """Copy the pieces (offsets, lengths) in order, the list repeated by strided levels."""
+    ndim = counts.shape[0]
+    outer = 1
+    for k in range(ndim):
+        outer *= counts[k]
+    index = np.zeros(ndim, np.int64)
+    base, p = 0, 0
+    for _ in range(outer):
+        for j in range(offsets.shape[0]):
+            _copy(typed, packed, base + offsets[j], p, lengths[j], to_packed)
+            p += lengths[j]
+        k = 0
+        while k < ndim:
+            index[k] += 1
+            base += strides[k]
+            if index[k] < counts[k]:
+                break
+            base -= strides[k] * counts[k]
+            index[k] = 0
+            k += 1
+
+
+def word_size(desc: Descriptor, *addresses: int) -> int:
+    """Widest word (8, 4, 2 or 1 bytes) dividing the descriptor and every address."""
+    g = math.gcd(desc.alignment(), *addresses)
+    return next(w for w in (8, 4, 2, 1) if g % w == 0)
+
+
+def _transfer(desc: Descriptor, typed: np.ndarray, origin: int, packed: np.ndarray, position: int, to_packed: bool) -> None:
+    nbytes = desc.nbytes
+    if nbytes == 0:
+        return
+    lo = origin + desc.data_lb
+    w = word_size(desc, typed.ctypes.data + lo, packed.ctypes.data + position)
+    word = _WORDS[w]
+    typed_w = typed[lo : origin + desc.data_ub].view(word)
+    packed_w = packed[position : position + nbytes].view(word)
+    counts = np.asarray(desc.counts, np.int64)
+    strides = np.asarray(desc.strides, np.int64) // w
+    if isinstance(desc, StridedBlock):
+        start = (desc.start - desc.data_lb) // w
+        _strided(typed_w, packed_w, start, desc.block // w, counts, strides, to_packed)
+    elif isinstance(desc, BlockList):
+        offsets = (desc.offsets - desc.data_lb) // w
+        _blocklist(typed_w, packed_w, offsets, desc.lengths // w, counts, strides, to_packed)
+    else:
+        raise TypeError(f"not a descriptor: {desc!r}")
+
+
+def pack(desc: Descriptor, typed: np.ndarray, origin: int, packed: np.ndarray, position: int) -> None:
+    """Gather ``desc`` (already repeated for the count) from the uint8 array ``typed``,
+    whose byte ``origin`` is the MPI origin, into ``packed[position:]``. Bounds are the
+    caller's to check."""
+    _transfer(desc, typed, origin, packed, position, True)
+
+
+def unpack(desc: Descriptor, packed: np.ndarray, position: int, typed: np.ndarray, origin: int) -> None:
+    """Scatter ``packed[position:]`` into ``typed`` laid out as ``desc``."""
+    _transfer(desc, typed, origin, packed, position, False)
