@@ -5,6 +5,7 @@ packed buffers, both anything with the buffer protocol or ``__cuda_array_interfa
 The MPI origin is the typed buffer's first byte, or ``origin`` bytes into it for types
 whose data starts before their origin (negative strides or lower bounds). Packed bytes
 are identical to the system MPI's ``MPI_Pack`` (typemap order, native representation).
+Host buffers with a type tempi cannot describe go to the system MPI_Pack unchanged.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from typing import Any
 
 from mpi4py import MPI
 
-from tempi.datatype import Descriptor
+from tempi.datatype import Descriptor, _mpilib
 from tempi.datatype import describe as _describe
 from tempi.errors import InvalidBuffer, UnsupportedDatatype
+from tempi.log import get_logger
 from tempi.pack import select
 from tempi.pack.buffers import Buffer, as_buffer
+
+log = get_logger("api")
 
 
 def describe(datatype: MPI.Datatype) -> Descriptor:
@@ -26,18 +30,13 @@ def describe(datatype: MPI.Datatype) -> Descriptor:
     >>> tempi.describe(MPI.DOUBLE.Create_vector(3, 2, 5).Commit())
     StridedBlock(start=0, block=16, counts=(3,), strides=(40,), size=48, lb=0, extent=96)
     """
-    desc = _describe(datatype)
-    if desc.nbytes != datatype.Get_size():
-        raise UnsupportedDatatype(
-            f"descriptor holds {desc.nbytes} bytes but MPI says {datatype.Get_size()}"
-        )
-    return desc
+    return _describe(datatype)
 
 
 def pack_size(count: int, datatype: MPI.Datatype) -> int:
     """Bytes that ``pack`` writes for ``count`` elements of ``datatype``."""
     _check_count(count)
-    return count * describe(datatype).size
+    return count * datatype.Get_size()
 
 
 def _check_count(count: int) -> None:
@@ -45,14 +44,26 @@ def _check_count(count: int) -> None:
         raise ValueError(f"count must be >= 0, got {count}")
 
 
-def _typed_layout(count: int, datatype: MPI.Datatype, typed: Buffer, origin: int) -> Descriptor:
-    _check_count(count)
-    desc = describe(datatype).repeat(count)
-    if desc.nbytes and (origin + desc.data_lb < 0 or origin + desc.data_ub > typed.nbytes):
+def _check_typed(lo: int, hi: int, count: int, typed: Buffer, origin: int) -> None:
+    if hi > lo and (origin + lo < 0 or origin + hi > typed.nbytes):
         raise InvalidBuffer(
             f"{count} x datatype at origin {origin} touches bytes "
-            f"[{origin + desc.data_lb}, {origin + desc.data_ub}) of a {typed.nbytes}-byte buffer"
+            f"[{origin + lo}, {origin + hi}) of a {typed.nbytes}-byte buffer"
         )
+
+
+def _layout(count: int, datatype: MPI.Datatype, typed: Buffer, origin: int) -> Descriptor | None:
+    """The repeated descriptor, bounds-checked; None when the type must go to MPI itself."""
+    _check_count(count)
+    try:
+        desc = describe(datatype).repeat(count)
+    except UnsupportedDatatype as exc:
+        if typed.on_device:
+            raise UnsupportedDatatype(f"{exc}; device buffers need a type tempi supports") from None
+        log.debug("passing MPI_Pack through: %s", exc)
+        _check_typed(*_mpilib.footprint(datatype, count), count, typed, origin)
+        return None
+    _check_typed(desc.data_lb, desc.data_ub, count, typed, origin)
     return desc
 
 
@@ -83,8 +94,10 @@ def pack(
     """
     typed = as_buffer(inbuf, writable=False)
     packed = as_buffer(outbuf, writable=True)
-    desc = _typed_layout(count, datatype, typed, origin)
-    _check_packed(position, desc.nbytes, packed, "pack")
+    desc = _layout(count, datatype, typed, origin)
+    _check_packed(position, count * datatype.Get_size(), packed, "pack")
+    if desc is None:
+        return _mpilib.pack(typed.ptr + origin, count, datatype, packed.ptr, packed.nbytes, position)
     select.pack(desc, typed, origin, packed, position, stream=stream, sync=sync)
     return position + desc.nbytes
 
@@ -107,7 +120,9 @@ def unpack(
     """
     packed = as_buffer(inbuf, writable=False)
     typed = as_buffer(outbuf, writable=True)
-    desc = _typed_layout(count, datatype, typed, origin)
-    _check_packed(position, desc.nbytes, packed, "unpack")
+    desc = _layout(count, datatype, typed, origin)
+    _check_packed(position, count * datatype.Get_size(), packed, "unpack")
+    if desc is None:
+        return _mpilib.unpack(packed.ptr, packed.nbytes, position, typed.ptr + origin, count, datatype)
     select.unpack(desc, packed, position, typed, origin, stream=stream, sync=sync)
     return position + desc.nbytes

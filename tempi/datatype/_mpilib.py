@@ -92,3 +92,12 @@ def unpack(inptr: int, insize: int, position: int, outptr: int, count: int, data
     if err != MPI.SUCCESS:
         raise MPI.Exception(err)
     return pos.value
+
+
+def footprint(datatype: MPI.Datatype, count: int) -> tuple[int, int]:
+    """Byte range [lo, hi) relative to the origin that ``count`` elements may touch, from
+    MPI's own true bounds stepped by its extent."""
+    true_lb, true_extent = datatype.Get_true_extent()
+    _, extent = datatype.Get_extent()
+    reach = (count - 1) * extent if count else 0
+    return true_lb + min(0, reach), true_lb + true_extent + max(0, reach)

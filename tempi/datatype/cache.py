@@ -14,9 +14,9 @@ from tempi.datatype import _mpilib
 from tempi.datatype.canonicalize import canonicalize
 from tempi.datatype.decode import decode
 from tempi.datatype.descriptor import Descriptor
-from tempi.errors import NotCommitted
+from tempi.errors import NotCommitted, UnsupportedDatatype
 
-_descriptors: dict[int, Descriptor] = {}
+_descriptors: dict[int, Descriptor | UnsupportedDatatype] = {}
 _keyval: int | None = None
 
 
@@ -35,19 +35,28 @@ def describe(datatype: MPI.Datatype) -> Descriptor:
     """The canonical descriptor of one element of a committed ``datatype`` (cached).
 
     Raises :class:`~tempi.errors.NotCommitted` for an uncommitted derived type and
-    :class:`~tempi.errors.UnsupportedDatatype` for what tempi cannot describe.
+    :class:`~tempi.errors.UnsupportedDatatype` for what tempi cannot describe (remembered
+    too, so the verdict costs one decode per handle).
     """
     handle = MPI._handleof(datatype)
     found = _descriptors.get(handle)
-    if found is not None:
-        return found
-    if not _mpilib.is_committed(datatype):
-        raise NotCommitted("datatype is not committed: call Commit() first")
-    descriptor = canonicalize(decode(datatype))
-    if not datatype.is_predefined:
-        _attach_evictor(datatype, handle)
-    _descriptors[handle] = descriptor
-    return descriptor
+    if found is None:
+        if not _mpilib.is_committed(datatype):
+            raise NotCommitted("datatype is not committed: call Commit() first")
+        try:
+            found = canonicalize(decode(datatype))
+            if found.nbytes != datatype.Get_size():
+                raise UnsupportedDatatype(
+                    f"descriptor holds {found.nbytes} bytes but MPI says {datatype.Get_size()}"
+                )
+        except UnsupportedDatatype as exc:
+            found = exc
+        if not datatype.is_predefined:
+            _attach_evictor(datatype, handle)
+        _descriptors[handle] = found
+    if isinstance(found, UnsupportedDatatype):
+        raise found
+    return found
 
 
 def forget(datatype: MPI.Datatype) -> None:

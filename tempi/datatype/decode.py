@@ -16,7 +16,7 @@ from mpi4py import MPI
 from tempi.datatype.ir import EMPTY, Dense, Node, Repeat, Seq, TypeIR, shifted
 from tempi.errors import UnsupportedDatatype
 
-_PAIR_TYPES = ("FLOAT_INT", "DOUBLE_INT", "LONG_INT", "SHORT_INT", "2INT", "LONG_DOUBLE_INT")
+_PAIR_TYPES = ("FLOAT_INT", "DOUBLE_INT", "LONG_INT", "SHORT_INT", "TWOINT", "LONG_DOUBLE_INT")
 
 
 def _pair_handles() -> dict[int, MPI.Datatype]:
@@ -40,7 +40,13 @@ def _named(dt: MPI.Datatype) -> Node:
 
 
 def _extent(dt: MPI.Datatype) -> int:
-    return dt.Get_extent()[1]
+    """The extent MPI steps by; negative extents are refused because MPI libraries do not
+    agree on how they repeat (MPICH steps a contiguous(2) of extent -1 by -2 while
+    reporting extent 0)."""
+    extent = dt.Get_extent()[1]
+    if extent < 0:
+        raise UnsupportedDatatype(f"negative extent {extent}")
+    return extent
 
 
 def _blocks(old: MPI.Datatype, blocklength: int) -> Node:
@@ -147,5 +153,6 @@ def _decode_combiner(combiner: str, old: MPI.Datatype, p: dict) -> Node:
 
 def decode(datatype: MPI.Datatype) -> TypeIR:
     """The IR of ``datatype`` with its MPI size, lower bound and extent."""
-    lb, extent = datatype.Get_extent()
+    lb, _ = datatype.Get_extent()
+    extent = _extent(datatype)
     return TypeIR(_node(datatype), datatype.Get_size(), lb, extent)

@@ -1,0 +1,364 @@
+"""CUDA packer: pack and unpack canonical descriptors with the kernels of ``native/pack.cu``.
+
+The kernels are compiled once per process and device by CuPy (NVRTC), one template per
+word size. Each call picks the widest word (16, 8, 4, 2 or 1 bytes) that divides both
+addresses and every offset, length and stride of the descriptor, so misaligned bases
+stay correct and aligned ones move 16 bytes per access.
+
+Everything that depends only on the descriptor (word-unit arguments, grid, the device
+copy of a block list's pieces) is computed on first use and cached (strided blocks by
+value, block lists by the identity of their piece arrays, which ``repeat`` shares), so a
+steady-state call is a dictionary lookup, one kernel launch and, unless ``sync=False``,
+a stream synchronize. Addresses are plain integers that the device can
+dereference: device or managed memory, or mapped pinned host memory (one-shot packing
+writes through the mapping). The caller has already checked bounds and folded the
+position and ``incount`` in.
+
+This is the only module that imports CuPy, and only inside functions, so importing it
+on a machine without CuPy works.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from tempi._native import native_dir
+from tempi.datatype.descriptor import BlockList, Descriptor, StridedBlock
+from tempi.errors import KernelCompileError, UnsupportedDatatype
+
+WORD_TYPES: dict[int, str] = {
+    1: "unsigned char",
+    2: "unsigned short",
+    4: "unsigned int",
+    8: "unsigned long long",
+    16: "uint4",
+}
+"""CUDA type moved per access, by word size in bytes."""
+
+MAX_LEVELS = 16
+"""Strided levels the kernels take by value (``TEMPI_MAX_LEVELS`` in ``pack.cuh``)."""
+
+_LEVELS_DTYPE = np.dtype(
+    [("n", "<i8"), ("count", "<i8", (MAX_LEVELS,)), ("stride", "<i8", (MAX_LEVELS,))],
+    align=True,
+)
+_CHUNK_B = 8192  # block-list pieces are split to at most this many bytes (a multiple of 16)
+_THREADS = 256  # threads per CUDA block
+_BLOCKS_PER_SM = 32  # cap on resident-ish CUDA blocks: grid-stride loops do the rest
+_CACHE_SIZE = 512
+_KINDS = {0: "pageable", 1: "pinned", 2: "device", 3: "managed"}
+_UNPACK = (np.int32(0), np.int32(1))
+_MEMCPY_DEFAULT = 4  # cudaMemcpyDefault: direction inferred from the addresses (UVA)
+
+
+def kernel_names() -> tuple[str, ...]:
+    """Every template instantiation of ``pack.cu`` (CuPy name expressions)."""
+    names = []
+    for word in WORD_TYPES.values():
+        names += [f"tempi_strided<{word}, {n}>" for n in range(4)]
+        names += [f"tempi_strided_n<{word}>"]
+        names += [f"tempi_blocklist<{word}, {n}>" for n in range(2)]
+        names += [f"tempi_blocklist_n<{word}>"]
+    return tuple(names)
+
+
+def source() -> tuple[str, tuple[str, ...]]:
+    """The kernel source and NVRTC options.
+
+    The header's hash goes into the options because CuPy's disk cache keys on source
+    and options only, not on included files.
+    """
+    folder = native_dir()
+    text = (folder / "pack.cu").read_text()
+    header = hashlib.sha1((folder / "pack.cuh").read_bytes()).hexdigest()[:16]
+    return text, ("-std=c++17", f"-I{folder}", f"-DTEMPI_PACK_CUH_SHA=0x{header}")
+
+
+@cache
+def cuda_available() -> bool:
+    """True when CuPy imports and sees at least one device; never raises."""
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+@cache
+def get_module(code: str, options: tuple[str, ...], device: int) -> Any:
+    """The compiled ``cupy.RawModule`` for ``code`` on ``device`` (memoized).
+
+    Raises :class:`KernelCompileError` with the source and options when NVRTC fails.
+    """
+    import cupy
+
+    with cupy.cuda.Device(device):
+        module = cupy.RawModule(code=code, options=options, name_expressions=kernel_names())
+        try:
+            module.compile()
+        except cupy.cuda.compiler.CompileException as exc:
+            raise KernelCompileError(f"pack.cu failed to compile: {exc}", code, options) from exc
+    return module
+
+
+@cache
+def _kernel(name: str, device: int) -> Any:
+    code, options = source()
+    return get_module(code, options, device).get_function(name)
+
+
+@cache
+def _sm_count(device: int) -> int:
+    import cupy
+
+    return int(cupy.cuda.runtime.getDeviceProperties(device)["multiProcessorCount"])
+
+
+def memory_kind(ptr: int) -> str:
+    """'device', 'managed', 'pinned' or 'pageable': where ``ptr`` points, per CUDA."""
+    import cupy
+
+    try:
+        attrs = cupy.cuda.runtime.pointerGetAttributes(ptr)
+    except cupy.cuda.runtime.CUDARuntimeError:
+        return "pageable"
+    return _KINDS.get(int(attrs.type), "pageable")
+
+
+def device_pointer(ptr: int) -> int:
+    """The device address of pinned-mapped host memory (the same address under UVA)."""
+    import cupy
+
+    attrs = cupy.cuda.runtime.pointerGetAttributes(ptr)
+    return int(getattr(attrs, "devicePointer", 0) or ptr)
+
+
+def word_size(desc: Descriptor, *ptrs: int) -> int:
+    """Largest of 16, 8, 4, 2, 1 dividing every address in ``ptrs`` and the descriptor."""
+    return _word(_entry(desc).align, *ptrs)
+
+
+def pack(
+    desc: Descriptor, src_ptr: int, dst_ptr: int, *, stream: Any = None, sync: bool = True
+) -> None:
+    """Pack ``desc`` from the typed data whose MPI origin is ``src_ptr`` to ``dst_ptr``.
+
+    ``dst_ptr`` may be device memory or mapped pinned host memory (one-shot).
+    ``stream``: a ``cupy.cuda.Stream``, default the current one; it is synchronized
+    before returning unless ``sync`` is false.
+    """
+    _run(desc, src_ptr, dst_ptr, 0, stream, sync)
+
+
+def unpack(
+    desc: Descriptor, src_ptr: int, dst_ptr: int, *, stream: Any = None, sync: bool = True
+) -> None:
+    """Unpack the packed bytes at ``src_ptr`` into typed data whose origin is ``dst_ptr``."""
+    _run(desc, dst_ptr, src_ptr, 1, stream, sync)
+
+
+def copy(dst_ptr: int, src_ptr: int, nbytes: int, *, stream: Any = None) -> None:
+    """Copy ``nbytes`` between any two addresses CUDA knows (cudaMemcpyDefault), synchronously."""
+    import cupy
+
+    if nbytes == 0:
+        return
+    if stream is None:
+        stream = cupy.cuda.get_current_stream()
+    cupy.cuda.runtime.memcpyAsync(dst_ptr, src_ptr, nbytes, _MEMCPY_DEFAULT, stream.ptr)
+    stream.synchronize()
+
+
+def device_empty(nbytes: int) -> Any:
+    """An uninitialised ``cupy`` uint8 array of ``nbytes`` on the current device."""
+    import cupy
+
+    return cupy.empty(nbytes, dtype=cupy.uint8)
+
+
+@dataclass
+class _Entry:
+    """What a descriptor needs on the device, computed once."""
+
+    desc: Descriptor
+    nbytes: int
+    align: int
+    launches: dict[tuple[int, int], _Launch] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Launch:
+    kernel: Any
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    args: tuple[Any, ...]
+    keep: Any = None  # device data the arguments point to
+
+
+_entries: dict[Any, _Entry] = {}
+_pieces: dict[tuple[int, int, int], tuple[BlockList, Any]] = {}
+
+
+def _word(align: int, *ptrs: int) -> int:
+    bits = align
+    for ptr in ptrs:
+        bits |= ptr
+    bits &= 15
+    return 16 if bits == 0 else bits & -bits
+
+
+def _key(desc: Descriptor) -> Any:
+    """Cache key: the value of a strided block; for a block list, its piece arrays'
+    identities (``repeat`` shares them) and its levels. Entries keep the descriptor, so
+    the identities stay valid while cached."""
+    if isinstance(desc, StridedBlock):
+        return desc
+    return (id(desc.offsets), id(desc.lengths), desc.counts, desc.strides)
+
+
+def _entry(desc: Descriptor) -> _Entry:
+    key = _key(desc)
+    entry = _entries.get(key)
+    if entry is not None:
+        return entry
+    _bounded(_entries)
+    entry = _entries[key] = _Entry(desc, desc.nbytes, desc.alignment())
+    return entry
+
+
+def _bounded(cache: dict) -> None:
+    if len(cache) >= _CACHE_SIZE:
+        del cache[next(iter(cache))]
+
+
+def _run(desc: Descriptor, typed: int, packed: int, unpack: int, stream: Any, sync: bool) -> None:
+    entry = _entry(desc)
+    if entry.nbytes == 0:
+        return
+    import cupy
+
+    device = cupy.cuda.runtime.getDevice()
+    ws = _word(entry.align, typed, packed)
+    launch = entry.launches.get((ws, device))
+    if launch is None:
+        launch = entry.launches[(ws, device)] = _plan(entry, ws, device)
+    if stream is None:
+        stream = cupy.cuda.get_current_stream()
+    args = (np.uint64(typed), np.uint64(packed), _UNPACK[unpack]) + launch.args
+    launch.kernel(launch.grid, launch.block, args, stream=stream)
+    if sync:
+        stream.synchronize()
+
+
+def _plan(entry: _Entry, ws: int, device: int) -> _Launch:
+    if isinstance(entry.desc, StridedBlock):
+        return _plan_strided(entry.desc, ws, device)
+    return _plan_blocklist(entry, ws, device)
+
+
+def _plan_strided(desc: StridedBlock, ws: int, device: int) -> _Launch:
+    n = len(desc.counts)
+    strides = [s // ws for s in desc.strides]
+    nblocks = math.prod(desc.counts)
+    block = desc.block // ws
+    head = (np.int64(desc.start // ws), np.uint64(block), np.uint64(nblocks))
+    if n <= 3:
+        counts = list(desc.counts[:2]) + [1] * (2 - min(n, 2))
+        strides += [0] * (3 - n)
+        name = f"tempi_strided<{WORD_TYPES[ws]}, {n}>"
+        args = head + tuple(np.uint64(c) for c in counts) + tuple(np.int64(s) for s in strides)
+    else:
+        name = f"tempi_strided_n<{WORD_TYPES[ws]}>"
+        args = head + (_levels(desc.counts, strides),)
+    grid, threads = launch_shape(nblocks, block, _sm_count(device))
+    return _Launch(_kernel(name, device), grid, threads, args)
+
+
+def _plan_blocklist(entry: _Entry, ws: int, device: int) -> _Launch:
+    desc = entry.desc
+    assert isinstance(desc, BlockList)
+    pieces = _device_pieces(desc, device)
+    npieces = len(pieces) // 3
+    n = len(desc.counts)
+    nouter = math.prod(desc.counts)
+    list_w = int(desc.lengths.sum()) // ws
+    strides = [s // ws for s in desc.strides]
+    head = (np.uint64(pieces.data.ptr), np.uint64(npieces), np.uint64(list_w))
+    head += (np.uint64(nouter * npieces),)
+    if n <= 1:
+        name = f"tempi_blocklist<{WORD_TYPES[ws]}, {n}>"
+        args = head + (np.int64(strides[0] if n else 0),)
+    else:
+        name = f"tempi_blocklist_n<{WORD_TYPES[ws]}>"
+        args = head + (_levels(desc.counts, strides),)
+    grid, threads = launch_shape(nouter * npieces, max(1, list_w // npieces), _sm_count(device))
+    return _Launch(_kernel(name, device), grid, threads, args, pieces)
+
+
+def _device_pieces(desc: BlockList, device: int) -> Any:
+    """The piece table on ``device``, shared by every repetition of the same pieces."""
+    import cupy
+
+    key = (id(desc.offsets), id(desc.lengths), device)
+    cached = _pieces.get(key)
+    if cached is None:
+        with cupy.cuda.Device(device):
+            table = cupy.asarray(piece_table(desc).ravel())
+        _bounded(_pieces)
+        cached = _pieces[key] = (desc, table)
+    return cached[1]
+
+
+def piece_table(desc: BlockList, chunk_b: int = _CHUNK_B) -> np.ndarray:
+    """Rows (offset, length, packed position) in bytes, pieces split to ``chunk_b``.
+
+    Positions are the prefix sums of the lengths (one list's packed stream). Zero-length
+    pieces are dropped; splitting bounds a row's work when piece lengths are skewed.
+    ``chunk_b`` must be a multiple of 16 so that splitting keeps every word size valid.
+    """
+    lengths = desc.lengths
+    positions = np.cumsum(lengths) - lengths
+    keep = lengths > 0
+    offsets, lengths, positions = desc.offsets[keep], lengths[keep], positions[keep]
+    chunks = (lengths + chunk_b - 1) // chunk_b
+    first = np.repeat(np.cumsum(chunks) - chunks, chunks)
+    skip = (np.arange(int(chunks.sum()), dtype=np.int64) - first) * chunk_b
+    table = np.empty((len(skip), 3), dtype=np.int64)
+    table[:, 0] = np.repeat(offsets, chunks) + skip
+    table[:, 1] = np.minimum(np.repeat(lengths, chunks) - skip, chunk_b)
+    table[:, 2] = np.repeat(positions, chunks) + skip
+    return table
+
+
+def _levels(counts: tuple[int, ...], strides: list[int]) -> Any:
+    if len(counts) > MAX_LEVELS:
+        raise UnsupportedDatatype(f"{len(counts)} strided levels; the kernels take {MAX_LEVELS}")
+    levels = np.zeros((), dtype=_LEVELS_DTYPE)
+    levels["n"] = len(counts)
+    levels["count"][: len(counts)] = counts
+    levels["stride"][: len(counts)] = strides
+    return levels[()]
+
+
+def launch_shape(
+    rows: int, row_words: int, sms: int
+) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(grid, block) for ``rows`` rows of ``row_words`` words: x over words, y over rows.
+
+    x gets the power of two covering a row (≤ 256 threads), y the rest of the block; the
+    grid covers the work without over-launching small objects and is capped at
+    32 blocks per SM (and 65535 in y); the kernels' grid-stride loops cover the rest.
+    """
+    bx = min(_THREADS, 1 << max(0, row_words - 1).bit_length())
+    by = max(1, min(_THREADS // bx, rows))
+    cap = _BLOCKS_PER_SM * sms
+    gy = min(-(-rows // by), 65535, cap)
+    gx = max(1, min(-(-row_words // bx), cap // gy))
+    return (gx, gy, 1), (bx, by, 1)

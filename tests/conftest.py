@@ -1,0 +1,33 @@
+"""Shared fixtures. Tests under tests/mpi run only under mpiexec (``--with-mpi``); the plain
+``pytest`` run launches them itself from tests/test_mpi_launch.py."""
+
+from __future__ import annotations
+
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+collect_ignore_glob = [] if "--with-mpi" in sys.argv else ["mpi/*"]
+
+
+@pytest.fixture
+def rng(request) -> np.random.Generator:
+    """A generator seeded from the test's id, so failures reproduce."""
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture
+def tempi_env(monkeypatch):
+    """Set tempi variables for one test: ``tempi_env(TEMPI_HOST="1")``."""
+    from tempi import config
+
+    def set_env(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        config.reload()
+
+    yield set_env
+    monkeypatch.undo()
+    config.reload()
