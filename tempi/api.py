@@ -97,7 +97,9 @@ def pack(
     desc = _layout(count, datatype, typed, origin)
     _check_packed(position, count * datatype.Get_size(), packed, "pack")
     if desc is None:
-        return _mpilib.pack(typed.ptr + origin, count, datatype, packed.ptr, packed.nbytes, position)
+        return _mpilib.pack(
+            typed.ptr + origin, count, datatype, packed.ptr, packed.nbytes, position
+        )
     select.pack(desc, typed, origin, packed, position, stream=stream, sync=sync)
     return position + desc.nbytes
 
@@ -123,6 +125,8 @@ def unpack(
     desc = _layout(count, datatype, typed, origin)
     _check_packed(position, count * datatype.Get_size(), packed, "unpack")
     if desc is None:
-        return _mpilib.unpack(packed.ptr, packed.nbytes, position, typed.ptr + origin, count, datatype)
+        return _mpilib.unpack(
+            packed.ptr, packed.nbytes, position, typed.ptr + origin, count, datatype
+        )
     select.unpack(desc, packed, position, typed, origin, stream=stream, sync=sync)
     return position + desc.nbytes

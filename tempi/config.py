@@ -1,24 +1,25 @@
 """Run-time configuration: the one place that reads ``os.environ``.
 
 Every variable is a row of :data:`VARIABLES` (name, type, default, help). A value that
-cannot be parsed warns once and keeps the default. The README table and ``tempi info``
-are generated from this table.
+cannot be parsed warns and keeps the default. The README table and ``tempi info`` are
+generated from this table; later stages (engine, interposer) add their rows here.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 def _bool(text: str) -> bool:
     value = text.strip().lower()
     if value in ("1", "true", "yes", "on"):
         return True
-    if value in ("0", "false", "no", "off", ""):
+    if value in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"expected 0/1/true/false, got {text!r}")
 
@@ -30,7 +31,7 @@ def _choice(*values: str) -> Callable[[str], str]:
             raise ValueError(f"expected one of {'|'.join(values)}, got {text!r}")
         return value
 
-    parse.__name__ = "|".join(values)
+    parse.__name__ = ", ".join(values)
     return parse
 
 
@@ -47,52 +48,25 @@ class Variable:
 
 
 VARIABLES: tuple[Variable, ...] = (
-    Variable("TEMPI_DISABLE", _bool, False, "Pass every MPI call straight to the system MPI."),
-    Variable("TEMPI_NO_PACK", _bool, False, "Do not accelerate MPI_Pack/MPI_Unpack."),
-    Variable(
-        "TEMPI_DATATYPE",
-        _choice("auto", "oneshot", "device", "staged"),
-        "auto",
-        "Strategy for non-contiguous device data. TEMPI's flags TEMPI_DATATYPE_ONESHOT, "
-        "_DEVICE, _STAGED, _AUTO are accepted as aliases.",
-    ),
-    Variable(
-        "TEMPI_CONTIGUOUS",
-        _choice("auto", "staged"),
-        "auto",
-        "Strategy for contiguous device data (aliases TEMPI_CONTIGUOUS_STAGED, _AUTO).",
-    ),
     Variable(
         "TEMPI_CUDA_AWARE",
         _optional_bool,
         None,
-        "Override detection of a CUDA-aware MPI (0/1; empty = detect).",
+        "Override detection of a CUDA-aware MPI (0/1; empty or auto = detect).",
     ),
-    Variable(
-        "TEMPI_HOST",
-        _bool,
-        False,
-        "Also route host-memory derived types through tempi (CPU-only machines).",
-    ),
-    Variable("TEMPI_STATS", _bool, False, "Print per-rank counters at MPI_Finalize."),
     Variable(
         "TEMPI_LOG",
         _choice("debug", "info", "warning", "error"),
         "warning",
-        "Log level of the 'tempi' loggers.",
+        "Log level of the 'tempi' loggers (each fallback to the system MPI logs at debug).",
     ),
-    Variable("TEMPI_CACHE_DIR", str, "", "Cache directory (default $XDG_CACHE_HOME/tempi)."),
-    Variable("TEMPI_PYTHON", str, "", "Interpreter the interposer starts (default: the build's)."),
+    Variable(
+        "TEMPI_CACHE_DIR",
+        str,
+        "",
+        "Cache directory (default $XDG_CACHE_HOME/tempi, else ~/.cache/tempi).",
+    ),
 )
-
-_ALIASES: dict[str, tuple[str, str]] = {
-    "TEMPI_DATATYPE_ONESHOT": ("TEMPI_DATATYPE", "oneshot"),
-    "TEMPI_DATATYPE_DEVICE": ("TEMPI_DATATYPE", "device"),
-    "TEMPI_DATATYPE_STAGED": ("TEMPI_DATATYPE", "staged"),
-    "TEMPI_DATATYPE_AUTO": ("TEMPI_DATATYPE", "auto"),
-    "TEMPI_CONTIGUOUS_STAGED": ("TEMPI_CONTIGUOUS", "staged"),
-    "TEMPI_CONTIGUOUS_AUTO": ("TEMPI_CONTIGUOUS", "auto"),
-}
 
 
 def read(environ: dict[str, str] | None = None) -> dict[str, Any]:
@@ -108,17 +82,6 @@ def read(environ: dict[str, str] | None = None) -> dict[str, Any]:
             values[var.name] = var.parse(text)
         except ValueError as exc:
             warnings.warn(f"{var.name}: {exc}; using {var.default!r}", stacklevel=2)
-    for alias, (name, value) in _ALIASES.items():
-        if alias not in env:
-            continue
-        if name in env and values[name] != value:
-            warnings.warn(f"{alias} disagrees with {name}={values[name]}; keeping {name}", stacklevel=2)
-            continue
-        previous = [a for a, (n, _) in _ALIASES.items() if n == name and a in env and a < alias]
-        if previous and _ALIASES[previous[0]][1] != value:
-            warnings.warn(f"{alias} disagrees with {previous[0]}; keeping {previous[0]}", stacklevel=2)
-            continue
-        values[name] = value
     return values
 
 
@@ -153,7 +116,7 @@ def markdown_table() -> str:
     rows = ["| variable | values | default | meaning |", "|---|---|---|---|"]
     for var in VARIABLES:
         kind = getattr(var.parse, "__name__", "text").lstrip("_")
-        kind = {"bool": "0/1", "optional_bool": "0/1/auto", "str": "text"}.get(kind, kind)
+        kind = {"optional_bool": "0, 1, auto", "str": "path"}.get(kind, kind)
         default = "" if var.default in (None, "") else str(var.default).lower()
         rows.append(f"| `{var.name}` | {kind} | {default} | {var.help} |")
     return "\n".join(rows)

@@ -18,7 +18,11 @@ def overlaps(datatype: MPI.Datatype, count: int) -> bool:
 
 
 def check_pack_unpack(
-    datatype: MPI.Datatype, count: int, rng: np.random.Generator, position: int = 0, misalign: int = 0
+    datatype: MPI.Datatype,
+    count: int,
+    rng: np.random.Generator,
+    position: int = 0,
+    misalign: int = 0,
 ) -> bytes:
     """Pack and unpack ``count`` elements with tempi and with MPI; assert identical results.
 

@@ -18,19 +18,27 @@ def mpi_pack(data: np.ndarray, origin: int, count: int, datatype: MPI.Datatype) 
     """MPI_Pack of ``count`` elements whose origin is byte ``origin`` of ``data``."""
     size = datatype.Get_size() * count
     out = np.zeros(max(size, 1), np.uint8)
-    position = _mpilib.pack(data.ctypes.data + origin, count, datatype, out.ctypes.data, out.size, 0)
+    position = _mpilib.pack(
+        data.ctypes.data + origin, count, datatype, out.ctypes.data, out.size, 0
+    )
     assert position == size, (position, size)
     return out[:size].tobytes()
 
 
-def mpi_unpack(packed: bytes, data: np.ndarray, origin: int, count: int, datatype: MPI.Datatype) -> None:
+def mpi_unpack(
+    packed: bytes, data: np.ndarray, origin: int, count: int, datatype: MPI.Datatype
+) -> None:
     """MPI_Unpack of ``packed`` into ``data`` (modified in place) at byte ``origin``."""
     src = np.frombuffer(packed, np.uint8) if packed else np.zeros(1, np.uint8)
-    position = _mpilib.unpack(src.ctypes.data, len(packed), 0, data.ctypes.data + origin, count, datatype)
+    position = _mpilib.unpack(
+        src.ctypes.data, len(packed), 0, data.ctypes.data + origin, count, datatype
+    )
     assert position == len(packed)
 
 
-def typed_buffer(datatype: MPI.Datatype, count: int, rng: np.random.Generator, pad: int = 16) -> tuple[np.ndarray, int]:
+def typed_buffer(
+    datatype: MPI.Datatype, count: int, rng: np.random.Generator, pad: int = 16
+) -> tuple[np.ndarray, int]:
     """Random bytes covering ``count`` elements, with ``pad`` bytes around; returns
     (buffer, origin)."""
     lo, hi = footprint(datatype, count)

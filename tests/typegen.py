@@ -7,7 +7,8 @@ and lower bounds; zero-length blocks; nesting up to a chosen depth.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from hypothesis import strategies as st
 from mpi4py import MPI
@@ -36,8 +37,12 @@ def recipes(depth: int = 4) -> st.SearchStrategy[Recipe]:
         st.tuples(st.just("resized"), st.integers(-32, 32), st.integers(-24, 96), child),
         st.tuples(st.just("vector"), small, block, st.integers(-5, 6), child),
         st.tuples(st.just("hvector"), small, block, bdisp, child),
-        st.tuples(st.just("indexed"), st.lists(st.tuples(block, disp), min_size=1, max_size=4), child),
-        st.tuples(st.just("hindexed"), st.lists(st.tuples(block, bdisp), min_size=1, max_size=4), child),
+        st.tuples(
+            st.just("indexed"), st.lists(st.tuples(block, disp), min_size=1, max_size=4), child
+        ),
+        st.tuples(
+            st.just("hindexed"), st.lists(st.tuples(block, bdisp), min_size=1, max_size=4), child
+        ),
         st.tuples(st.just("indexed_block"), block, st.lists(disp, min_size=1, max_size=4), child),
         st.tuples(st.just("hindexed_block"), block, st.lists(bdisp, min_size=1, max_size=4), child),
         st.tuples(st.just("subarray"), st.data(), child).map(_subarray_args),
@@ -75,7 +80,9 @@ def _build(recipe: Recipe, made: list[MPI.Datatype]) -> MPI.Datatype:
     if kind == "struct":
         entries = args[0]
         types = [_member(c, made) for _, _, c in entries]
-        new = MPI.Datatype.Create_struct([b for b, _, _ in entries], [d for _, d, _ in entries], types)
+        new = MPI.Datatype.Create_struct(
+            [b for b, _, _ in entries], [d for _, d, _ in entries], types
+        )
         made.append(new)
         return new
     *params, child = args

@@ -47,14 +47,18 @@ def _pack_c() -> ctypes._CFuncPtr:
     return func
 
 
-def pack(inptr: int, count: int, datatype: MPI.Datatype, outptr: int, outsize: int, position: int) -> int:
+def pack(
+    inptr: int, count: int, datatype: MPI.Datatype, outptr: int, outsize: int, position: int
+) -> int:
     """``MPI_Pack`` (large-count form where available); returns the new position.
 
     Raises ``MPI.Exception`` with the library's error code.
     """
     func = _pack_c()
     pos = func.count_type(position)
-    err = func(inptr, count, handle(datatype), outptr, outsize, ctypes.byref(pos), handle(MPI.COMM_SELF))
+    err = func(
+        inptr, count, handle(datatype), outptr, outsize, ctypes.byref(pos), handle(MPI.COMM_SELF)
+    )
     if err != MPI.SUCCESS:
         raise MPI.Exception(err)
     return pos.value
@@ -84,11 +88,15 @@ def _unpack_c() -> ctypes._CFuncPtr:
     return func
 
 
-def unpack(inptr: int, insize: int, position: int, outptr: int, count: int, datatype: MPI.Datatype) -> int:
+def unpack(
+    inptr: int, insize: int, position: int, outptr: int, count: int, datatype: MPI.Datatype
+) -> int:
     """``MPI_Unpack`` (large-count form where available); returns the new position."""
     func = _unpack_c()
     pos = func.count_type(position)
-    err = func(inptr, insize, ctypes.byref(pos), outptr, count, handle(datatype), handle(MPI.COMM_SELF))
+    err = func(
+        inptr, insize, ctypes.byref(pos), outptr, count, handle(datatype), handle(MPI.COMM_SELF)
+    )
     if err != MPI.SUCCESS:
         raise MPI.Exception(err)
     return pos.value

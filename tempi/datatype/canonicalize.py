@@ -8,7 +8,7 @@ does.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -37,7 +37,11 @@ def elide_count1(node: Node) -> Node | None:
 
 def fold_dense(node: Node) -> Node | None:
     """``Repeat(n, b, Dense(b))`` -> ``Dense(n*b)``: copies that touch form one run."""
-    if isinstance(node, Repeat) and isinstance(node.child, Dense) and node.stride == node.child.nbytes:
+    if (
+        isinstance(node, Repeat)
+        and isinstance(node.child, Dense)
+        and node.stride == node.child.nbytes
+    ):
         return Dense(node.count * node.child.nbytes)
     return None
 
@@ -95,7 +99,12 @@ def merge_runs(node: Node) -> Node | None:
     merged = [runs[0]]
     for o2, n2, s2, x2 in runs[1:]:
         o1, n1, s1, x1 = merged[-1]
-        if isinstance(x1, Dense) and isinstance(x2, Dense) and n1 == n2 == 1 and o1 + x1.nbytes == o2:
+        if (
+            isinstance(x1, Dense)
+            and isinstance(x2, Dense)
+            and n1 == n2 == 1
+            and o1 + x1.nbytes == o2
+        ):
             merged[-1] = (o1, 1, 0, Dense(x1.nbytes + x2.nbytes))
             continue
         if x1 == x2:
@@ -206,4 +215,3 @@ def canonicalize(ir: TypeIR) -> Descriptor:
     counts = tuple(c for c, _ in outer)
     strides = tuple(s for _, s in outer)
     return BlockList(offsets, lengths, counts, strides, ir.size, ir.lb, ir.extent)
-

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Union
 
 import numpy as np
 
@@ -177,7 +176,9 @@ class BlockList:
 
     def alignment(self) -> int:
         """gcd of every offset, length and stride."""
-        pieces = np.gcd.reduce(np.concatenate([self.offsets, self.lengths])) if len(self.offsets) else 0
+        pieces = (
+            np.gcd.reduce(np.concatenate([self.offsets, self.lengths])) if len(self.offsets) else 0
+        )
         return reduce(math.gcd, self.strides, int(pieces))
 
     def repeat(self, count: int) -> BlockList:
@@ -185,7 +186,13 @@ class BlockList:
             return self
         _, counts, strides = add_level(self.counts, self.strides, count, self.extent, 0)
         return BlockList(
-            self.offsets, self.lengths, counts, strides, self.size * count, self.lb, self.extent * count
+            self.offsets,
+            self.lengths,
+            counts,
+            strides,
+            self.size * count,
+            self.lb,
+            self.extent * count,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -211,4 +218,4 @@ class BlockList:
         )
 
 
-Descriptor = Union[StridedBlock, BlockList]
+Descriptor = StridedBlock | BlockList

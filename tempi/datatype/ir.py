@@ -18,7 +18,6 @@ once at construction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class Seq:
         object.__setattr__(self, "num_blocks", sum(c.num_blocks for c in self.children))
 
 
-Node = Union[Dense, Repeat, Seq]
+Node = Dense | Repeat | Seq
 
 EMPTY = Dense(0)
 

@@ -91,7 +91,14 @@ def word_size(desc: Descriptor, *addresses: int) -> int:
     return next(w for w in (8, 4, 2, 1) if g % w == 0)
 
 
-def _transfer(desc: Descriptor, typed: np.ndarray, origin: int, packed: np.ndarray, position: int, to_packed: bool) -> None:
+def _transfer(
+    desc: Descriptor,
+    typed: np.ndarray,
+    origin: int,
+    packed: np.ndarray,
+    position: int,
+    to_packed: bool,
+) -> None:
     nbytes = desc.nbytes
     if nbytes == 0:
         return
@@ -112,13 +119,17 @@ def _transfer(desc: Descriptor, typed: np.ndarray, origin: int, packed: np.ndarr
         raise TypeError(f"not a descriptor: {desc!r}")
 
 
-def pack(desc: Descriptor, typed: np.ndarray, origin: int, packed: np.ndarray, position: int) -> None:
+def pack(
+    desc: Descriptor, typed: np.ndarray, origin: int, packed: np.ndarray, position: int
+) -> None:
     """Gather ``desc`` (already repeated for the count) from the uint8 array ``typed``,
     whose byte ``origin`` is the MPI origin, into ``packed[position:]``. Bounds are the
     caller's to check."""
     _transfer(desc, typed, origin, packed, position, True)
 
 
-def unpack(desc: Descriptor, packed: np.ndarray, position: int, typed: np.ndarray, origin: int) -> None:
+def unpack(
+    desc: Descriptor, packed: np.ndarray, position: int, typed: np.ndarray, origin: int
+) -> None:
     """Scatter ``packed[position:]`` into ``typed`` laid out as ``desc``."""
     _transfer(desc, typed, origin, packed, position, False)

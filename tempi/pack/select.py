@@ -27,7 +27,16 @@ def _gpu_addressable(buf: Buffer) -> bool:
     return buf.on_device or _cuda().memory_kind(buf.ptr) in ("device", "managed", "pinned")
 
 
-def pack(desc: Descriptor, src: Buffer, origin: int, dst: Buffer, position: int, *, stream=None, sync: bool = True) -> None:
+def pack(
+    desc: Descriptor,
+    src: Buffer,
+    origin: int,
+    dst: Buffer,
+    position: int,
+    *,
+    stream=None,
+    sync: bool = True,
+) -> None:
     """Pack ``desc`` from ``src`` (MPI origin at byte ``origin``) into ``dst`` at ``position``."""
     if not src.on_device and not dst.on_device:
         host.pack(desc, src.host, origin, dst.host, position)
@@ -46,7 +55,16 @@ def pack(desc: Descriptor, src: Buffer, origin: int, dst: Buffer, position: int,
         cuda.copy(dst.ptr + position, temp.data.ptr, nbytes)
 
 
-def unpack(desc: Descriptor, src: Buffer, position: int, dst: Buffer, origin: int, *, stream=None, sync: bool = True) -> None:
+def unpack(
+    desc: Descriptor,
+    src: Buffer,
+    position: int,
+    dst: Buffer,
+    origin: int,
+    *,
+    stream=None,
+    sync: bool = True,
+) -> None:
     """Unpack ``src[position:]`` into ``dst`` laid out as ``desc`` from byte ``origin``."""
     if not src.on_device and not dst.on_device:
         host.unpack(desc, src.host, position, dst.host, origin)

@@ -25,18 +25,28 @@ CASES = {
     "hindexed": lambda: MPI.FLOAT.Create_hindexed([1, 2, 1], [12, 0, -8]),
     "indexed_block": lambda: MPI.DOUBLE.Create_indexed_block(2, [4, 0, 9]),
     "hindexed_block": lambda: MPI.INT.Create_hindexed_block(3, [0, 40, 16]),
-    "struct": lambda: MPI.Datatype.Create_struct([1, 2, 1], [0, 8, 24], [MPI.CHAR, MPI.INT, MPI.DOUBLE]),
+    "struct": lambda: MPI.Datatype.Create_struct(
+        [1, 2, 1], [0, 8, 24], [MPI.CHAR, MPI.INT, MPI.DOUBLE]
+    ),
     "subarray-c": lambda: MPI.INT.Create_subarray([4, 5, 6], [2, 3, 2], [1, 2, 3]),
-    "subarray-fortran": lambda: MPI.INT.Create_subarray([4, 5, 6], [2, 3, 2], [1, 2, 3], order=MPI.ORDER_FORTRAN),
+    "subarray-fortran": lambda: MPI.INT.Create_subarray(
+        [4, 5, 6], [2, 3, 2], [1, 2, 3], order=MPI.ORDER_FORTRAN
+    ),
     "resized": lambda: MPI.INT.Create_resized(0, 12),
     "resized-negative-lb": lambda: MPI.INT.Create_resized(-8, 16),
     "resized-negative-extent": lambda: MPI.DOUBLE.Create_contiguous(2).Create_resized(0, -24),
-    "vector-of-struct": lambda: MPI.Datatype.Create_struct([1, 1], [0, 12], [MPI.SHORT, MPI.FLOAT]).Create_vector(3, 2, 3),
+    "vector-of-struct": lambda: MPI.Datatype.Create_struct(
+        [1, 1], [0, 12], [MPI.SHORT, MPI.FLOAT]
+    ).Create_vector(3, 2, 3),
     "struct-of-vectors": lambda: MPI.Datatype.Create_struct(
         [1, 2], [0, 200], [MPI.DOUBLE.Create_vector(3, 1, 4), MPI.INT.Create_vector(2, 2, 3)]
     ),
-    "indexed-of-subarray": lambda: MPI.SHORT.Create_subarray([4, 4], [2, 2], [1, 1]).Create_indexed([1, 2], [3, 0]),
-    "hvector-of-hindexed": lambda: MPI.BYTE.Create_hindexed([3, 1], [0, 7]).Create_hvector(4, 2, -30),
+    "indexed-of-subarray": lambda: MPI.SHORT.Create_subarray([4, 4], [2, 2], [1, 1]).Create_indexed(
+        [1, 2], [3, 0]
+    ),
+    "hvector-of-hindexed": lambda: MPI.BYTE.Create_hindexed([3, 1], [0, 7]).Create_hvector(
+        4, 2, -30
+    ),
     "zero-count": lambda: MPI.INT.Create_vector(0, 1, 3),
     "zero-blocks": lambda: MPI.INT.Create_indexed([0, 2, 0], [1, 4, 9]),
     "double-int-array": lambda: MPI.DOUBLE_INT.Create_contiguous(3),
@@ -72,10 +82,14 @@ def test_position(position, committed, rng):
 
 @pytest.mark.parametrize("misalign", [1, 2, 4])
 def test_misaligned_base(misalign, committed, rng):
-    check_pack_unpack(committed(lambda: MPI.DOUBLE.Create_vector(5, 1, 3)), 3, rng, misalign=misalign)
+    check_pack_unpack(
+        committed(lambda: MPI.DOUBLE.Create_vector(5, 1, 3)), 3, rng, misalign=misalign
+    )
 
 
-@pytest.mark.parametrize("name", ["DOUBLE_INT", "FLOAT_INT", "LONG_INT", "SHORT_INT", "TWOINT", "LONG_DOUBLE_INT"])
+@pytest.mark.parametrize(
+    "name", ["DOUBLE_INT", "FLOAT_INT", "LONG_INT", "SHORT_INT", "TWOINT", "LONG_DOUBLE_INT"]
+)
 def test_pair_types(name, rng):
     check_pack_unpack(getattr(MPI, name), 4, rng)
 

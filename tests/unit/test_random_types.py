@@ -27,9 +27,18 @@ MAX_FOOTPRINT = 1 << 20
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
 )
-@given(recipe=recipes(depth=4), count=st.sampled_from([1, 2, 3]), position=st.integers(0, 9), seed=st.integers(0, 2**32 - 1))
+@given(
+    recipe=recipes(depth=4),
+    count=st.sampled_from([1, 2, 3]),
+    position=st.integers(0, 9),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_random_type_matches_mpi_pack(recipe, count, position, seed):
     try:
         ctx = committed(recipe)

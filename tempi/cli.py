@@ -1,0 +1,96 @@
+"""The ``tempi`` command line: ``tempi <subcommand> --help`` explains each one."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+
+import tempi
+from tempi import config, system
+
+EXAMPLES = {
+    "vector: 3 x 2 doubles, stride 5": lambda MPI: MPI.DOUBLE.Create_vector(3, 2, 5),
+    "3-D halo face: 512 x 510 x 32 B of a 512^3 B grid": lambda MPI: MPI.BYTE.Create_subarray(
+        [512, 512, 512], [512, 510, 32], [0, 1, 8]
+    ),
+    "y-z plane of 64^3 doubles (8-byte blocks)": lambda MPI: MPI.DOUBLE.Create_subarray(
+        [64, 64, 64], [64, 64, 1], [0, 0, 5]
+    ),
+    "struct {int; double[2]}": lambda MPI: MPI.Datatype.Create_struct(
+        [1, 2], [0, 8], [MPI.INT, MPI.DOUBLE]
+    ),
+    "indexed: blocks 3,1,2 at 9,0,4 floats": lambda MPI: MPI.FLOAT.Create_indexed(
+        [3, 1, 2], [9, 0, 4]
+    ),
+}
+
+
+def _info(args: argparse.Namespace) -> int:
+    from mpi4py import MPI
+
+    aware, why = system.cuda_aware_mpi()
+    gpus = system.gpus()
+    rows = [
+        ("tempi", tempi.__version__),
+        ("python", f"{platform.python_version()} ({sys.executable})"),
+        *(
+            (name, system.package_version(name) or "not installed")
+            for name in ("numpy", "numba", "mpi4py")
+        ),
+        (
+            "cupy",
+            next(
+                filter(None, map(system.package_version, ("cupy-cuda13x", "cupy-cuda12x", "cupy"))),
+                "not installed",
+            ),
+        ),
+        ("MPI library", " ".join(system.mpi_library().split())),
+        ("MPI standard", "{}.{}".format(*MPI.Get_version())),
+        ("MPI ABI", system.mpi_abi()),
+        ("CUDA-aware MPI", f"{'yes' if aware else 'no'} ({why})"),
+        ("GPU", ", ".join(gpus) if gpus else "none found"),
+        ("cache directory", str(config.cache_dir())),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    print("\nconfiguration:")
+    for var in config.VARIABLES:
+        print(f"  {var.name:<17} = {config.get(var.name)!r}")
+    print("\ncanonical forms:")
+    for title, make in EXAMPLES.items():
+        datatype = make(MPI).Commit()
+        print(f"  {title}\n    {tempi.describe(datatype)!r}")
+        datatype.Free()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="tempi",
+        description="tempi: fast, byte-exact MPI derived datatypes for GPU and host memory.",
+        epilog="Run 'tempi <subcommand> --help' for the options of each subcommand.",
+    )
+    top.add_argument("--version", action="version", version=f"tempi {tempi.__version__}")
+    sub = top.add_subparsers(dest="command", metavar="<subcommand>")
+    info = sub.add_parser(
+        "info",
+        help="versions, MPI library and ABI, CUDA-awareness, GPUs, configuration, examples",
+        description="Print what tempi sees on this machine and the canonical form of a few "
+        "example datatypes.",
+    )
+    info.set_defaults(run=_info)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if not hasattr(args, "run"):
+        parser().print_help()
+        return 0
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
