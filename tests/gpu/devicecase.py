@@ -28,7 +28,10 @@ def byte_offsets(desc: Descriptor) -> np.ndarray:
     if isinstance(desc, StridedBlock):
         index = desc.start + np.arange(desc.block if desc.nbytes else 0, dtype=np.int64)
     else:
-        parts = [o + np.arange(n, dtype=np.int64) for o, n in zip(desc.offsets, desc.lengths, strict=True)]
+        parts = [
+            o + np.arange(n, dtype=np.int64)
+            for o, n in zip(desc.offsets, desc.lengths, strict=True)
+        ]
         index = np.concatenate(parts) if parts else np.zeros(0, np.int64)
     for count, stride in zip(desc.counts, desc.strides, strict=True):
         index = (np.arange(count, dtype=np.int64)[:, None] * stride + index[None, :]).ravel()
@@ -83,7 +86,9 @@ class DeviceCase:
         import cupy
 
         out = cupy.zeros_like(self.packed)
-        end = tempi.pack(self.typed, self.count, self.datatype, out, self.position, origin=self.origin)
+        end = tempi.pack(
+            self.typed, self.count, self.datatype, out, self.position, origin=self.origin
+        )
         assert end == self.position + len(self.expected)
         self.check_packed(out)
 
@@ -112,7 +117,9 @@ class DeviceCase:
         target = cupy.asarray(target_host)
         stream = cupy.zeros(self.position + len(self.expected), np.uint8)
         stream[self.position :].set(np.frombuffer(self.expected, np.uint8))
-        end = tempi.unpack(stream, self.position, target, self.count, self.datatype, origin=self.origin)
+        end = tempi.unpack(
+            stream, self.position, target, self.count, self.datatype, origin=self.origin
+        )
         assert end == self.position + len(self.expected)
         mpi_unpack(self.expected, target_host, self.origin, self.count, self.datatype)
         assert np.array_equal(target.get(), target_host), self.desc
@@ -126,7 +133,11 @@ class DeviceCase:
 
 def host_view(ptr: int, nbytes: int) -> np.ndarray:
     """A NumPy view of host memory at ``ptr`` (pinned allocations)."""
-    return np.ctypeslib.as_array((ctypes.c_uint8 * nbytes).from_address(ptr)) if nbytes else np.zeros(0, np.uint8)
+    return (
+        np.ctypeslib.as_array((ctypes.c_uint8 * nbytes).from_address(ptr))
+        if nbytes
+        else np.zeros(0, np.uint8)
+    )
 
 
 def blocklist(offsets, lengths, counts=(), strides=()) -> BlockList:

@@ -129,7 +129,9 @@ HAND_MADE: dict[str, Callable[[np.random.Generator], Descriptor]] = {
     "blocklist_1_level": lambda rng: blocklist([3, 0], [5, 2], (4,), (-50,)),
     "blocklist_2_levels": lambda rng: blocklist([0, 16], [16, 8], (3, 2), (40, 200)),
     "blocklist_3_levels": lambda rng: blocklist([1, 9], [3, 1], (2, 3, 2), (12, 30, -100)),
-    "blocklist_long_piece": lambda rng: blocklist([0, 30_000, 20_001], [20_000, 24, 9_000], (2,), (40_000,)),
+    "blocklist_long_piece": lambda rng: blocklist(
+        [0, 30_000, 20_001], [20_000, 24, 9_000], (2,), (40_000,)
+    ),
 }
 
 
