@@ -67,6 +67,10 @@ def _layout(count: int, datatype: MPI.Datatype, typed: Buffer, origin: int) -> D
     return desc
 
 
+def _nbytes(desc: Descriptor | None, count: int, datatype: MPI.Datatype) -> int:
+    return desc.nbytes if desc is not None else count * datatype.Get_size()
+
+
 def _check_packed(position: int, nbytes: int, packed: Buffer, what: str) -> None:
     if position < 0 or position + nbytes > packed.nbytes:
         raise InvalidBuffer(
@@ -95,7 +99,7 @@ def pack(
     typed = as_buffer(inbuf, writable=False)
     packed = as_buffer(outbuf, writable=True)
     desc = _layout(count, datatype, typed, origin)
-    _check_packed(position, count * datatype.Get_size(), packed, "pack")
+    _check_packed(position, _nbytes(desc, count, datatype), packed, "pack")
     if desc is None:
         return _mpilib.pack(
             typed.ptr + origin, count, datatype, packed.ptr, packed.nbytes, position
@@ -123,7 +127,7 @@ def unpack(
     packed = as_buffer(inbuf, writable=False)
     typed = as_buffer(outbuf, writable=True)
     desc = _layout(count, datatype, typed, origin)
-    _check_packed(position, count * datatype.Get_size(), packed, "unpack")
+    _check_packed(position, _nbytes(desc, count, datatype), packed, "unpack")
     if desc is None:
         return _mpilib.unpack(
             packed.ptr, packed.nbytes, position, typed.ptr + origin, count, datatype

@@ -25,6 +25,14 @@ def mpi_vendor() -> str:
     return "other"
 
 
+def _openmpi_major() -> int:
+    """Open MPI's major version (its shared-memory transport is 'vader' before 5, 'sm' since)."""
+    from mpi4py import MPI
+
+    version = MPI.Get_library_version().split()[2]  # "Open MPI v4.1.6, ..."
+    return int(version.lstrip("v").split(".")[0])
+
+
 def mpiexec() -> str:
     """The mpiexec beside this interpreter (a virtual environment's MPI wheel), else PATH's."""
     beside = Path(sys.executable).parent / "mpiexec"
@@ -51,5 +59,5 @@ def environment(base: dict[str, str] | None = None) -> dict[str, str]:
         if os.geteuid() == 0:
             env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
             env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        env.setdefault("OMPI_MCA_btl", "self,sm")
+        env.setdefault("OMPI_MCA_btl", "self,sm" if _openmpi_major() >= 5 else "self,vader")
     return env

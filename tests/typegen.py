@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from hypothesis import assume
 from hypothesis import strategies as st
 from mpi4py import MPI
 
@@ -134,6 +135,21 @@ def committed(recipe: Recipe) -> Iterator[MPI.Datatype]:
     finally:
         for t in made:
             t.Free()
+
+
+@contextlib.contextmanager
+def accepted(recipe: Recipe) -> Iterator[MPI.Datatype]:
+    """:func:`committed` inside a hypothesis test: recipes that MPI refuses to build, or
+    cannot pack, are rejected with ``assume`` instead of failing."""
+    context = committed(recipe)
+    try:
+        datatype = context.__enter__()
+    except (MPI.Exception, MpiCannotPack):
+        assume(False)
+    try:
+        yield datatype
+    finally:
+        context.__exit__(None, None, None)
 
 
 def depth(recipe: Recipe) -> int:

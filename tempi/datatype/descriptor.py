@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import cached_property, reduce
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +55,20 @@ def add_level(
     return 1, counts + (count,), strides + (stride,)
 
 
+_REMEMBERED = 8
+
+
+def _remembered(desc: Any, count: int, make: Any) -> Any:
+    """``make(count)``, memoized in a small per-descriptor table (oldest entry dropped)."""
+    table = desc.__dict__.setdefault("_repeats", {})
+    found = table.get(count)
+    if found is None:
+        if len(table) >= _REMEMBERED:
+            del table[next(iter(table))]
+        found = table[count] = make(count)
+    return found
+
+
 @dataclass(frozen=True, repr=False)
 class StridedBlock:
     """``block`` bytes at ``start``, repeated by ``(count, stride)`` levels, innermost first."""
@@ -70,11 +85,11 @@ class StridedBlock:
     def ndim(self) -> int:
         return len(self.counts)
 
-    @property
+    @cached_property
     def num_blocks(self) -> int:
         return math.prod(self.counts) if self.block else 0
 
-    @property
+    @cached_property
     def nbytes(self) -> int:
         """Bytes of data (= packed bytes) in this layout."""
         return self.block * math.prod(self.counts)
@@ -83,12 +98,12 @@ class StridedBlock:
     def is_contiguous(self) -> bool:
         return not self.counts
 
-    @property
+    @cached_property
     def data_lb(self) -> int:
         """Lowest byte offset read or written, relative to the origin."""
         return self.start + _span(self.counts, self.strides)[0] if self.nbytes else 0
 
-    @property
+    @cached_property
     def data_ub(self) -> int:
         """One past the highest byte offset read or written, relative to the origin."""
         return self.start + _span(self.counts, self.strides)[1] + self.block if self.nbytes else 0
@@ -98,9 +113,13 @@ class StridedBlock:
         return reduce(math.gcd, (self.start, self.block, *self.strides), 0)
 
     def repeat(self, count: int) -> StridedBlock:
-        """Layout of ``count`` elements spaced by the extent (MPI's incount)."""
+        """Layout of ``count`` elements spaced by the extent (MPI's incount); the last few
+        are remembered, so a steady stream of calls reuses one object."""
         if count == 1:
             return self
+        return _remembered(self, count, self._repeat)
+
+    def _repeat(self, count: int) -> StridedBlock:
         if count == 0 or self.nbytes == 0:
             return StridedBlock(0, 0, size=0, lb=self.lb, extent=self.extent * count)
         factor, counts, strides = add_level(
@@ -154,11 +173,11 @@ class BlockList:
     def ndim(self) -> int:
         return len(self.counts)
 
-    @property
+    @cached_property
     def num_blocks(self) -> int:
         return len(self.offsets) * math.prod(self.counts)
 
-    @property
+    @cached_property
     def nbytes(self) -> int:
         return int(self.lengths.sum()) * math.prod(self.counts)
 
@@ -182,8 +201,12 @@ class BlockList:
         return reduce(math.gcd, self.strides, int(pieces))
 
     def repeat(self, count: int) -> BlockList:
+        """As :meth:`StridedBlock.repeat`; the piece arrays are shared."""
         if count == 1:
             return self
+        return _remembered(self, count, self._repeat)
+
+    def _repeat(self, count: int) -> BlockList:
         _, counts, strides = add_level(self.counts, self.strides, count, self.extent, 0)
         return BlockList(
             self.offsets,

@@ -6,16 +6,14 @@ with ``__cuda_array_interface__`` (CuPy arrays, numba/PyTorch tensors), contiguo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from tempi.errors import InvalidBuffer
 
 
-@dataclass(frozen=True)
-class Buffer:
+class Buffer(NamedTuple):
     """A resolved buffer. ``host`` is a uint8 view for host memory, else None."""
 
     ptr: int
@@ -23,6 +21,16 @@ class Buffer:
     on_device: bool
     host: np.ndarray | None
     owner: Any
+
+
+def _cupy(obj: Any) -> Buffer:
+    """CuPy arrays without building ``__cuda_array_interface__`` (a dict per call)."""
+    if not obj.flags.c_contiguous:
+        raise InvalidBuffer(
+            "device buffer is not C-contiguous: pass the whole array and a datatype "
+            "(or its base allocation) rather than a strided view"
+        )
+    return Buffer(obj.data.ptr, obj.nbytes, True, None, obj)
 
 
 def _device(obj: Any, writable: bool) -> Buffer:
@@ -37,10 +45,7 @@ def _device(obj: Any, writable: bool) -> Buffer:
         expected = itemsize
         for extent, stride in zip(reversed(shape), reversed(strides)):
             if extent > 1 and stride != expected:
-                raise InvalidBuffer(
-                    "device buffer is not C-contiguous: pass the whole array and a datatype "
-                    "(or its base allocation) rather than a strided view"
-                )
+                raise InvalidBuffer("device buffer is not C-contiguous")
             expected *= extent
     nbytes = itemsize
     for extent in shape:
@@ -50,6 +55,9 @@ def _device(obj: Any, writable: bool) -> Buffer:
 
 def as_buffer(obj: Any, *, writable: bool) -> Buffer:
     """Resolve ``obj``; raise :class:`InvalidBuffer` with the reason when it cannot be used."""
+    cls = type(obj)
+    if cls.__name__ == "ndarray" and cls.__module__.startswith("cupy"):
+        return _cupy(obj)
     if hasattr(obj, "__cuda_array_interface__"):
         return _device(obj, writable)
     try:

@@ -6,9 +6,8 @@ addresses and every offset, length and stride of the descriptor, so misaligned b
 stay correct and aligned ones move 16 bytes per access.
 
 Everything that depends only on the descriptor (word-unit arguments, grid, the device
-copy of a block list's pieces) is computed on first use and cached (strided blocks by
-value, block lists by the identity of their piece arrays, which ``repeat`` shares), so a
-steady-state call is a dictionary lookup, one kernel launch and, unless ``sync=False``,
+copy of a block list's pieces) is computed on first use and cached by the descriptor's
+identity (the piece table by its arrays', which ``repeat`` shares), so a steady-state call is a dictionary lookup, one kernel launch and, unless ``sync=False``,
 a stream synchronize. Addresses are plain integers that the device can
 dereference: device or managed memory, or mapped pinned host memory (one-shot packing
 writes through the mapping). The caller has already checked bounds and folded the
@@ -214,17 +213,11 @@ def _word(align: int, *ptrs: int) -> int:
     return 16 if bits == 0 else bits & -bits
 
 
-def _key(desc: Descriptor) -> Any:
-    """Cache key: the value of a strided block; for a block list, its piece arrays'
-    identities (``repeat`` shares them) and its levels. Entries keep the descriptor, so
-    the identities stay valid while cached."""
-    if isinstance(desc, StridedBlock):
-        return desc
-    return (id(desc.offsets), id(desc.lengths), desc.counts, desc.strides)
-
-
 def _entry(desc: Descriptor) -> _Entry:
-    key = _key(desc)
+    """The cached plan of ``desc``, keyed by identity: descriptors come from the datatype
+    cache and ``repeat`` memoizes, so a steady stream of calls sees the same object (and
+    the entry keeps it alive, so the id cannot be reused while cached)."""
+    key = id(desc)
     entry = _entries.get(key)
     if entry is not None:
         return entry

@@ -99,7 +99,8 @@ def test_one_shot_block_list(cp, mapped, rng) -> None:
     desc = blocklist([0, 24, 9], [8, 16, 3], (5,), (64,))
     host = rng.integers(0, 256, 400, dtype=np.uint8)
     ptr, view = mapped(desc.nbytes)
-    cuda.pack(desc, cp.asarray(host).data.ptr, ptr)
+    src = cp.asarray(host)  # kept alive: a freed source would be reused by the pool
+    cuda.pack(desc, src.data.ptr, ptr)
     assert np.array_equal(view, host[byte_offsets(desc)])
 
 
