@@ -38,13 +38,18 @@ __device__ __forceinline__ void tempi_i_copy_row(W *typed, W *packed, int unpack
 {
     tempi_u64 step = (tempi_u64)gridDim.x * blockDim.x;
     tempi_u64 w = (tempi_u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (unpack) {
-        for (; w < len; w += step)
-            typed[off + (tempi_i64)w] = packed[pos + w];
-    } else {
-        for (; w < len; w += step)
-            packed[pos + w] = typed[off + (tempi_i64)w];
+    W *dst = unpack ? typed + off : packed + pos;
+    const W *src = unpack ? packed + pos : typed + off;
+    /* Four independent loads in flight per thread on long rows, then the remainder. */
+    for (; w + 3 * step < len; w += 4 * step) {
+        W a = src[w], b = src[w + step], c = src[w + 2 * step], d = src[w + 3 * step];
+        dst[w] = a;
+        dst[w + step] = b;
+        dst[w + 2 * step] = c;
+        dst[w + 3 * step] = d;
     }
+    for (; w < len; w += step)
+        dst[w] = src[w];
 }
 
 __device__ __forceinline__ tempi_u64 tempi_i_row0()

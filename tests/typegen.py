@@ -64,7 +64,17 @@ def _subarray_args(args: tuple) -> Recipe:
 
 
 class MpiCannotPack(Exception):
-    """The recipe nests a zero-size type, which MPICH 5.0.2 cannot pack (SIGFPE in Yaksa)."""
+    """A recipe the system MPI packs wrongly or not at all, so it cannot be an oracle:
+
+    * a zero-size member type: MPICH 5.0.2 dies of SIGFPE in Yaksa packing it;
+    * a (h)vector stride of exactly -1 byte: Open MPI 4.1.6 and 5.0.11 pack it as +1
+      (``vector(2, 1, -1, MPI_BYTE)`` packs bytes 0, 1 instead of 0, -1; MPICH and the
+      standard say 0, -1).
+    """
+
+
+def _open_mpi() -> bool:
+    return MPI.Get_library_version().startswith("Open MPI")
 
 
 def _member(recipe: Recipe, made: list[MPI.Datatype]) -> MPI.Datatype:
@@ -88,6 +98,10 @@ def _build(recipe: Recipe, made: list[MPI.Datatype]) -> MPI.Datatype:
         return new
     *params, child = args
     old = _member(child, made)
+    if kind in ("vector", "hvector") and params[0] > 1 and _open_mpi():
+        unit = old.Get_extent()[1] if kind == "vector" else 1
+        if params[2] * unit == -1:
+            raise MpiCannotPack(recipe)
     new = _constructor(kind, params, old)
     made.append(new)
     return new

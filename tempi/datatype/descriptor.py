@@ -163,7 +163,7 @@ class BlockList:
         object.__setattr__(self, "offsets", offsets)
         object.__setattr__(self, "lengths", lengths)
         lo, hi = _span(self.counts, self.strides)
-        if len(offsets):
+        if lengths.sum() and math.prod(self.counts):
             bounds = (int(offsets.min()) + lo, int((offsets + lengths).max()) + hi)
         else:
             bounds = (0, 0)

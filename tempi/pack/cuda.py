@@ -7,8 +7,10 @@ stay correct and aligned ones move 16 bytes per access.
 
 Everything that depends only on the descriptor (word-unit arguments, grid, the device
 copy of a block list's pieces) is computed on first use and cached by the descriptor's
-identity (the piece table by its arrays', which ``repeat`` shares), so a steady-state call is a dictionary lookup, one kernel launch and, unless ``sync=False``,
-a stream synchronize. Addresses are plain integers that the device can
+identity (the piece table by its arrays', which ``repeat`` shares), so a steady-state
+call is a dictionary lookup, one kernel launch and, unless ``sync=False``, a stream
+synchronize. A single contiguous block is a ``cudaMemcpyAsync`` instead (the
+copy engine, and less launch cost). Addresses are plain integers that the device can
 dereference: device or managed memory, or mapped pinned host memory (one-shot packing
 writes through the mapping). The caller has already checked bounds and folded the
 position and ``incount`` in.
@@ -194,7 +196,7 @@ class _Entry:
 
 @dataclass(frozen=True)
 class _Launch:
-    kernel: Any
+    kernel: Any  # None: one contiguous block, copied with cudaMemcpyAsync
     grid: tuple[int, int, int]
     block: tuple[int, int, int]
     args: tuple[Any, ...]
@@ -244,6 +246,13 @@ def _run(desc: Descriptor, typed: int, packed: int, unpack: int, stream: Any, sy
         launch = entry.launches[(ws, device)] = _plan(entry, ws, device)
     if stream is None:
         stream = cupy.cuda.get_current_stream()
+    if launch.kernel is None:  # one contiguous block: the copy engine's memcpy
+        start = typed + launch.args[0]
+        dst, src = (start, packed) if unpack else (packed, start)
+        cupy.cuda.runtime.memcpyAsync(dst, src, entry.nbytes, _MEMCPY_DEFAULT, stream.ptr)
+        if sync:
+            stream.synchronize()
+        return
     args = (np.uint64(typed), np.uint64(packed), _UNPACK[unpack]) + launch.args
     launch.kernel(launch.grid, launch.block, args, stream=stream)
     if sync:
@@ -258,6 +267,8 @@ def _plan(entry: _Entry, ws: int, device: int) -> _Launch:
 
 def _plan_strided(desc: StridedBlock, ws: int, device: int) -> _Launch:
     n = len(desc.counts)
+    if n == 0:
+        return _Launch(None, (1, 1, 1), (1, 1, 1), (desc.start,))
     strides = [s // ws for s in desc.strides]
     nblocks = math.prod(desc.counts)
     block = desc.block // ws

@@ -100,3 +100,12 @@ def test_pack_size_matches_mpi(commit):
     dt = commit(MPI.DOUBLE.Create_vector(3, 2, 5))
     assert tempi.pack_size(7, dt) == 7 * 48
     assert tempi.pack_size(7, dt) <= dt.Pack_size(7, MPI.COMM_SELF)
+
+
+def test_zero_count_touches_nothing(commit):
+    for dt in (
+        commit(MPI.INT.Create_indexed([1, 2], [0, 3])),
+        commit(MPI.INT.Create_vector(2, 1, 3)),
+    ):
+        d = tempi.describe(dt).repeat(0)
+        assert (d.nbytes, d.data_lb, d.data_ub) == (0, 0, 0)
