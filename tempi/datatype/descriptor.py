@@ -58,14 +58,15 @@ def add_level(
 _REMEMBERED = 8
 
 
-def _remembered(desc: Any, count: int, make: Any) -> Any:
-    """``make(count)``, memoized in a small per-descriptor table (oldest entry dropped)."""
-    table = desc.__dict__.setdefault("_repeats", {})
-    found = table.get(count)
+def remembered(desc: Any, table: str, key: Any, make: Any) -> Any:
+    """``make(key)``, memoized in the descriptor's small table ``table`` (oldest entry
+    dropped): what a backend derives from an immutable descriptor is derived once."""
+    entries = desc.__dict__.setdefault(table, {})
+    found = entries.get(key)
     if found is None:
-        if len(table) >= _REMEMBERED:
-            del table[next(iter(table))]
-        found = table[count] = make(count)
+        if len(entries) >= _REMEMBERED:
+            del entries[next(iter(entries))]
+        found = entries[key] = make(key)
     return found
 
 
@@ -117,7 +118,7 @@ class StridedBlock:
         are remembered, so a steady stream of calls reuses one object."""
         if count == 1:
             return self
-        return _remembered(self, count, self._repeat)
+        return remembered(self, "_repeats", count, self._repeat)
 
     def _repeat(self, count: int) -> StridedBlock:
         if count == 0 or self.nbytes == 0:
@@ -204,7 +205,7 @@ class BlockList:
         """As :meth:`StridedBlock.repeat`; the piece arrays are shared."""
         if count == 1:
             return self
-        return _remembered(self, count, self._repeat)
+        return remembered(self, "_repeats", count, self._repeat)
 
     def _repeat(self, count: int) -> BlockList:
         _, counts, strides = add_level(self.counts, self.strides, count, self.extent, 0)

@@ -56,6 +56,8 @@ def _device(obj: Any, writable: bool) -> Buffer:
 def as_buffer(obj: Any, *, writable: bool) -> Buffer:
     """Resolve ``obj``; raise :class:`InvalidBuffer` with the reason when it cannot be used."""
     cls = type(obj)
+    if cls is np.ndarray:
+        return _numpy(obj, writable)
     if cls.__name__ == "ndarray" and cls.__module__.startswith("cupy"):
         return _cupy(obj)
     if hasattr(obj, "__cuda_array_interface__"):
@@ -69,5 +71,19 @@ def as_buffer(obj: Any, *, writable: bool) -> Buffer:
     if not view.c_contiguous:
         raise InvalidBuffer("host buffer is not C-contiguous")
     host = np.frombuffer(view.cast("B") if view.ndim != 1 or view.format != "B" else view, np.uint8)
-    ptr = host.ctypes.data if host.size else 0
-    return Buffer(ptr, host.size, False, host, obj)
+    return Buffer(address(host), host.size, False, host, obj)
+
+
+def address(array: np.ndarray) -> int:
+    """Address of a host array's first byte (``ndarray.ctypes`` costs microseconds)."""
+    return array.__array_interface__["data"][0]
+
+
+def _numpy(array: np.ndarray, writable: bool) -> Buffer:
+    """NumPy arrays without a memoryview round trip (the common host case)."""
+    if writable and not array.flags.writeable:
+        raise InvalidBuffer("output buffer is read-only")
+    if not array.flags.c_contiguous:
+        raise InvalidBuffer("host buffer is not C-contiguous")
+    host = array.reshape(-1).view(np.uint8)
+    return Buffer(address(host), host.size, False, host, array)

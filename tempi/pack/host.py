@@ -13,14 +13,23 @@ import math
 import numba
 import numpy as np
 
-from tempi.datatype.descriptor import BlockList, Descriptor, StridedBlock
+from tempi.datatype.descriptor import BlockList, Descriptor, StridedBlock, remembered
+from tempi.pack.buffers import Buffer
 
 _WORDS = {8: np.uint64, 4: np.uint32, 2: np.uint16, 1: np.uint8}
 
 
+_SLICE_WORDS = 32  # from this block length on, a slice copy beats the word loop
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _copy(typed, packed, t, p, n, to_packed):
-    if to_packed:
+    if n >= _SLICE_WORDS:
+        if to_packed:
+            packed[p : p + n] = typed[t : t + n]
+        else:
+            typed[t : t + n] = packed[p : p + n]
+    elif to_packed:
         for k in range(n):
             packed[p + k] = typed[t + k]
     else:
@@ -93,43 +102,47 @@ def word_size(desc: Descriptor, *addresses: int) -> int:
 
 def _transfer(
     desc: Descriptor,
-    typed: np.ndarray,
+    typed_buf: Buffer,
     origin: int,
-    packed: np.ndarray,
+    packed_buf: Buffer,
     position: int,
     to_packed: bool,
 ) -> None:
     nbytes = desc.nbytes
     if nbytes == 0:
         return
+    typed, packed = typed_buf.host, packed_buf.host
     lo = origin + desc.data_lb
-    w = word_size(desc, typed.ctypes.data + lo, packed.ctypes.data + position)
-    word = _WORDS[w]
-    typed_w = typed[lo : origin + desc.data_ub].view(word)
-    packed_w = packed[position : position + nbytes].view(word)
+    if desc.is_contiguous:
+        run, dense = typed[lo : lo + nbytes], packed[position : position + nbytes]
+        np.copyto(*((dense, run) if to_packed else (run, dense)))
+        return
+    w = word_size(desc, typed_buf.ptr + lo, packed_buf.ptr + position)
+    typed_w = typed[lo : origin + desc.data_ub].view(_WORDS[w])
+    packed_w = packed[position : position + nbytes].view(_WORDS[w])
+    kernel, args = remembered(desc, "_host_plans", w, lambda w: _plan(desc, w))
+    kernel(typed_w, packed_w, *args, to_packed)
+
+
+def _plan(desc: Descriptor, w: int) -> tuple:
+    """The kernel and its word-unit arguments (offsets relative to ``data_lb``)."""
     counts = np.asarray(desc.counts, np.int64)
     strides = np.asarray(desc.strides, np.int64) // w
     if isinstance(desc, StridedBlock):
-        start = (desc.start - desc.data_lb) // w
-        _strided(typed_w, packed_w, start, desc.block // w, counts, strides, to_packed)
-    elif isinstance(desc, BlockList):
+        return _strided, ((desc.start - desc.data_lb) // w, desc.block // w, counts, strides)
+    if isinstance(desc, BlockList):
         offsets = (desc.offsets - desc.data_lb) // w
-        _blocklist(typed_w, packed_w, offsets, desc.lengths // w, counts, strides, to_packed)
-    else:
-        raise TypeError(f"not a descriptor: {desc!r}")
+        return _blocklist, (offsets, desc.lengths // w, counts, strides)
+    raise TypeError(f"not a descriptor: {desc!r}")
 
 
-def pack(
-    desc: Descriptor, typed: np.ndarray, origin: int, packed: np.ndarray, position: int
-) -> None:
-    """Gather ``desc`` (already repeated for the count) from the uint8 array ``typed``,
-    whose byte ``origin`` is the MPI origin, into ``packed[position:]``. Bounds are the
-    caller's to check."""
+def pack(desc: Descriptor, typed: Buffer, origin: int, packed: Buffer, position: int) -> None:
+    """Gather ``desc`` (already repeated for the count) from the host buffer ``typed``,
+    whose byte ``origin`` is the MPI origin, into ``packed`` at ``position``. Bounds are
+    the caller's to check."""
     _transfer(desc, typed, origin, packed, position, True)
 
 
-def unpack(
-    desc: Descriptor, packed: np.ndarray, position: int, typed: np.ndarray, origin: int
-) -> None:
-    """Scatter ``packed[position:]`` into ``typed`` laid out as ``desc``."""
+def unpack(desc: Descriptor, packed: Buffer, position: int, typed: Buffer, origin: int) -> None:
+    """Scatter ``packed`` from ``position`` into ``typed`` laid out as ``desc``."""
     _transfer(desc, typed, origin, packed, position, False)

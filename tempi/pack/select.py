@@ -14,7 +14,7 @@ import numpy as np
 
 from tempi.datatype.descriptor import Descriptor
 from tempi.pack import host
-from tempi.pack.buffers import Buffer
+from tempi.pack.buffers import Buffer, as_buffer
 
 
 def _cuda():
@@ -39,14 +39,14 @@ def pack(
 ) -> None:
     """Pack ``desc`` from ``src`` (MPI origin at byte ``origin``) into ``dst`` at ``position``."""
     if not src.on_device and not dst.on_device:
-        host.pack(desc, src.host, origin, dst.host, position)
+        host.pack(desc, src, origin, dst, position)
         return
     cuda = _cuda()
     nbytes = desc.nbytes
     if not src.on_device:
-        staging = np.empty(nbytes, np.uint8)
-        host.pack(desc, src.host, origin, staging, 0)
-        cuda.copy(dst.ptr + position, staging.ctypes.data, nbytes)
+        staging = as_buffer(np.empty(nbytes, np.uint8), writable=True)
+        host.pack(desc, src, origin, staging, 0)
+        cuda.copy(dst.ptr + position, staging.ptr, nbytes)
     elif _gpu_addressable(dst):
         cuda.pack(desc, src.ptr + origin, dst.ptr + position, stream=stream, sync=sync)
     else:
@@ -67,14 +67,14 @@ def unpack(
 ) -> None:
     """Unpack ``src[position:]`` into ``dst`` laid out as ``desc`` from byte ``origin``."""
     if not src.on_device and not dst.on_device:
-        host.unpack(desc, src.host, position, dst.host, origin)
+        host.unpack(desc, src, position, dst, origin)
         return
     cuda = _cuda()
     nbytes = desc.nbytes
     if not dst.on_device:
-        staging = np.empty(nbytes, np.uint8)
-        cuda.copy(staging.ctypes.data, src.ptr + position, nbytes)
-        host.unpack(desc, staging, 0, dst.host, origin)
+        staging = as_buffer(np.empty(nbytes, np.uint8), writable=True)
+        cuda.copy(staging.ptr, src.ptr + position, nbytes)
+        host.unpack(desc, staging, 0, dst, origin)
     elif _gpu_addressable(src):
         cuda.unpack(desc, src.ptr + position, dst.ptr + origin, stream=stream, sync=sync)
     else:
