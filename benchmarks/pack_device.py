@@ -280,7 +280,7 @@ def provenance(cp) -> list[str]:
         f"host: {socket.gethostname()}",
         f"date: {datetime.datetime.now().isoformat(timespec='seconds')}",
         f"git commit: {commit or 'unknown'}",
-        f"MPI: {MPI.Get_library_version().splitlines()[0].strip()}",
+        "MPI: " + MPI.Get_library_version().replace("\x00", "").splitlines()[0].strip(),
         f"GPU: {props['name'].decode()} ({props['multiProcessorCount']} SMs)",
         f"cupy {cp.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}",
     ]

@@ -64,28 +64,27 @@ __device__ __forceinline__ tempi_u64 tempi_i_row_step()
 
 /* Strided block with N = 0..3 levels: `nblocks` blocks of `block` words. */
 template <typename W, int N>
-__global__ void tempi_strided(tempi_u64 typed, tempi_u64 packed, int unpack, tempi_i64 start,
-                              tempi_u64 block, tempi_u64 nblocks, tempi_u64 c0, tempi_u64 c1,
-                              tempi_i64 s0, tempi_i64 s1, tempi_i64 s2)
+__global__ void tempi_strided(tempi_u64 typed, tempi_u64 packed, int unpack,
+                              const tempi_strided_args a)
 {
     W *t = reinterpret_cast<W *>(typed);
     W *p = reinterpret_cast<W *>(packed);
-    for (tempi_u64 q = tempi_i_row0(); q < nblocks; q += tempi_i_row_step()) {
-        tempi_i64 off = start + tempi_i_offset<N>(q, c0, c1, s0, s1, s2);
-        tempi_i_copy_row<W>(t, p, unpack, off, q * block, block);
+    for (tempi_u64 q = tempi_i_row0(); q < a.nblocks; q += tempi_i_row_step()) {
+        tempi_i64 off = a.start + tempi_i_offset<N>(q, a.c0, a.c1, a.s0, a.s1, a.s2);
+        tempi_i_copy_row<W>(t, p, unpack, off, q * a.block, a.block);
     }
 }
 
 /* Strided block with any number of levels (up to TEMPI_MAX_LEVELS), passed by value. */
 template <typename W>
-__global__ void tempi_strided_n(tempi_u64 typed, tempi_u64 packed, int unpack, tempi_i64 start,
-                                tempi_u64 block, tempi_u64 nblocks, tempi_levels lv)
+__global__ void tempi_strided_n(tempi_u64 typed, tempi_u64 packed, int unpack,
+                                const tempi_strided_n_args a)
 {
     W *t = reinterpret_cast<W *>(typed);
     W *p = reinterpret_cast<W *>(packed);
-    for (tempi_u64 q = tempi_i_row0(); q < nblocks; q += tempi_i_row_step()) {
-        tempi_i64 off = start + tempi_i_level_offset(q, lv);
-        tempi_i_copy_row<W>(t, p, unpack, off, q * block, block);
+    for (tempi_u64 q = tempi_i_row0(); q < a.nblocks; q += tempi_i_row_step()) {
+        tempi_i64 off = a.start + tempi_i_level_offset(q, a.lv);
+        tempi_i_copy_row<W>(t, p, unpack, off, q * a.block, a.block);
     }
 }
 
@@ -103,38 +102,38 @@ __device__ __forceinline__ void tempi_i_piece(const tempi_i64 *pieces, tempi_u64
 
 /* Block list with N = 0 or 1 outer levels; `list` = packed words of one list. */
 template <typename W, int N>
-__global__ void tempi_blocklist(tempi_u64 typed, tempi_u64 packed, int unpack, tempi_u64 pieces,
-                                tempi_u64 npieces, tempi_u64 list, tempi_u64 nrows, tempi_i64 s0)
+__global__ void tempi_blocklist(tempi_u64 typed, tempi_u64 packed, int unpack,
+                                const tempi_blocklist_args a)
 {
     W *t = reinterpret_cast<W *>(typed);
     W *p = reinterpret_cast<W *>(packed);
-    const tempi_i64 *pc = reinterpret_cast<const tempi_i64 *>(pieces);
-    for (tempi_u64 q = tempi_i_row0(); q < nrows; q += tempi_i_row_step()) {
+    const tempi_i64 *pc = reinterpret_cast<const tempi_i64 *>(a.pieces);
+    for (tempi_u64 q = tempi_i_row0(); q < a.nrows; q += tempi_i_row_step()) {
         tempi_u64 j = q, o = 0;
         if (N == 1)
-            o = tempi_i_divmod(q, npieces, &j);
+            o = tempi_i_divmod(q, a.npieces, &j);
         tempi_i64 off;
         tempi_u64 pos, len;
         tempi_i_piece<W>(pc, j, &off, &pos, &len);
-        tempi_i_copy_row<W>(t, p, unpack, off + (tempi_i64)o * s0, pos + o * list, len);
+        tempi_i_copy_row<W>(t, p, unpack, off + (tempi_i64)o * a.s0, pos + o * a.list, len);
     }
 }
 
 /* Block list repeated by any number of outer levels, passed by value. */
 template <typename W>
-__global__ void tempi_blocklist_n(tempi_u64 typed, tempi_u64 packed, int unpack, tempi_u64 pieces,
-                                  tempi_u64 npieces, tempi_u64 list, tempi_u64 nrows,
-                                  tempi_levels lv)
+__global__ void tempi_blocklist_n(tempi_u64 typed, tempi_u64 packed, int unpack,
+                                  const tempi_blocklist_n_args a)
 {
     W *t = reinterpret_cast<W *>(typed);
     W *p = reinterpret_cast<W *>(packed);
-    const tempi_i64 *pc = reinterpret_cast<const tempi_i64 *>(pieces);
-    for (tempi_u64 q = tempi_i_row0(); q < nrows; q += tempi_i_row_step()) {
+    const tempi_i64 *pc = reinterpret_cast<const tempi_i64 *>(a.pieces);
+    for (tempi_u64 q = tempi_i_row0(); q < a.nrows; q += tempi_i_row_step()) {
         tempi_u64 j;
-        tempi_u64 o = tempi_i_divmod(q, npieces, &j);
+        tempi_u64 o = tempi_i_divmod(q, a.npieces, &j);
         tempi_i64 off;
         tempi_u64 pos, len;
         tempi_i_piece<W>(pc, j, &off, &pos, &len);
-        tempi_i_copy_row<W>(t, p, unpack, off + tempi_i_level_offset(o, lv), pos + o * list, len);
+        tempi_i_copy_row<W>(t, p, unpack, off + tempi_i_level_offset(o, a.lv),
+                            pos + o * a.list, len);
     }
 }

@@ -19,6 +19,32 @@ struct tempi_levels {
     tempi_i64 stride[TEMPI_MAX_LEVELS];
 };
 
+/* Everything a launch needs besides the two addresses and the direction, one struct per
+ * kernel family, passed by value: CuPy converts each kernel argument separately (about
+ * half a microsecond each), so a few arguments keep the host cost of a call low. The
+ * NumPy structured dtypes in tempi/pack/cuda.py mirror these layouts (all 8-byte fields). */
+struct tempi_strided_args {
+    tempi_i64 start;
+    tempi_u64 block, nblocks, c0, c1;
+    tempi_i64 s0, s1, s2;
+};
+
+struct tempi_strided_n_args {
+    tempi_i64 start;
+    tempi_u64 block, nblocks;
+    tempi_levels lv;
+};
+
+struct tempi_blocklist_args {
+    tempi_u64 pieces, npieces, list, nrows;
+    tempi_i64 s0;
+};
+
+struct tempi_blocklist_n_args {
+    tempi_u64 pieces, npieces, list, nrows;
+    tempi_levels lv;
+};
+
 /* a / b and a % b; 32-bit hardware division when both fit, as 64-bit division is a
  * long software sequence and index decomposition runs once per block row. */
 __device__ __forceinline__ tempi_u64 tempi_i_divmod(tempi_u64 a, tempi_u64 b, tempi_u64 *rem)

@@ -49,6 +49,16 @@ _LEVELS_DTYPE = np.dtype(
     [("n", "<i8"), ("count", "<i8", (MAX_LEVELS,)), ("stride", "<i8", (MAX_LEVELS,))],
     align=True,
 )
+# The argument structs of pack.cuh, field for field (all 8 bytes: no padding).
+_STRIDED_HEAD = [("start", "<i8"), ("block", "<u8"), ("nblocks", "<u8")]
+_BLOCKLIST_HEAD = [("pieces", "<u8"), ("npieces", "<u8"), ("list", "<u8"), ("nrows", "<u8")]
+_STRIDED = np.dtype(
+    _STRIDED_HEAD + [("c0", "<u8"), ("c1", "<u8"), ("s0", "<i8"), ("s1", "<i8"), ("s2", "<i8")],
+    align=True,
+)
+_STRIDED_N = np.dtype(_STRIDED_HEAD + [("lv", _LEVELS_DTYPE)], align=True)
+_BLOCKLIST = np.dtype(_BLOCKLIST_HEAD + [("s0", "<i8")], align=True)
+_BLOCKLIST_N = np.dtype(_BLOCKLIST_HEAD + [("lv", _LEVELS_DTYPE)], align=True)
 _CHUNK_B = 8192  # block-list pieces are split to at most this many bytes (a multiple of 16)
 _THREADS = 256  # threads per CUDA block
 _BLOCKS_PER_SM = 32  # cap on resident-ish CUDA blocks: grid-stride loops do the rest
@@ -199,7 +209,7 @@ class _Launch:
     kernel: Any  # None: one contiguous block, copied with cudaMemcpyAsync
     grid: tuple[int, int, int]
     block: tuple[int, int, int]
-    args: tuple[Any, ...]
+    args: Any  # the kernel's args struct; for a memcpy, the block's start offset
     keep: Any = None  # device data the arguments point to
 
 
@@ -247,13 +257,13 @@ def _run(desc: Descriptor, typed: int, packed: int, unpack: int, stream: Any, sy
     if stream is None:
         stream = cupy.cuda.get_current_stream()
     if launch.kernel is None:  # one contiguous block: the copy engine's memcpy
-        start = typed + launch.args[0]
+        start = typed + launch.args
         dst, src = (start, packed) if unpack else (packed, start)
         cupy.cuda.runtime.memcpyAsync(dst, src, entry.nbytes, _MEMCPY_DEFAULT, stream.ptr)
         if sync:
             stream.synchronize()
         return
-    args = (np.uint64(typed), np.uint64(packed), _UNPACK[unpack]) + launch.args
+    args = (np.uint64(typed), np.uint64(packed), _UNPACK[unpack], launch.args)
     launch.kernel(launch.grid, launch.block, args, stream=stream)
     if sync:
         stream.synchronize()
@@ -268,19 +278,27 @@ def _plan(entry: _Entry, ws: int, device: int) -> _Launch:
 def _plan_strided(desc: StridedBlock, ws: int, device: int) -> _Launch:
     n = len(desc.counts)
     if n == 0:
-        return _Launch(None, (1, 1, 1), (1, 1, 1), (desc.start,))
+        return _Launch(None, (1, 1, 1), (1, 1, 1), desc.start)
     strides = [s // ws for s in desc.strides]
     nblocks = math.prod(desc.counts)
     block = desc.block // ws
-    head = (np.int64(desc.start // ws), np.uint64(block), np.uint64(nblocks))
+    head = {"start": desc.start // ws, "block": block, "nblocks": nblocks}
     if n <= 3:
         counts = list(desc.counts[:2]) + [1] * (2 - min(n, 2))
         strides += [0] * (3 - n)
         name = f"tempi_strided<{WORD_TYPES[ws]}, {n}>"
-        args = head + tuple(np.uint64(c) for c in counts) + tuple(np.int64(s) for s in strides)
+        args = _struct(
+            _STRIDED,
+            **head,
+            c0=counts[0],
+            c1=counts[1],
+            s0=strides[0],
+            s1=strides[1],
+            s2=strides[2],
+        )
     else:
         name = f"tempi_strided_n<{WORD_TYPES[ws]}>"
-        args = head + (_levels(desc.counts, strides),)
+        args = _struct(_STRIDED_N, **head, lv=_levels(desc.counts, strides))
     grid, threads = launch_shape(nblocks, block, _sm_count(device))
     return _Launch(_kernel(name, device), grid, threads, args)
 
@@ -294,16 +312,28 @@ def _plan_blocklist(entry: _Entry, ws: int, device: int) -> _Launch:
     nouter = math.prod(desc.counts)
     list_w = int(desc.lengths.sum()) // ws
     strides = [s // ws for s in desc.strides]
-    head = (np.uint64(pieces.data.ptr), np.uint64(npieces), np.uint64(list_w))
-    head += (np.uint64(nouter * npieces),)
+    head = {
+        "pieces": pieces.data.ptr,
+        "npieces": npieces,
+        "list": list_w,
+        "nrows": nouter * npieces,
+    }
     if n <= 1:
         name = f"tempi_blocklist<{WORD_TYPES[ws]}, {n}>"
-        args = head + (np.int64(strides[0] if n else 0),)
+        args = _struct(_BLOCKLIST, **head, s0=strides[0] if n else 0)
     else:
         name = f"tempi_blocklist_n<{WORD_TYPES[ws]}>"
-        args = head + (_levels(desc.counts, strides),)
+        args = _struct(_BLOCKLIST_N, **head, lv=_levels(desc.counts, strides))
     grid, threads = launch_shape(nouter * npieces, max(1, list_w // npieces), _sm_count(device))
     return _Launch(_kernel(name, device), grid, threads, args, pieces)
+
+
+def _struct(dtype: np.dtype, **fields: Any) -> Any:
+    """A NumPy structured scalar that CuPy passes by value as the kernel's args struct."""
+    value = np.zeros((), dtype=dtype)
+    for name, field_value in fields.items():
+        value[name] = field_value
+    return value[()]
 
 
 def _device_pieces(desc: BlockList, device: int) -> Any:

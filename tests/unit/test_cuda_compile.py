@@ -58,6 +58,33 @@ def test_every_kernel_instantiation_compiles(tmp_path: Path) -> None:
     assert len(kernels) == len(names), sorted(kernels)
 
 
+@pytest.mark.skipif(_nvcc() is None, reason="nvcc not found on PATH or in /usr/local/cuda/bin")
+def test_argument_structs_match_their_numpy_dtypes(tmp_path: Path) -> None:
+    """CuPy copies the NumPy structured scalar byte for byte: sizes and offsets must agree
+    with what nvcc lays out (checked by a host-only program, no GPU needed)."""
+    fields = {
+        "tempi_strided_args": (cuda._STRIDED, ("start", "c0", "s2")),
+        "tempi_strided_n_args": (cuda._STRIDED_N, ("nblocks", "lv")),
+        "tempi_blocklist_args": (cuda._BLOCKLIST, ("nrows", "s0")),
+        "tempi_blocklist_n_args": (cuda._BLOCKLIST_N, ("nrows", "lv")),
+    }
+    lines = ["#include <cstdio>", "#include <cstddef>", '#include "pack.cuh"', "int main() {"]
+    expected = []
+    for struct, (dtype, names) in fields.items():
+        lines.append(f'printf("%zu\\n", sizeof({struct}));')
+        expected.append(dtype.itemsize)
+        for name in names:
+            lines.append(f'printf("%zu\\n", offsetof({struct}, {name}));')
+            expected.append(dtype.fields[name][1])
+    lines.append("return 0; }")
+    source = tmp_path / "layout.cu"
+    source.write_text("\n".join(lines))
+    binary = tmp_path / "layout"
+    subprocess.run([_nvcc(), f"-I{native_dir()}", "-o", str(binary), str(source)], check=True)
+    printed = subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout
+    assert [int(x) for x in printed.split()] == expected
+
+
 def test_import_needs_no_cupy() -> None:
     code = "import sys; sys.modules['cupy'] = None; from tempi.pack import cuda; print(cuda.cuda_available())"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
