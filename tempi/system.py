@@ -19,7 +19,7 @@ def mpi_library() -> str:
     """First line of the loaded MPI library's version string."""
     from mpi4py import MPI
 
-    return MPI.Get_library_version().strip().splitlines()[0]
+    return MPI.Get_library_version().replace("\x00", "").strip().splitlines()[0]
 
 
 def mpi_abi() -> str:
