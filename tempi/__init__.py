@@ -1,10 +1,11 @@
 """tempi: fast, byte-exact MPI derived datatypes for GPU and host memory.
 
 ``describe`` a committed mpi4py datatype to see its canonical form; ``pack``/``unpack``
-it like ``MPI_Pack``/``MPI_Unpack`` on host or device buffers.
+it like ``MPI_Pack``/``MPI_Unpack`` on host or device buffers; send it with ``Comm``.
 """
 
 from tempi.api import describe, pack, pack_size, unpack
+from tempi.comm import Comm, Request
 from tempi.datatype.descriptor import BlockList, StridedBlock
 from tempi.errors import (
     ConfigError,
@@ -19,6 +20,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BlockList",
+    "Comm",
+    "Request",
     "ConfigError",
     "InvalidBuffer",
     "KernelCompileError",

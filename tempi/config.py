@@ -49,6 +49,26 @@ class Variable:
 
 VARIABLES: tuple[Variable, ...] = (
     Variable(
+        "TEMPI_DATATYPE",
+        _choice("auto", "oneshot", "device", "staged"),
+        "auto",
+        "Strategy for non-contiguous device data (TEMPI's TEMPI_DATATYPE_ONESHOT, _DEVICE, "
+        "_STAGED and _AUTO flags are accepted as aliases).",
+    ),
+    Variable(
+        "TEMPI_CONTIGUOUS",
+        _choice("auto", "staged"),
+        "auto",
+        "Contiguous device data: auto = straight to a CUDA-aware MPI, else staged through "
+        "pinned host memory (aliases TEMPI_CONTIGUOUS_STAGED, _AUTO).",
+    ),
+    Variable(
+        "TEMPI_HOST",
+        _bool,
+        False,
+        "Also route host-memory derived types through tempi's engine (CPU-only machines).",
+    ),
+    Variable(
         "TEMPI_CUDA_AWARE",
         _optional_bool,
         None,
@@ -69,6 +89,43 @@ VARIABLES: tuple[Variable, ...] = (
 )
 
 
+_ALIASES: dict[str, tuple[str, str]] = {
+    "TEMPI_DATATYPE_ONESHOT": ("TEMPI_DATATYPE", "oneshot"),
+    "TEMPI_DATATYPE_DEVICE": ("TEMPI_DATATYPE", "device"),
+    "TEMPI_DATATYPE_STAGED": ("TEMPI_DATATYPE", "staged"),
+    "TEMPI_DATATYPE_AUTO": ("TEMPI_DATATYPE", "auto"),
+    "TEMPI_CONTIGUOUS_STAGED": ("TEMPI_CONTIGUOUS", "staged"),
+    "TEMPI_CONTIGUOUS_AUTO": ("TEMPI_CONTIGUOUS", "auto"),
+}
+"""TEMPI's presence flags, each standing for one value of a choice variable."""
+
+
+def _apply_aliases(env: Any, values: dict[str, Any]) -> None:
+    """The choice variable wins over its aliases; aliases that disagree keep the default.
+    Either conflict warns (TEMPI let the last flag win silently)."""
+    for name in {target for target, _ in _ALIASES.values()}:
+        given = {
+            alias: value
+            for alias, (target, value) in _ALIASES.items()
+            if target == name and alias in env
+        }
+        if not given:
+            continue
+        if name in env:
+            for alias, value in given.items():
+                if value != values[name]:
+                    warnings.warn(
+                        f"{alias} disagrees with {name}={values[name]}; keeping {name}",
+                        stacklevel=3,
+                    )
+        elif len(set(given.values())) > 1:
+            warnings.warn(
+                f"{' and '.join(sorted(given))} disagree; using {name}={values[name]}", stacklevel=3
+            )
+        else:
+            values[name] = next(iter(given.values()))
+
+
 def read(environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Parse the environment into ``{name: value}``; bad values warn and keep the default."""
     env = os.environ if environ is None else environ
@@ -82,6 +139,7 @@ def read(environ: dict[str, str] | None = None) -> dict[str, Any]:
             values[var.name] = var.parse(text)
         except ValueError as exc:
             warnings.warn(f"{var.name}: {exc}; using {var.default!r}", stacklevel=2)
+    _apply_aliases(env, values)
     return values
 
 

@@ -180,14 +180,16 @@ def _merge_touching(offsets: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarra
     return offsets[starts], np.bincount(group, weights=lengths).astype(np.int64)
 
 
-def strided(start: int, block: int, levels: list[tuple[int, int]], ir: TypeIR) -> StridedBlock:
+def strided(
+    start: int, block: int, levels: list[tuple[int, int]], size: int, lb: int, extent: int
+) -> StridedBlock:
     """A StridedBlock built level by level (innermost first) with the folding rules."""
     counts: tuple[int, ...] = ()
     strides: tuple[int, ...] = ()
     for count, stride in levels:
         factor, counts, strides = add_level(counts, strides, count, stride, 0 if counts else block)
         block *= factor
-    return StridedBlock(start, block, counts, strides, ir.size, ir.lb, ir.extent)
+    return StridedBlock(start, block, counts, strides, size, lb, extent)
 
 
 def canonicalize(ir: TypeIR) -> Descriptor:
@@ -204,14 +206,14 @@ def canonicalize(ir: TypeIR) -> Descriptor:
         node = node.child
     outer.reverse()
     if isinstance(node, Dense):
-        return strided(offset, node.nbytes, outer, ir)
+        return strided(offset, node.nbytes, outer, ir.size, ir.lb, ir.extent)
     offsets, lengths = _merge_touching(*flatten(shifted(node, offset)))
     if len(offsets) == 1:
-        return strided(int(offsets[0]), int(lengths[0]), outer, ir)
+        return strided(int(offsets[0]), int(lengths[0]), outer, ir.size, ir.lb, ir.extent)
     gaps = np.diff(offsets)
     if np.all(lengths == lengths[0]) and np.all(gaps == gaps[0]):
         inner = [(len(offsets), int(gaps[0]))]
-        return strided(int(offsets[0]), int(lengths[0]), inner + outer, ir)
+        return strided(int(offsets[0]), int(lengths[0]), inner + outer, ir.size, ir.lb, ir.extent)
     counts = tuple(c for c, _ in outer)
     strides = tuple(s for _, s in outer)
     return BlockList(offsets, lengths, counts, strides, ir.size, ir.lb, ir.extent)

@@ -243,3 +243,30 @@ class BlockList:
 
 
 Descriptor = StridedBlock | BlockList
+
+
+def blocks(desc: Descriptor) -> tuple[np.ndarray, np.ndarray]:
+    """Every contiguous block as (offsets, lengths), in packed order (flattens the levels)."""
+    if isinstance(desc, StridedBlock):
+        offsets, lengths = np.array([desc.start], np.int64), np.array([desc.block], np.int64)
+    else:
+        offsets, lengths = desc.offsets, desc.lengths
+    for count, stride in zip(desc.counts, desc.strides):
+        shifts = np.arange(count, dtype=np.int64) * stride
+        offsets = (shifts[:, None] + offsets[None, :]).ravel()
+        lengths = np.tile(lengths, count)
+    return offsets, lengths
+
+
+def prefix(desc: Descriptor, nbytes: int) -> Descriptor:
+    """The layout of the first ``nbytes`` packed bytes of ``desc`` (a short receive fills
+    only those; the rest of the typed buffer stays untouched)."""
+    if nbytes >= desc.nbytes:
+        return desc
+    offsets, lengths = blocks(desc)
+    ends = np.cumsum(lengths)
+    keep = int(np.searchsorted(ends, nbytes, side="left")) + 1
+    offsets, lengths = offsets[:keep].copy(), lengths[:keep].copy()
+    if keep:
+        lengths[-1] -= int(ends[keep - 1]) - nbytes
+    return BlockList(offsets, lengths, size=nbytes, lb=desc.lb, extent=desc.extent)

@@ -6,6 +6,7 @@ with ``__cuda_array_interface__`` (CuPy arrays, numba/PyTorch tensors), contiguo
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -87,3 +88,13 @@ def _numpy(array: np.ndarray, writable: bool) -> Buffer:
         raise InvalidBuffer("host buffer is not C-contiguous")
     host = array.reshape(-1).view(np.uint8)
     return Buffer(address(host), host.size, False, host, array)
+
+
+def host_range(ptr: int, nbytes: int, owner: Any) -> Buffer:
+    """Host memory [ptr, ptr + nbytes) owned by ``owner`` (kept alive by the Buffer)."""
+    array = (
+        np.frombuffer((ctypes.c_uint8 * nbytes).from_address(ptr), np.uint8)
+        if nbytes
+        else np.empty(0, np.uint8)
+    )
+    return Buffer(ptr, nbytes, False, array, owner)

@@ -1,0 +1,7 @@
+"""Moving datatypes: strategies, staging pools, requests, the engine, ``tempi.Comm``."""
+
+from tempi.comm.communicator import Comm
+from tempi.comm.engine import release, stats
+from tempi.comm.requests import Request
+
+__all__ = ["Comm", "Request", "release", "stats"]

@@ -1,0 +1,101 @@
+"""``tempi.Comm``: an mpi4py communicator whose point-to-point and (neighbor) all-to-all
+calls take non-contiguous device (and, with ``TEMPI_HOST=1``, host) data through tempi.
+
+Method names and buffer specs are mpi4py's; everything else is delegated to the wrapped
+communicator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mpi4py import MPI
+
+from tempi import config
+from tempi.comm import collectives, engine
+
+
+class Comm:
+    """Wraps ``comm``; ``tempi.Comm(MPI.COMM_WORLD).Send(cupy_view, dest=1)`` just works."""
+
+    def __init__(self, comm: MPI.Comm) -> None:
+        self.comm = comm
+        self._private: MPI.Comm | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.comm, name)
+
+    def __repr__(self) -> str:
+        return f"tempi.Comm({self.comm!r})"
+
+    def Isend(self, buf: Any, dest: int, tag: int = 0) -> Any:
+        return engine.isend(self.comm, buf, dest, tag)
+
+    def Issend(self, buf: Any, dest: int, tag: int = 0) -> Any:
+        return engine.isend(self.comm, buf, dest, tag, synchronous=True)
+
+    def Irecv(self, buf: Any, source: int = MPI.ANY_SOURCE, tag: int = MPI.ANY_TAG) -> Any:
+        return engine.irecv(self.comm, buf, source, tag)
+
+    def Send(self, buf: Any, dest: int, tag: int = 0) -> None:
+        self.Isend(buf, dest, tag).Wait()
+
+    def Ssend(self, buf: Any, dest: int, tag: int = 0) -> None:
+        self.Issend(buf, dest, tag).Wait()
+
+    def Recv(
+        self,
+        buf: Any,
+        source: int = MPI.ANY_SOURCE,
+        tag: int = MPI.ANY_TAG,
+        status: MPI.Status | None = None,
+    ) -> None:
+        self.Irecv(buf, source, tag).Wait(status)
+
+    def Sendrecv(
+        self,
+        sendbuf: Any,
+        dest: int,
+        sendtag: int = 0,
+        recvbuf: Any = None,
+        source: int = MPI.ANY_SOURCE,
+        recvtag: int = MPI.ANY_TAG,
+        status: MPI.Status | None = None,
+    ) -> None:
+        receive = self.Irecv(recvbuf, source, recvtag)
+        self.Isend(sendbuf, dest, sendtag).Wait()
+        receive.Wait(status)
+
+    def _collective_comm(self) -> MPI.Comm:
+        if self._private is None:
+            self._private = self.comm.Dup()
+        return self._private
+
+    def _ours(self, *specs: Any) -> bool:
+        """Whether tempi should run a collective: a device buffer, or TEMPI_HOST."""
+        return config.get("TEMPI_HOST") or any(resolve_buffer_on_device(s) for s in specs)
+
+    def Alltoallv(self, sendbuf: Any, recvbuf: Any) -> None:
+        if not self._ours(sendbuf, recvbuf):
+            return self.comm.Alltoallv(sendbuf, recvbuf)
+        collectives.alltoallv(self._collective_comm(), sendbuf, recvbuf)
+
+    def Neighbor_alltoallv(self, sendbuf: Any, recvbuf: Any) -> None:
+        if not self._ours(sendbuf, recvbuf):
+            return self.comm.Neighbor_alltoallv(sendbuf, recvbuf)
+        collectives.neighbor_alltoall(self._collective_comm(), self.comm, sendbuf, recvbuf, False)
+
+    def Neighbor_alltoallw(self, sendbuf: Any, recvbuf: Any) -> None:
+        if not self._ours(sendbuf, recvbuf):
+            return self.comm.Neighbor_alltoallw(sendbuf, recvbuf)
+        collectives.neighbor_alltoall(self._collective_comm(), self.comm, sendbuf, recvbuf, True)
+
+    def Free(self) -> None:
+        if self._private is not None:
+            self._private.Free()
+            self._private = None
+
+
+def resolve_buffer_on_device(spec: Any) -> bool:
+    buf = spec[0] if isinstance(spec, (list, tuple)) else spec
+    return hasattr(buf, "__cuda_array_interface__")

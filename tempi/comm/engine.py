@@ -1,0 +1,178 @@
+"""The communication engine: one implementation of send and receive for every entry point.
+
+For each message it decides the path -- straight to mpi4py (``passthrough``), or packed by
+tempi with a strategy of :mod:`tempi.comm.strategy` -- and runs it as a
+:class:`~tempi.comm.requests.Request`. Packed bytes travel as ``MPI_PACKED`` in typemap
+order, so peers without tempi interoperate. Host-memory derived types take tempi's path
+only with ``TEMPI_HOST=1`` (or when they are bare non-contiguous views, which mpi4py
+cannot send); they then run every strategy's steps in host memory.
+"""
+
+from __future__ import annotations
+
+import atexit
+from collections import Counter
+from functools import cache
+from typing import Any
+
+from mpi4py import MPI
+
+from tempi import config, system
+from tempi.comm.memory import CudaSpace, HostSpace
+from tempi.comm.message import Message, resolve
+from tempi.comm.pools import BufferPool
+from tempi.comm.requests import Request
+from tempi.comm.strategy import contiguous_strategy, datatype_strategy
+from tempi.datatype.descriptor import prefix
+from tempi.errors import UnsupportedDatatype
+from tempi.log import get_logger
+from tempi.pack.buffers import Buffer
+
+log = get_logger("comm")
+
+POOL_LIMIT_B = 256 << 20
+"""Bytes of idle staging buffers kept per pool (device, pinned) and memory space."""
+
+_stats: Counter = Counter()
+
+
+def stats() -> dict[str, int]:
+    """Messages by path since start: passthrough, host, device, oneshot, staged."""
+    return dict(_stats)
+
+
+@cache
+def _space(kind: str) -> Any:
+    return CudaSpace() if kind == "cuda" else HostSpace()
+
+
+_pools: dict[tuple[str, str], BufferPool] = {}
+
+
+def _pool(kind: str, memory: str) -> BufferPool:
+    pool = _pools.get((kind, memory))
+    if pool is None:
+        space = _space(kind)
+        allocate = space.device if memory == "device" else space.pinned
+        pool = _pools[(kind, memory)] = BufferPool(allocate, space.free, POOL_LIMIT_B)
+    return pool
+
+
+def release() -> None:
+    """Free every pooled staging buffer (registered to run before MPI finalizes)."""
+    for pool in _pools.values():
+        pool.release()
+
+
+atexit.register(release)
+
+
+def _cuda_aware() -> bool:
+    return system.cuda_aware_mpi()[0]
+
+
+def route(msg: Message) -> str:
+    """'passthrough', 'contiguous' (staged contiguous device data) or a datatype strategy."""
+    if msg.desc is None:
+        if msg.on_device and not _cuda_aware():
+            raise UnsupportedDatatype(
+                "tempi cannot describe this datatype and the MPI is not CUDA-aware"
+            )
+        return "passthrough"
+    if not msg.on_device:
+        if not (msg.is_view or config.get("TEMPI_HOST")) or (
+            msg.desc.is_contiguous and not msg.is_view
+        ):
+            return "passthrough"
+        return datatype_strategy(msg.desc, msg.nbytes, cuda_aware=False, emulated=True)
+    if msg.desc.is_contiguous:
+        return (
+            "passthrough"
+            if contiguous_strategy(cuda_aware=_cuda_aware()) == "direct"
+            else "contiguous"
+        )
+    return datatype_strategy(msg.desc, msg.nbytes, cuda_aware=_cuda_aware(), emulated=False)
+
+
+def _wire(buf: Buffer, nbytes: int) -> list[Any]:
+    """The mpi4py buffer spec of the first ``nbytes`` of a staging buffer."""
+    data = buf.owner[:nbytes] if buf.on_device else buf.host[:nbytes]
+    return [data, nbytes, MPI.PACKED]
+
+
+def _send_steps(msg: Message, path: str, kind: str, post: Any) -> Any:
+    space, nbytes, desc = _space(kind), msg.nbytes, msg.desc
+    device, pinned = _pool(kind, "device"), _pool(kind, "pinned")
+    scratch = None
+    if path == "device":
+        wire = device.get(nbytes)
+        space.pack(desc, msg.buffer, msg.origin, wire, 0)
+    elif path == "oneshot":
+        wire = pinned.get(nbytes)
+        space.pack(desc, msg.buffer, msg.origin, wire, 0)
+    elif path == "staged":
+        scratch, wire = device.get(nbytes), pinned.get(nbytes)
+        space.pack(desc, msg.buffer, msg.origin, scratch, 0)
+        space.copy(wire.ptr, scratch.ptr, nbytes)
+    else:
+        wire = pinned.get(nbytes)
+        space.copy(wire.ptr, msg.buffer.ptr + msg.origin + desc.start, nbytes)
+    space.wait(space.fence())
+    yield post(_wire(wire, nbytes))
+    (device if path == "device" else pinned).put(wire)
+    if scratch is not None:
+        device.put(scratch)
+
+
+def _recv_steps(msg: Message, path: str, kind: str, post: Any) -> Any:
+    space, capacity, desc = _space(kind), msg.nbytes, msg.desc
+    device, pinned = _pool(kind, "device"), _pool(kind, "pinned")
+    wire = (device if path == "device" else pinned).get(capacity)
+    status = yield post(_wire(wire, capacity))
+    got = status.Get_count(MPI.BYTE)
+    scratch = None
+    if path == "contiguous":
+        space.copy(msg.buffer.ptr + msg.origin + desc.start, wire.ptr, got)
+    elif path == "staged":
+        scratch = device.get(max(got, 1))
+        space.copy(scratch.ptr, wire.ptr, got)
+        space.unpack(prefix(desc, got), scratch, 0, msg.buffer, msg.origin)
+    else:
+        space.unpack(prefix(desc, got), wire, 0, msg.buffer, msg.origin)
+    yield space.fence()
+    (device if path == "device" else pinned).put(wire)
+    if scratch is not None:
+        device.put(scratch)
+    return status.Get_source(), status.Get_tag(), got
+
+
+def _count(msg: Message, path: str) -> str:
+    kind = "cuda" if msg.on_device else "host"
+    _stats[path if path != "contiguous" else "staged"] += 1
+    if kind == "host" and path != "passthrough":
+        _stats["host"] += 1
+    log.debug("%s message of %d bytes: %s", kind, msg.nbytes, path)
+    return kind
+
+
+def isend(comm: MPI.Comm, spec: Any, dest: int, tag: int, *, synchronous: bool = False) -> Any:
+    """Start a send; an ``MPI.Request`` on the passthrough path, else a tempi Request."""
+    msg = resolve(spec, writable=False)
+    path = route(msg)
+    kind = _count(msg, path)
+    start = comm.Issend if synchronous else comm.Isend
+    if path == "passthrough":
+        return start(spec, dest, tag)
+    return Request(_send_steps(msg, path, kind, lambda wire: start(wire, dest, tag)), _space(kind))
+
+
+def irecv(comm: MPI.Comm, spec: Any, source: int, tag: int) -> Any:
+    """Start a receive; an ``MPI.Request`` on the passthrough path, else a tempi Request."""
+    msg = resolve(spec, writable=True)
+    path = route(msg)
+    kind = _count(msg, path)
+    if path == "passthrough":
+        return comm.Irecv(spec, source, tag)
+    return Request(
+        _recv_steps(msg, path, kind, lambda wire: comm.Irecv(wire, source, tag)), _space(kind)
+    )

@@ -1,0 +1,142 @@
+"""Requests of operations tempi runs, understood by every completion call together with
+plain mpi4py requests.
+
+An operation is a generator: it does its work in steps and yields what it waits for --
+an ``MPI.Request`` (it gets the MPI status back) or a memory-space fence (a CUDA event).
+Every send and receive is posted to MPI when the operation starts, so MPI's progress rules
+hold as they would without tempi; what a request adds is the work after MPI is done
+(unpacking a receive, returning staging buffers), which any completion call drives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from typing import Any
+
+from mpi4py import MPI
+
+Step = Generator[Any, Any, None]
+
+
+class Request:
+    """A tempi operation in flight, with mpi4py's completion methods."""
+
+    def __init__(self, steps: Step, space: Any) -> None:
+        self._steps, self._space = steps, space
+        self._waiting: Any = None
+        self._status: MPI.Status | None = None
+        self._result: tuple[int, int, int] | None = None  # source, tag, bytes
+        self._active = True
+        self._advance(None)
+
+    def _advance(self, value: Any) -> None:
+        try:
+            self._waiting = self._steps.send(value)
+        except StopIteration as done:
+            self._waiting = None
+            self._result = done.value
+            self._steps = None
+
+    def _progress(self, block: bool) -> bool:
+        """Run steps whose dependency is met; with ``block``, wait for each. True when done."""
+        while self._steps is not None:
+            waiting = self._waiting
+            if isinstance(waiting, MPI.Request):
+                status = MPI.Status()
+                if block:
+                    waiting.Wait(status)
+                elif not waiting.Test(status):
+                    return False
+                self._advance(status)
+            else:
+                if block:
+                    self._space.wait(waiting)
+                elif not self._space.ready(waiting):
+                    return False
+                self._advance(None)
+        return True
+
+    def _complete(self, status: MPI.Status | None) -> None:
+        self._active = False
+        if status is not None and self._result is not None:
+            source, tag, nbytes = self._result
+            status.Set_source(source)
+            status.Set_tag(tag)
+            status.Set_elements(MPI.BYTE, nbytes)
+
+    @property
+    def active(self) -> bool:
+        """False once a completion call has returned this request as complete."""
+        return self._active
+
+    def Test(self, status: MPI.Status | None = None) -> bool:
+        if not self._active:
+            return True
+        if self._progress(block=False):
+            self._complete(status)
+            return True
+        return False
+
+    def Wait(self, status: MPI.Status | None = None) -> None:
+        if self._active:
+            self._progress(block=True)
+            self._complete(status)
+
+    @classmethod
+    def Waitall(cls, requests: Sequence[Any], statuses: list[MPI.Status] | None = None) -> None:
+        for i, request in enumerate(requests):
+            request.Wait(statuses[i] if statuses is not None else None)
+
+    @classmethod
+    def Testall(cls, requests: Sequence[Any], statuses: list[MPI.Status] | None = None) -> bool:
+        flags = [
+            _test(r, statuses[i] if statuses is not None else None) for i, r in enumerate(requests)
+        ]
+        return all(flags)
+
+    @classmethod
+    def Testany(cls, requests: Sequence[Any], status: MPI.Status | None = None) -> tuple[int, bool]:
+        live = [i for i, r in enumerate(requests) if _active(r)]
+        if not live:
+            return MPI.UNDEFINED, True
+        for i in live:
+            if _test(requests[i], status):
+                return i, True
+        return MPI.UNDEFINED, False
+
+    @classmethod
+    def Waitany(cls, requests: Sequence[Any], status: MPI.Status | None = None) -> int:
+        while True:
+            index, done = cls.Testany(requests, status)
+            if done:
+                return index
+
+    @classmethod
+    def Testsome(
+        cls, requests: Sequence[Any], statuses: list[MPI.Status] | None = None
+    ) -> list[int] | None:
+        live = [i for i, r in enumerate(requests) if _active(r)]
+        if not live:
+            return None
+        return [
+            i for i in live if _test(requests[i], statuses[i] if statuses is not None else None)
+        ]
+
+    @classmethod
+    def Waitsome(
+        cls, requests: Sequence[Any], statuses: list[MPI.Status] | None = None
+    ) -> list[int] | None:
+        while True:
+            done = cls.Testsome(requests, statuses)
+            if done is None or done:
+                return done
+
+
+def _active(request: Any) -> bool:
+    if isinstance(request, Request):
+        return request.active
+    return request != MPI.REQUEST_NULL
+
+
+def _test(request: Any, status: MPI.Status | None) -> bool:
+    return request.Test(status)
