@@ -1,0 +1,98 @@
+"""Strategy choice, TEMPI's aliases, staging pools, short-receive layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+import tempi
+from tempi import config
+from tempi.comm.pools import BufferPool, size_class
+from tempi.comm.strategy import choose_strategy, contiguous_strategy, datatype_strategy
+from tempi.datatype.descriptor import StridedBlock, blocks, prefix
+from tempi.pack.buffers import as_buffer
+
+VECTOR = StridedBlock(0, 8, (64,), (512,), 512, 0, 32768)
+
+
+def test_auto_rule():
+    assert choose_strategy(VECTOR, 512, cuda_aware=True) == "device"
+    assert choose_strategy(VECTOR, 512, cuda_aware=False) == "oneshot"
+
+
+def test_forced_strategies(tempi_env):
+    for name in ("oneshot", "staged"):
+        tempi_env(TEMPI_DATATYPE=name)
+        assert datatype_strategy(VECTOR, 512, cuda_aware=False, emulated=False) == name
+
+
+def test_device_refused_without_cuda_aware_mpi(tempi_env):
+    tempi_env(TEMPI_DATATYPE="device")
+    with pytest.raises(tempi.ConfigError, match="CUDA-aware"):
+        datatype_strategy(VECTOR, 512, cuda_aware=False, emulated=False)
+    assert datatype_strategy(VECTOR, 512, cuda_aware=True, emulated=False) == "device"
+    assert datatype_strategy(VECTOR, 512, cuda_aware=False, emulated=True) == "device"
+
+
+def test_contiguous(tempi_env):
+    tempi_env()
+    assert contiguous_strategy(cuda_aware=True) == "direct"
+    assert contiguous_strategy(cuda_aware=False) == "staged"
+    tempi_env(TEMPI_CONTIGUOUS="staged")
+    assert contiguous_strategy(cuda_aware=True) == "staged"
+
+
+def test_tempi_aliases():
+    assert config.read({"TEMPI_DATATYPE_STAGED": ""})["TEMPI_DATATYPE"] == "staged"
+    assert config.read({"TEMPI_CONTIGUOUS_STAGED": "1"})["TEMPI_CONTIGUOUS"] == "staged"
+    with pytest.warns(UserWarning, match="disagree"):
+        assert (
+            config.read({"TEMPI_DATATYPE_STAGED": "", "TEMPI_DATATYPE_ONESHOT": ""})[
+                "TEMPI_DATATYPE"
+            ]
+            == "auto"
+        )
+    with pytest.warns(UserWarning, match="keeping TEMPI_DATATYPE"):
+        values = config.read({"TEMPI_DATATYPE": "device", "TEMPI_DATATYPE_STAGED": ""})
+    assert values["TEMPI_DATATYPE"] == "device"
+
+
+def test_pool_reuses_and_bounds():
+    made, freed = [], []
+
+    def allocate(n):
+        made.append(n)
+        return as_buffer(np.empty(n, np.uint8), writable=True)
+
+    pool = BufferPool(allocate, freed.append, limit_b=1024)
+    a = pool.get(300)
+    assert a.nbytes == size_class(300) == 512
+    pool.put(a)
+    assert pool.get(400) is a and made == [512]
+    pool.put(a)
+    pool.put(allocate(1024))  # 512 cached + 1024 would pass the 1024-byte limit: freed
+    assert len(freed) == 1 and pool.cached_b == 512
+    pool.release()
+    assert len(freed) == 2 and pool.cached_b == 0
+
+
+def test_prefix_keeps_the_first_bytes():
+    offsets, lengths = blocks(VECTOR)
+    assert offsets.tolist() == list(range(0, 64 * 512, 512)) and set(lengths.tolist()) == {8}
+    short = prefix(VECTOR, 8 * 3 + 5)
+    assert short.offsets.tolist() == [0, 512, 1024, 1536]
+    assert short.lengths.tolist() == [8, 8, 8, 5] and short.nbytes == 29
+    assert prefix(VECTOR, 512) is VECTOR
+    assert prefix(VECTOR, 0).nbytes == 0
+
+
+def test_prefix_of_a_type_matches_fewer_elements():
+    dt = MPI.INT.Create_indexed([2, 1], [0, 5]).Commit()
+    try:
+        desc = tempi.describe(dt)
+        short = prefix(desc.repeat(5), 3 * dt.Get_size())
+        full = desc.repeat(3)
+        assert np.array_equal(np.concatenate(blocks(short)), np.concatenate(blocks(full)))
+    finally:
+        dt.Free()
