@@ -3,7 +3,7 @@ its host emulation.
 
 The engine is written once against :class:`MemorySpace`. On a GPU, scratch "device"
 memory is CuPy memory, "pinned" memory is mapped pinned host memory (MPI sends from it and
-kernels address it), and packing, unpacking and copies are enqueued on one stream ordered
+kernels address it), and packing, unpacking and copies are enqueued on one stream (CuPy's current one), ordered
 by events. The host emulation (``TEMPI_HOST=1``, CPU-only machines and CI) has both kinds
 be NumPy memory and runs everything at once, so every strategy's sequence of steps is
 exercised without a GPU.
@@ -56,7 +56,8 @@ class HostSpace:
 
 
 class CudaSpace:
-    """CuPy device memory, mapped pinned host memory, one non-blocking stream."""
+    """CuPy device memory, mapped pinned host memory; work goes on CuPy's current stream,
+    so it is ordered after whatever the application queued there for its data."""
 
     name = "cuda"
 
@@ -64,7 +65,10 @@ class CudaSpace:
         import cupy
 
         self._cupy = cupy
-        self.stream = cupy.cuda.Stream(non_blocking=True)
+
+    @property
+    def stream(self) -> Any:
+        return self._cupy.cuda.get_current_stream()
 
     def device(self, nbytes: int) -> Buffer:
         array = self._cupy.empty(nbytes, dtype=self._cupy.uint8)
