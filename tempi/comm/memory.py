@@ -1,12 +1,11 @@
 """Where staging buffers live and how work on them is ordered: the CUDA memory space, or
-its host emulation.
+its host emulation (the engine is written once against their common methods).
 
-The engine is written once against :class:`MemorySpace`. On a GPU, scratch "device"
-memory is CuPy memory, "pinned" memory is mapped pinned host memory (MPI sends from it and
-kernels address it), and packing, unpacking and copies are enqueued on one stream (CuPy's current one), ordered
-by events. The host emulation (``TEMPI_HOST=1``, CPU-only machines and CI) has both kinds
-be NumPy memory and runs everything at once, so every strategy's sequence of steps is
-exercised without a GPU.
+On a GPU, scratch "device" memory is CuPy memory, "pinned" memory is mapped pinned host
+memory (MPI sends from it and kernels address it), and packing, unpacking and copies are
+enqueued on CuPy's current stream, ordered by events. The host emulation (``TEMPI_HOST=1``,
+CPU-only machines and CI) has both kinds be NumPy memory and runs everything at once, so
+every strategy's sequence of steps is exercised without a GPU.
 """
 
 from __future__ import annotations
