@@ -2,9 +2,9 @@
 
 Every part (one peer's count and displacement) is a message of its own; receives are
 posted first, then sends, then all are completed. They travel on a private duplicate of
-the communicator, so they never match the application's point-to-point messages, and with
-one tag, so messages between the same two ranks match in the order of the neighbor lists,
-as in MPI.
+the communicator, so they never match the application's point-to-point messages; parts
+between the same two ranks match in neighbor-list order (one tag), except on Cartesian
+communicators, where tags keep the two directions of a dimension apart.
 """
 
 from __future__ import annotations
@@ -42,27 +42,41 @@ def _window(buf: Any, offset: int) -> Any:
 
 
 def exchange(
-    comm: MPI.Comm, sends: list[Any], dests: list[int], recvs: list[Any], sources: list[int]
+    comm: MPI.Comm,
+    sends: list[Any],
+    dests: list[int],
+    recvs: list[Any],
+    sources: list[int],
+    tags: tuple[list[int], list[int]] | None = None,
 ) -> None:
-    requests = [engine.irecv(comm, spec, source, TAG) for spec, source in zip(recvs, sources)]
-    requests += [engine.isend(comm, spec, dest, TAG) for spec, dest in zip(sends, dests)]
+    """Post every receive, then every send, then complete all; ``tags`` gives each send
+    and receive slot its tag (default: one tag, matching in slot order)."""
+    send_tags, recv_tags = tags or ([TAG] * len(sends), [TAG] * len(recvs))
+    requests = [engine.irecv(comm, s, src, t) for s, src, t in zip(recvs, sources, recv_tags)]
+    requests += [engine.isend(comm, s, dst, t) for s, dst, t in zip(sends, dests, send_tags)]
     Request.Waitall(requests)
 
 
-def neighbors(comm: MPI.Comm) -> tuple[list[int], list[int]]:
-    """(sources, destinations) of a topology communicator, in MPI's neighbor order."""
+def neighbors(comm: MPI.Comm) -> tuple[list[int], list[int], tuple[list[int], list[int]] | None]:
+    """(sources, destinations, tags) of a topology communicator, in MPI's neighbor order.
+
+    On a Cartesian communicator the block sent toward the -1 neighbour of a dimension
+    arrives in that neighbour's +1 slot and vice versa, which with 1 or 2 ranks along a
+    periodic dimension is the same rank twice: tags by slot keep the directions apart
+    (send slot 2d carries the tag of receive slot 2d+1, and 2d+1 that of 2d)."""
     topology = comm.Get_topology()
     if topology == MPI.CART:
         ranks = []
         for dim in range(comm.Get_dim()):
             ranks.extend(comm.Shift(dim, 1))
-        return ranks, ranks
+        slots = range(len(ranks))
+        return ranks, ranks, ([TAG + (k ^ 1) for k in slots], [TAG + k for k in slots])
     if topology == MPI.GRAPH:
         ranks = comm.Get_neighbors(comm.Get_rank())
-        return ranks, ranks
+        return ranks, ranks, None
     if topology == MPI.DIST_GRAPH:
         sources, destinations, _ = comm.Get_dist_neighbors()
-        return list(sources), list(destinations)
+        return list(sources), list(destinations), None
     raise ValueError("neighbor collectives need a communicator with a topology")
 
 
@@ -75,7 +89,7 @@ def alltoallv(comm: MPI.Comm, sendspec: Any, recvspec: Any) -> None:
 def neighbor_alltoall(
     comm: MPI.Comm, topo: MPI.Comm, sendspec: Any, recvspec: Any, displs_in_bytes: bool
 ) -> None:
-    sources, destinations = neighbors(topo)
+    sources, destinations, tags = neighbors(topo)
     sends = _parts(sendspec, len(destinations), displs_in_bytes)
     recvs = _parts(recvspec, len(sources), displs_in_bytes)
-    exchange(comm, sends, destinations, recvs, sources)
+    exchange(comm, sends, destinations, recvs, sources, tags)

@@ -89,10 +89,12 @@ class Request:
 
     @classmethod
     def Testall(cls, requests: Sequence[Any], statuses: list[MPI.Status] | None = None) -> bool:
-        flags = [
-            _test(r, statuses[i] if statuses is not None else None) for i, r in enumerate(requests)
-        ]
-        return all(flags)
+        """True and every request completed when all are done; else False and none is
+        completed (MPI's rule: their statuses are filled only by the call that succeeds)."""
+        if not all(_ready(r) for r in requests):
+            return False
+        cls.Waitall(requests, statuses)
+        return True
 
     @classmethod
     def Testany(cls, requests: Sequence[Any], status: MPI.Status | None = None) -> tuple[int, bool]:
@@ -115,12 +117,15 @@ class Request:
     def Testsome(
         cls, requests: Sequence[Any], statuses: list[MPI.Status] | None = None
     ) -> list[int] | None:
+        """Indices of the requests completed now; the k-th one's status goes to
+        ``statuses[k]``, as in MPI."""
         live = [i for i, r in enumerate(requests) if _active(r)]
         if not live:
             return None
-        return [
-            i for i in live if _test(requests[i], statuses[i] if statuses is not None else None)
-        ]
+        done = [i for i in live if _ready(requests[i])]
+        for k, i in enumerate(done):
+            requests[i].Wait(statuses[k] if statuses is not None else None)
+        return done
 
     @classmethod
     def Waitsome(
@@ -140,3 +145,10 @@ def _active(request: Any) -> bool:
 
 def _test(request: Any, status: MPI.Status | None) -> bool:
     return request.Test(status)
+
+
+def _ready(request: Any) -> bool:
+    """Whether ``request`` is complete, without completing it (an inactive one is)."""
+    if isinstance(request, Request):
+        return not request.active or request._progress(block=False)
+    return request.Get_status()
