@@ -8,6 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
+from mpi4py import MPI
 
 collect_ignore_glob = [] if "--with-mpi" in sys.argv else ["mpi/*"]
 
@@ -16,6 +17,21 @@ collect_ignore_glob = [] if "--with-mpi" in sys.argv else ["mpi/*"]
 def rng(request) -> np.random.Generator:
     """A generator seeded from the test's id, so failures reproduce."""
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture
+def commit():
+    """``commit(datatype)`` commits it and frees it after the test."""
+    made = []
+
+    def commit(datatype):
+        made.append(datatype)
+        return datatype.Commit()
+
+    yield commit
+    for datatype in made:
+        if datatype != MPI.DATATYPE_NULL:
+            datatype.Free()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from hypothesis import assume
+from hypothesis import HealthCheck, assume, settings
 from hypothesis import strategies as st
 from mpi4py import MPI
 
@@ -19,6 +19,23 @@ from mpi4py import MPI
 NAMED = ("BYTE", "SHORT", "INT", "FLOAT", "DOUBLE", "DOUBLE_INT", "SHORT_INT", "TWOINT")
 
 Recipe = tuple
+
+MAX_FOOTPRINT = 1 << 20
+"""Largest byte span (and packed size) a random test builds buffers for."""
+
+
+def random_settings(examples: int) -> settings:
+    """Hypothesis settings of the random-type suites: ``examples`` types, no deadline
+    (numba and NVRTC compile on first use), generous filtering."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.filter_too_much,
+            HealthCheck.data_too_large,
+        ],
+    )
 
 
 def recipes(depth: int = 4) -> st.SearchStrategy[Recipe]:

@@ -10,20 +10,6 @@ import tempi
 from tempi.datatype import cache
 
 
-@pytest.fixture
-def commit():
-    made = []
-
-    def commit(datatype):
-        made.append(datatype)
-        return datatype.Commit()
-
-    yield commit
-    for datatype in made:
-        if datatype != MPI.DATATYPE_NULL:
-            datatype.Free()
-
-
 def test_named():
     assert repr(tempi.describe(MPI.DOUBLE)) == (
         "StridedBlock(start=0, block=8, counts=(), strides=(), size=8, lb=0, extent=8)"

@@ -55,36 +55,20 @@ CASES = {
 }
 
 
-@pytest.fixture
-def committed(request):
-    made = []
-
-    def commit(factory):
-        datatype = factory()
-        made.append(datatype)
-        return datatype.Commit()
-
-    yield commit
-    for datatype in made:
-        datatype.Free()
-
-
 @pytest.mark.parametrize("count", COUNTS)
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_combiner(name, count, committed, rng):
-    check_pack_unpack(committed(CASES[name]), count, rng)
+def test_combiner(name, count, commit, rng):
+    check_pack_unpack(commit(CASES[name]()), count, rng)
 
 
 @pytest.mark.parametrize("position", [1, 3, 8, 13])
-def test_position(position, committed, rng):
-    check_pack_unpack(committed(_vector), 2, rng, position=position)
+def test_position(position, commit, rng):
+    check_pack_unpack(commit(_vector()), 2, rng, position=position)
 
 
 @pytest.mark.parametrize("misalign", [1, 2, 4])
-def test_misaligned_base(misalign, committed, rng):
-    check_pack_unpack(
-        committed(lambda: MPI.DOUBLE.Create_vector(5, 1, 3)), 3, rng, misalign=misalign
-    )
+def test_misaligned_base(misalign, commit, rng):
+    check_pack_unpack(commit(MPI.DOUBLE.Create_vector(5, 1, 3)), 3, rng, misalign=misalign)
 
 
 @pytest.mark.parametrize(
@@ -105,14 +89,14 @@ def test_pair_types(name, rng):
         (("CYCLIC", "NONE", "BLOCK"), (1, "DFLT", 3), (3, 1, 4), "FORTRAN"),
     ],
 )
-def test_darray(distribs, dargs, psizes, order, count, committed, rng):
+def test_darray(distribs, dargs, psizes, order, count, commit, rng):
     gsizes = [7, 9, 10][: len(distribs)]
     size = 1
     for p in psizes:
         size *= p
     for rank in range(size):
-        dt = committed(
-            lambda rank=rank: MPI.DOUBLE.Create_darray(
+        dt = commit(
+            MPI.DOUBLE.Create_darray(
                 size,
                 rank,
                 gsizes,

@@ -10,28 +10,19 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import tempi
 from tempi.datatype.decode import decode
 from tests.checks import check_pack_unpack
 from tests.oracle import footprint
-from tests.typegen import accepted, recipes
+from tests.typegen import MAX_FOOTPRINT, accepted, random_settings, recipes
 
 EXAMPLES = int(os.environ.get("TEMPI_RANDOM_TYPES", "2000"))
-MAX_FOOTPRINT = 1 << 20
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.data_too_large,
-    ],
-)
+@random_settings(EXAMPLES)
 @given(
     recipe=recipes(depth=4),
     count=st.sampled_from([1, 2, 3]),

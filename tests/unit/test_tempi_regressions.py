@@ -9,19 +9,6 @@ import tempi
 from tests.checks import check_pack_unpack
 
 
-@pytest.fixture
-def commit():
-    made = []
-
-    def commit(datatype):
-        made.append(datatype)
-        return datatype.Commit()
-
-    yield commit
-    for datatype in made:
-        datatype.Free()
-
-
 def test_subarray_size1_dimension_keeps_its_offset(commit, rng):
     dt = commit(MPI.FLOAT.Create_subarray([8, 8, 8], [1, 4, 4], [5, 2, 2]))
     desc = tempi.describe(dt)
