@@ -23,18 +23,15 @@ ceiling does.
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
 import math
-import socket
 import statistics
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _common import output_stem, provenance, pyplot, table, write_csv
 from mpi4py import MPI
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
@@ -253,56 +250,20 @@ COLUMNS = (
 )
 
 
-def table(rows: list[dict]) -> str:
-    head = " ".join(
-        f"{name:>{width}}" if i else f"{name:<{width}}"
-        for i, (name, _, width) in enumerate(COLUMNS)
-    )
-    lines = [head, "-" * len(head)]
-    for row in rows:
-        cells = [fmt.format(row[name]) for name, fmt, _ in COLUMNS]
-        lines.append(" ".join(cells) + (" *" if row["memcpy_extrapolated"] else ""))
-    lines.append(
-        "x_ascontig, x_memcpy: baseline time / tempi pack time; * per-block memcpy extrapolated"
-    )
-    return "\n".join(lines)
+NOTE = "x_ascontig, x_memcpy: baseline time / tempi pack time; * per-block memcpy extrapolated"
 
 
-def provenance(cp) -> list[str]:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except OSError:
-        commit = ""
+def gpu_lines(cp) -> list[str]:
     props = cp.cuda.runtime.getDeviceProperties(cp.cuda.runtime.getDevice())
     return [
-        f"host: {socket.gethostname()}",
-        f"date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"git commit: {commit or 'unknown'}",
-        "MPI: " + MPI.Get_library_version().replace("\x00", "").splitlines()[0].strip(),
         f"GPU: {props['name'].decode()} ({props['multiProcessorCount']} SMs)",
         f"cupy {cp.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}",
     ]
 
 
-def write_csv(path: Path, rows: list[dict], comments: list[str]) -> None:
-    with path.open("w", newline="") as f:
-        for line in comments:
-            f.write(f"# {line}\n")
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def plot(path: Path, rows: list[dict], title: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed: no plot")
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(8, 5))
     grid = [
@@ -392,14 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     timer = Timer(cp, args.warmup, args.iters, args.batch)
     cases = grid_cases(args.quick) + halo_cases(args.quick) + large_cases(args.quick)
     rows = [derive(run_case(case, cp, timer, cuda, tempi)) for case in cases]
-    comments = provenance(cp) + [host_cost(cp, timer, cuda, tempi)]
+    comments = provenance(gpu_lines(cp) + [host_cost(cp, timer, cuda, tempi)])
     print("\n".join(comments))
-    print(table(rows))
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"pack_device_{socket.gethostname()}_{datetime.date.today().isoformat()}"
-    write_csv(args.out_dir / f"{stem}.csv", rows, comments)
-    print(f"wrote {args.out_dir / stem}.csv")
-    plot(args.out_dir / f"{stem}.png", rows, comments[4])
+    print(table(COLUMNS, rows, NOTE, lambda row: " *" if row["memcpy_extrapolated"] else ""))
+    stem = output_stem("pack_device", args.out_dir, "%Y-%m-%d")
+    write_csv(Path(f"{stem}.csv"), rows, comments)
+    print(f"wrote {stem}.csv")
+    plot(Path(f"{stem}.png"), rows, comments[4])
     return 0
 
 

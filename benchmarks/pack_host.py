@@ -21,19 +21,16 @@ NumPy's.
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
 import math
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _common import output_stem, provenance, pyplot, table, write_csv
 from mpi4py import MPI
 
 import tempi
@@ -129,23 +126,10 @@ COLUMNS = (
     ("tempi/mpi", "{:>9.2f}", 9),
     ("tempi/numpy", "{:>11.2f}", 11),
 )
+NOTE = "GB/s = packed bytes / median time; ratios > 1: tempi faster"
 
 
-def table(rows: list[dict]) -> str:
-    head = " ".join(f"{n:<{w}}" if i == 0 else f"{n:>{w}}" for i, (n, _, w) in enumerate(COLUMNS))
-    lines = [head, "-" * len(head)]
-    lines += [" ".join(fmt.format(r[n]) for n, fmt, _ in COLUMNS) for r in rows]
-    lines.append("GB/s = packed bytes / median time; ratios > 1: tempi faster")
-    return "\n".join(lines)
-
-
-def provenance() -> list[str]:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
+def host_lines() -> list[str]:
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -158,32 +142,15 @@ def provenance() -> list[str]:
     import numba
 
     return [
-        f"host: {socket.gethostname()}",
-        f"date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"git commit: {commit or 'unknown'}",
-        "MPI: " + MPI.Get_library_version().replace("\x00", "").strip().splitlines()[0],
         f"CPU: {cpu} ({len(os.sched_getaffinity(0))} cores usable)",
         f"numpy {np.__version__}, numba {numba.__version__}, mpi4py {mpi4py.__version__}, "
         f"python {sys.version.split()[0]}",
     ]
 
 
-def write_csv(path: Path, rows: list[dict], comments: list[str]) -> None:
-    with path.open("w", newline="") as f:
-        f.writelines(f"# {line}\n" for line in comments)
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def plot(path: Path, rows: list[dict], title: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed (pip install tempi[bench]): no plot")
+    plt = pyplot()
+    if plt is None:
         return
     grids = list(dict.fromkeys(r["case"] for r in rows if r["group"] == "grid"))
     fig, axes = plt.subplots(1, len(grids), figsize=(4.5 * len(grids), 4), squeeze=False)
@@ -228,14 +195,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['numpy_GBps']:7.2f} GB/s  ({r['iters']} iters)",
             flush=True,
         )
-    comments = provenance()
+    comments = provenance(host_lines())
     print("\n".join(comments))
-    print(table(rows))
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"pack_host_{socket.gethostname()}_{datetime.date.today():%Y%m%d}"
-    write_csv(args.out / f"{stem}.csv", rows, comments)
-    print(f"wrote {args.out / stem}.csv")
-    plot(args.out / f"{stem}.png", rows, f"{comments[4]}; {comments[3]}")
+    print(table(COLUMNS, rows, NOTE))
+    stem = output_stem("pack_host", args.out)
+    write_csv(Path(f"{stem}.csv"), rows, comments)
+    print(f"wrote {stem}.csv")
+    plot(Path(f"{stem}.png"), rows, f"{comments[4]}; {comments[3]}")
     print(f"total {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -28,12 +28,8 @@ contiguous, b = 512). GB/s = 2 x object bytes / round-trip time.
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -41,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import output_stem, provenance, pyplot, table, write_csv
 from mpi4py import MPI
 
 import tempi
@@ -173,38 +170,19 @@ COLUMNS = (
     ("GBps", "{:>8.3f}", 8),
     ("speedup", "{:>8.2f}", 8),
 )
-
-
-def table(rows: list[dict]) -> str:
-    head = " ".join(f"{n:<{w}}" if fmt.startswith("{:<") else f"{n:>{w}}" for n, fmt, w in COLUMNS)
-    lines = [head, "-" * len(head)]
-    lines += [" ".join(fmt.format(r[n]) for n, fmt, _ in COLUMNS) for r in rows]
-    lines.append(
-        "rtt = median round trip; GB/s = 2 x object bytes / rtt; speedup = baseline rtt / rtt"
-    )
-    return "\n".join(lines)
+NOTE = "rtt = median round trip; GB/s = 2 x object bytes / rtt; speedup = baseline rtt / rtt"
 
 
 def _size(nbytes: int) -> str:
     return f"{nbytes // MiB} MiB" if nbytes >= MiB else f"{nbytes // KiB} KiB"
 
 
-def provenance(mode: str, cp: Any) -> list[str]:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
+def run_lines(mode: str, cp: Any) -> list[str]:
     versions = {name: system.package_version(name) for name in ("numpy", "mpi4py", "matplotlib")}
     versions["tempi"] = tempi.__version__
     versions["cupy"] = cp.__version__ if cp is not None else None
     packages = ", ".join(f"{k} {v}" for k, v in versions.items() if v)
     return [
-        f"host: {socket.gethostname()}",
-        f"date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"git commit: {commit or 'unknown'}",
-        "MPI: " + MPI.Get_library_version().replace("\x00", "").strip().splitlines()[0],
         f"CUDA-aware MPI: {system.cuda_aware_mpi()}",
         f"GPU: {', '.join(system.gpus()) or 'none'}",
         f"mode: {mode}",
@@ -212,22 +190,9 @@ def provenance(mode: str, cp: Any) -> list[str]:
     ]
 
 
-def write_csv(path: Path, rows: list[dict], comments: list[str]) -> None:
-    with path.open("w", newline="") as f:
-        f.writelines(f"# {line}\n" for line in comments)
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def plot(path: Path, rows: list[dict], title: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed (pip install tempi[bench]): no plot")
+    plt = pyplot()
+    if plt is None:
         return
     totals = list(dict.fromkeys(r["total"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
@@ -291,14 +256,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(f"{_size(total):>7} b={block:<4} {summary}", flush=True)
     if world.rank == 0:
-        comments = provenance(mode, cp)
+        comments = provenance(run_lines(mode, cp))
         print("\n".join(comments))
-        print(table(rows))
-        args.out.mkdir(parents=True, exist_ok=True)
-        stem = f"pingpong_{socket.gethostname()}_{datetime.date.today():%Y%m%d}"
-        write_csv(args.out / f"{stem}.csv", rows, comments)
-        print(f"wrote {args.out / stem}.csv")
-        plot(args.out / f"{stem}.png", rows, f"{mode}; {comments[3]}; {comments[5]}")
+        print(table(COLUMNS, rows, NOTE))
+        stem = output_stem("pingpong", args.out)
+        write_csv(Path(f"{stem}.csv"), rows, comments)
+        print(f"wrote {stem}.csv")
+        plot(Path(f"{stem}.png"), rows, f"{mode}; {comments[3]}; {comments[5]}")
         print(f"total {time.perf_counter() - start:.0f} s")
     return 0
 
