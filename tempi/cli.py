@@ -66,6 +66,33 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_shim(args: argparse.Namespace) -> int:
+    from tempi.shim import build
+
+    print(build.build(force=args.force, verbose=args.verbose))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from tempi import launch
+    from tempi.shim import build
+
+    rest = list(args.rest)
+    options, program = (
+        (rest[: rest.index("--")], rest[rest.index("--") + 1 :]) if "--" in rest else ([], rest)
+    )
+    if not program:
+        print("tempi run: no program given (tempi run -n 2 -- ./app args)", file=sys.stderr)
+        return 2
+    rank_env = {"LD_PRELOAD": str(build.build())}
+    rank_env.update({k: v for k, v in os.environ.items() if k.startswith("TEMPI_")})
+    cmd = launch.command(args.np, program, options, rank_env=rank_env)
+    return subprocess.call(cmd, env=launch.environment())
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="tempi",
@@ -81,6 +108,26 @@ def parser() -> argparse.ArgumentParser:
         "example datatypes.",
     )
     info.set_defaults(run=_info)
+    shim = sub.add_parser(
+        "build-shim",
+        help="build the LD_PRELOAD interposer for this MPI and Python (cached)",
+        description="Compile native/interposer.c and tempi's callbacks with the MPI's mpicc "
+        "($MPICC, the one beside this Python, or PATH's) into a cached shared object, and print "
+        "its path.",
+    )
+    shim.add_argument("--force", action="store_true", help="rebuild even if cached")
+    shim.add_argument("--verbose", action="store_true", help="show the compiler commands")
+    shim.set_defaults(run=_build_shim)
+    run = sub.add_parser(
+        "run",
+        help="launch an unmodified MPI program under the interposer",
+        description="Build the shim if needed and launch PROGRAM with the MPI's mpiexec, "
+        "LD_PRELOADing the shim and passing TEMPI_* variables to the ranks. Launcher options "
+        "go before '--': tempi run -n 4 --bind-to core -- ./app args.",
+    )
+    run.add_argument("-n", "--np", type=int, default=1, help="number of ranks (default 1)")
+    run.add_argument("rest", nargs=argparse.REMAINDER, help="[launcher options] -- program [args]")
+    run.set_defaults(run=_run)
     return top
 
 

@@ -49,6 +49,24 @@ class Variable:
 
 VARIABLES: tuple[Variable, ...] = (
     Variable(
+        "TEMPI_DISABLE",
+        _bool,
+        False,
+        "Interposer: pass every MPI call to the system MPI; Python is never started.",
+    ),
+    Variable(
+        "TEMPI_NO_PACK",
+        _bool,
+        False,
+        "Interposer: leave MPI_Pack/MPI_Unpack to the system MPI.",
+    ),
+    Variable(
+        "TEMPI_PYTHON",
+        str,
+        "",
+        "Interposer in a C program: the Python to start (default: the one the shim was built with).",
+    ),
+    Variable(
         "TEMPI_DATATYPE",
         _choice("auto", "oneshot", "device", "staged"),
         "auto",
@@ -67,6 +85,13 @@ VARIABLES: tuple[Variable, ...] = (
         _bool,
         False,
         "Also route host-memory derived types through tempi's engine (CPU-only machines).",
+    ),
+    Variable(
+        "TEMPI_STATS",
+        _bool,
+        False,
+        "Under the interposer, print one line of per-rank counters at MPI_Finalize: calls "
+        "packed by tempi (host/device) and calls passed to the system MPI.",
     ),
     Variable(
         "TEMPI_CUDA_AWARE",
@@ -174,7 +199,7 @@ def markdown_table() -> str:
     rows = ["| variable | values | default | meaning |", "|---|---|---|---|"]
     for var in VARIABLES:
         kind = getattr(var.parse, "__name__", "text").lstrip("_")
-        kind = {"optional_bool": "0, 1, auto", "str": "path"}.get(kind, kind)
+        kind = {"optional_bool": "0, 1, auto", "str": "path", "bool": "0, 1"}.get(kind, kind)
         default = "" if var.default in (None, "") else str(var.default).lower()
         rows.append(f"| `{var.name}` | {kind} | {default} | {var.help} |")
     return "\n".join(rows)

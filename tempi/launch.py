@@ -44,11 +44,20 @@ def mpiexec() -> str:
     return found
 
 
-def command(nranks: int, program: list[str], options: list[str] | None = None) -> list[str]:
-    """The launch command line for ``nranks`` copies of ``program``."""
+def command(
+    nranks: int,
+    program: list[str],
+    options: list[str] | None = None,
+    rank_env: dict[str, str] | None = None,
+) -> list[str]:
+    """The launch command line for ``nranks`` copies of ``program``; ``rank_env`` is set in
+    the ranks only (not in the launcher: an LD_PRELOAD must not reach mpiexec itself)."""
     extra = list(options or [])
-    if mpi_vendor() == "openmpi" and "--oversubscribe" not in extra:
+    openmpi = mpi_vendor() == "openmpi"
+    if openmpi and "--oversubscribe" not in extra:
         extra.append("--oversubscribe")
+    for name, value in (rank_env or {}).items():
+        extra += ["-x", f"{name}={value}"] if openmpi else ["-genv", name, value]
     return [mpiexec(), "-n", str(nranks), *extra, *program]
 
 

@@ -1,0 +1,37 @@
+/* Cost per call of MPI entry points the tempi shim intercepts, for calls that stay on its
+ * C fast path: prints "<case> <ns per call>" lines. Run plain and under `tempi run` and
+ * compare (benchmarks/shim_overhead.py does both). */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static double per_call_ns(int calls, const void *in, MPI_Datatype type, void *out, int outsize)
+{
+    double best = 1e30;
+    for (int rep = 0; rep < 7; ++rep) {
+        double t0 = MPI_Wtime();
+        for (int i = 0; i < calls; ++i) {
+            int position = 0;
+            MPI_Pack(in, 1, type, out, outsize, &position, MPI_COMM_SELF);
+        }
+        double t = (MPI_Wtime() - t0) / calls * 1e9;
+        if (t < best)
+            best = t;
+    }
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    int calls = argc > 1 ? atoi(argv[1]) : 1000000;
+    double in[64] = {0}, out[64];
+    MPI_Datatype vector;
+    MPI_Type_vector(4, 1, 2, MPI_DOUBLE, &vector);
+    MPI_Type_commit(&vector);
+    printf("pack_named %.2f\n", per_call_ns(calls, in, MPI_DOUBLE, out, sizeof out));
+    printf("pack_vector_host %.2f\n", per_call_ns(calls, in, vector, out, sizeof out));
+    MPI_Type_free(&vector);
+    MPI_Finalize();
+    return 0;
+}

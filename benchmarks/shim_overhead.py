@@ -1,0 +1,83 @@
+"""What does the interposer add to an MPI call that stays on its C fast path?
+
+Cases (host memory, TEMPI_HOST unset, so nothing enters Python): ``MPI_Pack`` of one
+``MPI_DOUBLE`` (a type tempi does not accelerate) and of a committed vector (accelerated,
+but host memory goes to the system MPI). Each is the best of 7 timings of N calls, run
+plain and under ``tempi run`` alternately, --repeat times; the table gives the medians and
+the difference (target: at most 50 ns per call).
+
+Launch (one rank)::
+
+    python benchmarks/shim_overhead.py [--calls 1000000] [--repeat 5] [--out results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import output_stem, provenance, table, write_csv
+
+from tempi import launch
+from tempi.shim import build
+
+SOURCE = Path(__file__).with_name("shim_overhead.c")
+
+
+def _run(command: list[str], env: dict[str, str]) -> dict[str, float]:
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    return {
+        name: float(value)
+        for name, value in (line.split() for line in out.splitlines() if line.strip())
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("results"))
+    args = parser.parse_args(argv)
+
+    shim = build.build()
+    env = launch.environment({k: v for k, v in os.environ.items() if not k.startswith("TEMPI_")})
+    with tempfile.TemporaryDirectory() as scratch:
+        binary = str(Path(scratch) / "shim_overhead")
+        subprocess.run([build.mpicc(), "-O2", "-o", binary, str(SOURCE)], check=True)
+        program = [binary, str(args.calls)]
+        plain, preloaded = [], []
+        for i in range(args.repeat):
+            print(f"round {i + 1}/{args.repeat}", file=sys.stderr)
+            plain.append(_run(launch.command(1, program), env))
+            preloaded.append(
+                _run(launch.command(1, program, rank_env={"LD_PRELOAD": str(shim)}), env)
+            )
+    rows = []
+    for case in plain[0]:
+        base = statistics.median(r[case] for r in plain)
+        with_shim = statistics.median(r[case] for r in preloaded)
+        rows.append(
+            {"case": case, "plain_ns": base, "shim_ns": with_shim, "overhead_ns": with_shim - base}
+        )
+    columns = (
+        ("case", "{:<18}", 18),
+        ("plain_ns", "{:>10.1f}", 10),
+        ("shim_ns", "{:>10.1f}", 10),
+        ("overhead_ns", "{:>12.1f}", 12),
+    )
+    comments = provenance([f"calls per timing: {args.calls}, rounds: {args.repeat}"])
+    print("\n".join(comments))
+    print(table(columns, rows, "medians of the best-of-7 per-call times; target overhead <= 50 ns"))
+    stem = output_stem("shim_overhead", args.out)
+    write_csv(Path(f"{stem}.csv"), rows, comments)
+    print(f"wrote {stem}.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

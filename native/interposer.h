@@ -1,0 +1,22 @@
+/* The Python callbacks of the interposer (tempi/shim/callbacks.py), implemented through
+ * the cffi embedding API. tempi/shim/build.py hands the declarations between the markers
+ * to cffi, so they are written once, here. */
+#ifndef TEMPI_INTERPOSER_H
+#define TEMPI_INTERPOSER_H
+
+#include <stdint.h>
+
+/* BEGIN tempi_py */
+int tempi_py_init(void);
+int tempi_py_type_commit(int ftype);
+void tempi_py_type_free(int ftype);
+int tempi_py_pack(intptr_t inbuf, int64_t incount, int ftype, intptr_t outbuf, int64_t outsize,
+                  int64_t *position, int fcomm);
+int tempi_py_unpack(intptr_t inbuf, int64_t insize, int64_t *position, intptr_t outbuf,
+                    int64_t outcount, int ftype, int fcomm);
+void tempi_py_finalize(void);
+/* END tempi_py */
+
+long tempi_passed_calls(void);
+
+#endif

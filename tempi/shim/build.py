@@ -1,0 +1,96 @@
+"""Build the interposer: ``native/interposer.c`` plus the Python callbacks, compiled by cffi
+in embedding mode with the MPI's own compiler wrapper, into one shared object.
+
+The result is cached under ``<cache dir>/shim/<key>/``, the key hashing what makes a build
+valid: the MPI library (version string and mpicc), this Python, the tempi version and the
+sources. ``tempi build-shim`` and ``tempi run`` call :func:`build`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from tempi import __version__, config
+from tempi._native import native_dir
+
+LIBRARY = "libtempi_shim.so"
+
+INIT_CODE = """
+from _tempi_shim import ffi, lib
+from tempi.shim.callbacks import install
+install(ffi, lib)
+"""
+
+
+def embedding_api() -> str:
+    """The callback declarations of ``native/interposer.h`` (between its markers)."""
+    header = (native_dir() / "interposer.h").read_text()
+    return header.split("/* BEGIN tempi_py */")[1].split("/* END tempi_py */")[0]
+
+
+def mpicc() -> str:
+    """$MPICC, else the mpicc beside this interpreter (an MPI wheel), else PATH's."""
+    explicit = os.environ.get("MPICC")
+    if explicit:
+        return explicit
+    beside = Path(sys.executable).parent / "mpicc"
+    found = str(beside) if beside.exists() else shutil.which("mpicc")
+    if found is None:
+        raise FileNotFoundError("no mpicc: install the 'mpich' wheel or set MPICC")
+    return found
+
+
+def _key(compiler: str) -> str:
+    from mpi4py import MPI
+
+    digest = hashlib.sha256()
+    for part in (MPI.Get_library_version(), compiler, sys.executable, sys.version, __version__):
+        digest.update(part.encode())
+    for source in ("interposer.c", "interposer.h"):
+        digest.update((native_dir() / source).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def shim_path() -> Path:
+    """Where the shim for this MPI and Python lives (built or not)."""
+    compiler = mpicc()
+    return config.cache_dir() / "shim" / _key(compiler) / LIBRARY
+
+
+def build(*, force: bool = False, verbose: bool = False) -> Path:
+    """The shim's path, compiling it first unless a valid build is cached."""
+    import cffi
+
+    target = shim_path()
+    if target.exists() and not force:
+        return target
+    compiler = mpicc()
+    ffi = cffi.FFI()
+    ffi.embedding_api(embedding_api())
+    ffi.cdef("long tempi_passed_calls(void);")
+    ffi.set_source(
+        "_tempi_shim",
+        (native_dir() / "interposer.c").read_text(),
+        define_macros=[("TEMPI_I_PYTHON", f'"{sys.executable}"')],
+        include_dirs=[str(native_dir())],
+        extra_compile_args=["-O2", "-Wall"],
+    )
+    ffi.embedding_init_code(INIT_CODE)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    environment = dict(os.environ)
+    os.environ["CC"] = compiler
+    os.environ["LDSHARED"] = f"{compiler} -shared"
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            built = ffi.compile(tmpdir=scratch, target=LIBRARY, verbose=verbose)
+            shutil.move(built, target)
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+    return target

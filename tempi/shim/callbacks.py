@@ -1,0 +1,176 @@
+"""The Python side of the interposer: what ``native/interposer.c`` calls as ``tempi_py_*``.
+
+Handles arrive as Fortran integers (``MPI_Type_c2f``) and become mpi4py objects with
+``f2py``. Return codes: ``OK`` (done), ``PASS`` (let the system MPI do it), an MPI error
+class + ``ERROR``, or ``FAILED`` (an internal error: the C side returns MPI_ERR_INTERN)
+-- never 0, which cffi returns when the embedded interpreter failed. No exception
+crosses into C.
+"""
+
+from __future__ import annotations
+
+import atexit
+from collections import Counter
+from typing import Any
+
+OK, PASS, FAILED, ERROR = 1, 2, 3, 1000
+
+_cuda = None
+_lib = None
+_counts: Counter = Counter()
+_finalized = False
+
+
+def init() -> int:
+    """Import mpi4py without letting it initialise or finalise MPI (the application does),
+    keeping the application's error handlers."""
+    import mpi4py
+
+    if "mpi4py.MPI" not in __import__("sys").modules:
+        mpi4py.rc.initialize = False
+        mpi4py.rc.finalize = False
+        mpi4py.rc.errors = "default"
+    from mpi4py import MPI  # noqa: F401
+
+    import tempi  # noqa: F401
+
+    atexit.register(finalize)  # a Python host finalizes MPI only after the interpreter
+    return OK
+
+
+def _mpi() -> Any:
+    from mpi4py import MPI
+
+    return MPI
+
+
+def _error(exc: BaseException) -> int:
+    MPI = _mpi()
+    if isinstance(exc, MPI.Exception):
+        return ERROR + exc.Get_error_class()
+    from tempi.log import get_logger
+
+    get_logger("shim").error("internal error: %r", exc)
+    return ERROR + MPI.ERR_INTERN
+
+
+def type_commit(ftype: int) -> int:
+    """OK when tempi accelerates the type (describable and not contiguous), else PASS."""
+    from tempi.datatype import describe
+    from tempi.errors import TempiError
+
+    try:
+        desc = describe(_mpi().Datatype.f2py(ftype))
+    except TempiError:
+        return PASS
+    except Exception as exc:  # noqa: BLE001 - nothing may cross into C
+        _error(exc)
+        return PASS
+    return PASS if desc.is_contiguous else OK
+
+
+def type_free(ftype: int) -> None:
+    from tempi.datatype import forget
+
+    try:
+        forget(_mpi().Datatype.f2py(ftype))
+    except Exception as exc:  # noqa: BLE001
+        _error(exc)
+
+
+def _on_device(ptr: int) -> bool:
+    global _cuda
+    if _cuda is None:
+        from tempi.pack import cuda
+
+        _cuda = cuda if cuda.cuda_available() else False
+    return bool(_cuda) and _cuda.memory_kind(ptr) in ("device", "managed")
+
+
+def _typed(ptr: int, desc: Any) -> tuple[Any, int]:
+    """The typed memory a layout touches around ``ptr``, and the origin's offset in it."""
+    from tempi.pack.buffers import Buffer, host_range
+
+    lo, hi = desc.data_lb, desc.data_ub
+    if _on_device(ptr):
+        return Buffer(ptr + lo, hi - lo, True, None, None), -lo
+    return host_range(ptr + lo, hi - lo, None), -lo
+
+
+def _packed(ptr: int, nbytes: int) -> Any:
+    from tempi.pack.buffers import Buffer, host_range
+
+    if _on_device(ptr):
+        return Buffer(ptr, nbytes, True, None, None)
+    return host_range(ptr, nbytes, None)
+
+
+def _transfer(
+    ftype: int, count: int, typed_ptr: int, packed_ptr: int, size: int, position: Any, pack: bool
+) -> int:
+    from tempi.datatype import describe
+    from tempi.errors import TempiError
+    from tempi.pack import select
+
+    MPI = _mpi()
+    try:
+        desc = describe(MPI.Datatype.f2py(ftype)).repeat(count)
+        start = position[0]
+        if start < 0 or start + desc.nbytes > size:
+            return ERROR + MPI.ERR_TRUNCATE
+        typed, origin = _typed(typed_ptr, desc)
+        packed = _packed(packed_ptr, size)
+        if pack:
+            select.pack(desc, typed, origin, packed, start)
+        else:
+            select.unpack(desc, packed, start, typed, origin)
+        position[0] = start + desc.nbytes
+        _counts[("device" if typed.on_device else "host") + ("_pack" if pack else "_unpack")] += 1
+        return OK
+    except TempiError:
+        return PASS
+    except Exception as exc:  # noqa: BLE001
+        return _error(exc)
+
+
+def pack(
+    inbuf: int, incount: int, ftype: int, outbuf: int, outsize: int, position: Any, fcomm: int
+) -> int:
+    return _transfer(ftype, incount, inbuf, outbuf, outsize, position, True)
+
+
+def unpack(
+    inbuf: int, insize: int, position: Any, outbuf: int, outcount: int, ftype: int, fcomm: int
+) -> int:
+    return _transfer(ftype, outcount, outbuf, inbuf, insize, position, False)
+
+
+def finalize() -> None:
+    """Release staging memory; with TEMPI_STATS, one line of counters for this rank.
+    Runs once: from MPI_Finalize in a C host, at interpreter exit in a Python one."""
+    global _finalized
+    if _finalized:
+        return
+    _finalized = True
+    from tempi import config
+    from tempi.comm import release, stats
+
+    release()
+    if config.get("TEMPI_STATS"):
+        counts = dict(_counts, passthrough=_lib.tempi_passed_calls(), **stats())
+        rank = _mpi().COMM_WORLD.Get_rank()
+        print(
+            f"tempi[{rank}]: " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())), flush=True
+        )
+
+
+def install(ffi: Any, lib: Any) -> None:
+    """Register every callback with the embedded module's ``ffi``; keep its ``lib``."""
+    global _lib
+    _lib = lib
+    ffi.def_extern(name="tempi_py_init", error=0)(init)
+    ffi.def_extern(name="tempi_py_type_commit", error=PASS)(type_commit)
+    ffi.def_extern(name="tempi_py_type_free")(type_free)
+    ffi.def_extern(name="tempi_py_pack", error=FAILED)(pack)
+    ffi.def_extern(name="tempi_py_unpack", error=FAILED)(unpack)
+    ffi.def_extern(name="tempi_py_finalize")(finalize)

@@ -1,0 +1,100 @@
+"""The interposer on unmodified programs: a C program and an mpi4py program under
+``tempi run``, with TEMPI_HOST=1 so CPU machines exercise the Python path. Outputs must
+be identical to the same programs without the shim, and TEMPI_STATS must show that tempi
+(or, where it should, the system MPI) did the work."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tempi import launch
+from tempi.shim import build
+
+HERE = Path(__file__).parent
+ROUNDTRIP = HERE / "c" / "pack_roundtrip.c"
+MPI4PY_PACK = HERE / "c" / "mpi4py_pack.py"
+
+
+def _tempi_run(nranks: int, program: list[str], **variables: str) -> subprocess.CompletedProcess:
+    env = launch.environment({**os.environ, "TEMPI_STATS": "1", **variables})
+    cli = [sys.executable, "-m", "tempi.cli", "run", "-n", str(nranks), "--", *program]
+    return subprocess.run(cli, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _plain(nranks: int, program: list[str]) -> subprocess.CompletedProcess:
+    cmd = launch.command(nranks, program)
+    return subprocess.run(
+        cmd, env=launch.environment(), capture_output=True, text=True, timeout=300
+    )
+
+
+def _lines(output: str, prefix: str) -> list[str]:
+    return sorted(line for line in output.splitlines() if line.startswith(prefix))
+
+
+def _stats(output: str) -> list[dict[str, int]]:
+    found = re.findall(r"^tempi\[\d+\]: (.*)$", output, re.M)
+    return [{k: int(v) for k, v in (item.split("=") for item in line.split())} for line in found]
+
+
+@pytest.fixture(scope="module")
+def roundtrip(tmp_path_factory) -> str:
+    build.build()
+    binary = tmp_path_factory.mktemp("c") / "pack_roundtrip"
+    subprocess.run([build.mpicc(), "-O1", "-o", str(binary), str(ROUNDTRIP)], check=True)
+    return str(binary)
+
+
+@pytest.mark.parametrize("nranks", [2, 4])
+def test_c_pack_roundtrip_through_tempi(roundtrip, nranks):
+    plain = _plain(nranks, [roundtrip])
+    shim = _tempi_run(nranks, [roundtrip], TEMPI_HOST="1")
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    assert len(_lines(plain.stdout, "rank")) == 12 * nranks
+    stats = _stats(shim.stdout)
+    assert len(stats) == nranks, shim.stdout
+    for counters in stats:
+        assert counters["host_pack"] == 12 and counters["host_unpack"] == 12, counters
+        assert counters["passthrough"] == 0, counters
+
+
+def test_host_memory_passes_through_without_tempi_host(roundtrip):
+    shim = _tempi_run(2, [roundtrip], TEMPI_HOST="0")
+    assert shim.returncode == 0, shim.stderr
+    stats = _stats(shim.stdout)
+    assert len(stats) == 2, shim.stdout + shim.stderr
+    for counters in stats:
+        assert counters.get("host_pack", 0) == 0 and counters["passthrough"] == 24, counters
+
+
+def test_disable_never_enters_python(roundtrip):
+    shim = _tempi_run(2, [roundtrip], TEMPI_HOST="1", TEMPI_DISABLE="1")
+    assert shim.returncode == 0, shim.stderr
+    assert _stats(shim.stdout) == []
+    assert len(_lines(shim.stdout, "rank")) == 24
+
+
+def test_broken_python_says_so_once_and_passes_through(roundtrip):
+    plain = _plain(1, [roundtrip])
+    shim = _tempi_run(1, [roundtrip], TEMPI_HOST="1", TEMPI_PYTHON="/nonexistent/python")
+    assert shim.returncode == 0, shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    assert shim.stderr.count("tempi: could not start Python/tempi") == 1
+
+
+def test_mpi4py_program_under_the_shim(roundtrip):
+    program = [sys.executable, str(MPI4PY_PACK)]
+    plain = _plain(2, program)
+    shim = _tempi_run(2, program, TEMPI_HOST="1")
+    assert shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    stats = _stats(shim.stdout)
+    assert len(stats) == 2, shim.stdout + shim.stderr
+    assert all(c["host_pack"] == 1 and c["host_unpack"] == 1 for c in stats), stats
