@@ -34,12 +34,20 @@ def _plain(nranks: int, program: list[str]) -> subprocess.CompletedProcess:
     )
 
 
+def _records(output: str, prefix: str) -> list[str]:
+    """Every record starting with ``prefix`` (ranks share one pipe: a record may follow
+    another on the same line)."""
+    return [
+        r.strip() for r in re.split(rf"(?={re.escape(prefix)})", output) if r.startswith(prefix)
+    ]
+
+
 def _lines(output: str, prefix: str) -> list[str]:
-    return sorted(line for line in output.splitlines() if line.startswith(prefix))
+    return sorted(r.split("tempi[")[0].strip() for r in _records(output, prefix))
 
 
 def _stats(output: str) -> list[dict[str, int]]:
-    found = re.findall(r"^tempi\[\d+\]: (.*)$", output, re.M)
+    found = [r.split(": ", 1)[1].split("rank ")[0] for r in _records(output, "tempi[")]
     return [{k: int(v) for k, v in (item.split("=") for item in line.split())} for line in found]
 
 

@@ -10,6 +10,7 @@ crosses into C.
 from __future__ import annotations
 
 import atexit
+import os
 from collections import Counter
 from typing import Any
 
@@ -159,9 +160,8 @@ def finalize() -> None:
     if config.get("TEMPI_STATS"):
         counts = dict(_counts, passthrough=_lib.tempi_passed_calls(), **stats())
         rank = _mpi().COMM_WORLD.Get_rank()
-        print(
-            f"tempi[{rank}]: " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())), flush=True
-        )
+        line = f"tempi[{rank}]: " + " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+        os.write(1, (line + "\n").encode())  # one write: ranks share the launcher's pipe
 
 
 def install(ffi: Any, lib: Any) -> None:

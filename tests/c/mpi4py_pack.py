@@ -10,5 +10,8 @@ packed = bytearray(vector.Pack_size(1, MPI.COMM_SELF))
 vector.Pack(data, packed, 0, MPI.COMM_SELF)
 back = np.zeros(12)
 vector.Unpack(packed, 0, back, MPI.COMM_SELF)
-print(f"rank {rank} packed {np.frombuffer(packed, np.float64).tolist()} back {back.tolist()}")
+print(
+    f"rank {rank} packed {np.frombuffer(packed, np.float64).tolist()} back {back.tolist()}",
+    flush=True,
+)
 vector.Free()
