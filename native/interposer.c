@@ -33,7 +33,6 @@
 
 #define TEMPI_I_OK 1          /* a callback did the work */
 #define TEMPI_I_PASS 2        /* a callback declined: call the system MPI */
-#define TEMPI_I_TYPES 16384   /* slots of the accelerated-type table (open addressing) */
 
 enum { TEMPI_I_UNTRIED = 0, TEMPI_I_READY = 1, TEMPI_I_BROKEN = -1 };
 
@@ -50,53 +49,87 @@ long tempi_passed_calls(void)
     return tempi_i_passed;
 }
 
-/* ---- accelerated datatypes: Fortran handle -> 1, filled by Python at commit ---------- */
+/* ---- small hash tables: accelerated types, and tempi's requests ----------------------- */
 
-static MPI_Fint tempi_i_keys[TEMPI_I_TYPES];
-static unsigned char tempi_i_used[TEMPI_I_TYPES]; /* 0 empty, 1 accelerated, 2 deleted */
+#define TEMPI_I_SLOTS 16384 /* per table, open addressing; a full table degrades safely */
 
-static unsigned tempi_i_slot(MPI_Fint key)
+struct tempi_i_table {
+    uint64_t key[TEMPI_I_SLOTS];
+    int value[TEMPI_I_SLOTS];
+    unsigned char used[TEMPI_I_SLOTS]; /* 0 empty, 1 in use, 2 deleted */
+    int live;
+};
+
+static unsigned tempi_i_slot(uint64_t key)
 {
-    uint32_t h = (uint32_t)key * 2654435761u;
-    return h % TEMPI_I_TYPES;
+    return (unsigned)((key * 0x9E3779B97F4A7C15ull) >> 40) % TEMPI_I_SLOTS;
 }
 
-/* Mark a committed type as accelerated or not. */
-static void tempi_set_accelerated(int key, int accelerated)
+/* The value stored under key, or 0. */
+static int tempi_i_find(const struct tempi_i_table *t, uint64_t key)
 {
-    unsigned s = tempi_i_slot(key), tomb = TEMPI_I_TYPES;
-    for (unsigned n = 0; n < TEMPI_I_TYPES; ++n, s = (s + 1) % TEMPI_I_TYPES) {
-        if (tempi_i_used[s] == 1 && tempi_i_keys[s] == key) {
-            if (!accelerated)
-                tempi_i_used[s] = 2;
-            return;
+    if (t->live == 0)
+        return 0;
+    unsigned s = tempi_i_slot(key);
+    for (unsigned n = 0; n < TEMPI_I_SLOTS; ++n, s = (s + 1) % TEMPI_I_SLOTS) {
+        if (t->used[s] == 0)
+            return 0;
+        if (t->used[s] == 1 && t->key[s] == key)
+            return t->value[s];
+    }
+    return 0;
+}
+
+/* Store value (non-zero) under key, or remove key when value is 0. Returns 0 if full. */
+static int tempi_i_store(struct tempi_i_table *t, uint64_t key, int value)
+{
+    unsigned s = tempi_i_slot(key), free_slot = TEMPI_I_SLOTS;
+    for (unsigned n = 0; n < TEMPI_I_SLOTS; ++n, s = (s + 1) % TEMPI_I_SLOTS) {
+        if (t->used[s] == 1 && t->key[s] == key) {
+            if (value)
+                t->value[s] = value;
+            else {
+                t->used[s] = 2;
+                t->live--;
+            }
+            return 1;
         }
-        if (tempi_i_used[s] == 2 && tomb == TEMPI_I_TYPES)
-            tomb = s;
-        if (tempi_i_used[s] == 0)
+        if (t->used[s] != 1 && free_slot == TEMPI_I_SLOTS)
+            free_slot = s;
+        if (t->used[s] == 0)
             break;
     }
-    if (!accelerated)
-        return;
-    if (tomb == TEMPI_I_TYPES)
-        tomb = s;
-    if (tempi_i_used[tomb] != 1) { /* a full table just leaves the type to the system MPI */
-        tempi_i_keys[tomb] = key;
-        tempi_i_used[tomb] = 1;
-    }
+    if (!value)
+        return 1;
+    if (free_slot == TEMPI_I_SLOTS)
+        return 0;
+    t->key[free_slot] = key;
+    t->value[free_slot] = value;
+    t->used[free_slot] = 1;
+    t->live++;
+    return 1;
 }
+
+static struct tempi_i_table tempi_i_types;    /* Fortran handle -> 1 if accelerated */
+static struct tempi_i_table tempi_i_requests; /* MPI request bits -> tempi request id */
 
 static int tempi_i_accelerated(MPI_Datatype datatype)
 {
-    MPI_Fint key = MPI_Type_c2f(datatype);
-    unsigned s = tempi_i_slot(key);
-    for (unsigned n = 0; n < TEMPI_I_TYPES; ++n, s = (s + 1) % TEMPI_I_TYPES) {
-        if (tempi_i_used[s] == 0)
-            return 0;
-        if (tempi_i_used[s] == 1 && tempi_i_keys[s] == key)
-            return 1;
-    }
-    return 0;
+    return tempi_i_find(&tempi_i_types, (uint64_t)(uint32_t)MPI_Type_c2f(datatype));
+}
+
+static uint64_t tempi_i_request_key(MPI_Request request)
+{
+    uint64_t key = 0;
+    memcpy(&key, &request, sizeof request);
+    return key;
+}
+
+static MPI_Request tempi_i_request_of(int64_t key)
+{
+    MPI_Request request;
+    memcpy(&request, &key, sizeof request);
+    return request;
 }
 
 /* ---- device memory: the CUDA driver, only if the application loaded it --------------- */
@@ -218,7 +251,8 @@ int MPI_Type_commit(MPI_Datatype *datatype)
     tempi_i_inside = 1;
     int accelerated = tempi_py_type_commit(MPI_Type_c2f(*datatype));
     tempi_i_inside = 0;
-    tempi_set_accelerated(MPI_Type_c2f(*datatype), accelerated == TEMPI_I_OK);
+    tempi_i_store(&tempi_i_types, (uint64_t)(uint32_t)MPI_Type_c2f(*datatype),
+                  accelerated == TEMPI_I_OK);
     return err;
 }
 
@@ -226,7 +260,7 @@ int MPI_Type_free(MPI_Datatype *datatype)
 {
     if (!tempi_i_bypass() && tempi_i_state == TEMPI_I_READY) {
         MPI_Fint key = MPI_Type_c2f(*datatype);
-        tempi_set_accelerated(key, 0);
+        tempi_i_store(&tempi_i_types, (uint64_t)(uint32_t)key, 0);
         tempi_i_inside = 1;
         tempi_py_type_free(key);
         tempi_i_inside = 0;
@@ -234,13 +268,17 @@ int MPI_Type_free(MPI_Datatype *datatype)
     return PMPI_Type_free(datatype);
 }
 
-/* Whether a pack or unpack of `datatype` on `typed` memory goes to tempi. */
-static int tempi_i_takes_pack(const void *typed, MPI_Datatype datatype)
+/* Whether an operation on `datatype` in `typed` memory goes to tempi. */
+static int tempi_i_takes(const void *typed, MPI_Datatype datatype)
 {
-    if (tempi_i_bypass() || tempi_i_no_pack || tempi_i_state != TEMPI_I_READY ||
-        !tempi_i_accelerated(datatype))
+    if (tempi_i_bypass() || tempi_i_state != TEMPI_I_READY || !tempi_i_accelerated(datatype))
         return 0;
     return tempi_i_host || tempi_i_on_device(typed);
+}
+
+static int tempi_i_takes_pack(const void *typed, MPI_Datatype datatype)
+{
+    return !tempi_i_no_pack && tempi_i_takes(typed, datatype);
 }
 
 static int tempi_i_pack(const void *inbuf, int64_t incount, MPI_Datatype datatype, void *outbuf,
@@ -308,6 +346,343 @@ int MPI_Pack_size(int incount, MPI_Datatype datatype, MPI_Comm comm, int *size)
     return PMPI_Pack_size(incount, datatype, comm, size);
 }
 
+/* ---- point to point: tempi's requests carry the handle of the MPI request they wait on,
+ * which is what the application holds; the request table maps it back to tempi's id. ---- */
+
+static int tempi_i_isend(const void *buf, int64_t count, MPI_Datatype datatype, int dest,
+                         int tag, MPI_Comm comm, int synchronous, MPI_Request *request)
+{
+    int64_t key = 0;
+    int id = 0;
+    tempi_i_inside = 1;
+    int rc = tempi_py_isend((intptr_t)buf, count, MPI_Type_c2f(datatype), dest, tag,
+                            MPI_Comm_c2f(comm), synchronous, &key, &id);
+    tempi_i_inside = 0;
+    if (rc == TEMPI_I_OK) {
+        *request = tempi_i_request_of(key);
+        if (!tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), id))
+            fprintf(stderr, "tempi: request table full\n");
+    }
+    return rc;
+}
+
+static int tempi_i_irecv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
+                         MPI_Comm comm, MPI_Request *request)
+{
+    int64_t key = 0;
+    int id = 0;
+    tempi_i_inside = 1;
+    int rc = tempi_py_irecv((intptr_t)buf, count, MPI_Type_c2f(datatype), source, tag,
+                            MPI_Comm_c2f(comm), &key, &id);
+    tempi_i_inside = 0;
+    if (rc == TEMPI_I_OK) {
+        *request = tempi_i_request_of(key);
+        if (!tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), id))
+            fprintf(stderr, "tempi: request table full\n");
+    }
+    return rc;
+}
+
+static void tempi_i_fill_status(MPI_Status *status, int source, int tag, int64_t nbytes)
+{
+    if (status == MPI_STATUS_IGNORE || nbytes < 0) /* nbytes < 0: a send */
+        return;
+    status->MPI_SOURCE = source;
+    status->MPI_TAG = tag;
+    status->MPI_ERROR = MPI_SUCCESS;
+    MPI_Status_set_elements_x(status, MPI_BYTE, (MPI_Count)nbytes);
+}
+
+/* tempi's id of the request the application holds, or 0 for a plain MPI request. */
+static int tempi_i_request_id(MPI_Request request)
+{
+    if (tempi_i_requests.live == 0 || request == MPI_REQUEST_NULL)
+        return 0;
+    return tempi_i_find(&tempi_i_requests, tempi_i_request_key(request));
+}
+
+static int tempi_i_wait(MPI_Request *request, int id, MPI_Status *status)
+{
+    int source = 0, tag = 0;
+    int64_t nbytes = -1;
+    tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), 0);
+    *request = MPI_REQUEST_NULL;
+    tempi_i_inside = 1;
+    int rc = tempi_py_wait(id, &source, &tag, &nbytes);
+    tempi_i_inside = 0;
+    if (rc != TEMPI_I_OK)
+        return tempi_i_error(rc);
+    tempi_i_fill_status(status, source, tag, nbytes);
+    return MPI_SUCCESS;
+}
+
+static int tempi_i_test(MPI_Request *request, int id, int *flag, MPI_Status *status)
+{
+    int source = 0, tag = 0;
+    int64_t nbytes = -1;
+    tempi_i_inside = 1;
+    int rc = tempi_py_test(id, flag, &source, &tag, &nbytes);
+    tempi_i_inside = 0;
+    if (rc != TEMPI_I_OK)
+        return tempi_i_error(rc);
+    if (*flag) {
+        tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), 0);
+        *request = MPI_REQUEST_NULL;
+        tempi_i_fill_status(status, source, tag, nbytes);
+    }
+    return MPI_SUCCESS;
+}
+
+/* Blocking forms: start, then wait, on tempi's path. */
+static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, int dest, int tag,
+                        MPI_Comm comm, int synchronous)
+{
+    MPI_Request request;
+    int rc = tempi_i_isend(buf, count, datatype, dest, tag, comm, synchronous, &request);
+    if (rc != TEMPI_I_OK)
+        return rc;
+    int err = tempi_i_wait(&request, tempi_i_request_id(request), MPI_STATUS_IGNORE);
+    return err == MPI_SUCCESS ? TEMPI_I_OK : err + 1000;
+}
+
+#define TEMPI_I_SEND(NAME, PNAME, COUNT_T, SYNCHRONOUS)                                         \
+    int NAME(const void *buf, COUNT_T count, MPI_Datatype datatype, int dest, int tag,         \
+             MPI_Comm comm)                                                                     \
+    {                                                                                           \
+        if (tempi_i_takes(buf, datatype)) {                                                     \
+            int rc = tempi_i_send(buf, count, datatype, dest, tag, comm, SYNCHRONOUS);         \
+            if (rc == TEMPI_I_OK)                                                               \
+                return MPI_SUCCESS;                                                             \
+            if (rc != TEMPI_I_PASS)                                                             \
+                return tempi_i_error(rc);                                                       \
+        }                                                                                       \
+        tempi_i_passed += !tempi_i_inside;                                                      \
+        return PNAME(buf, count, datatype, dest, tag, comm);                                   \
+    }
+
+#define TEMPI_I_ISEND(NAME, PNAME, COUNT_T, SYNCHRONOUS)                                        \
+    int NAME(const void *buf, COUNT_T count, MPI_Datatype datatype, int dest, int tag,         \
+             MPI_Comm comm, MPI_Request *request)                                               \
+    {                                                                                           \
+        if (tempi_i_takes(buf, datatype)) {                                                     \
+            int rc = tempi_i_isend(buf, count, datatype, dest, tag, comm, SYNCHRONOUS, request);\
+            if (rc == TEMPI_I_OK)                                                               \
+                return MPI_SUCCESS;                                                             \
+            if (rc != TEMPI_I_PASS)                                                             \
+                return tempi_i_error(rc);                                                       \
+        }                                                                                       \
+        tempi_i_passed += !tempi_i_inside;                                                      \
+        return PNAME(buf, count, datatype, dest, tag, comm, request);                          \
+    }
+
+#define TEMPI_I_RECV(NAME, PNAME, COUNT_T)                                                      \
+    int NAME(void *buf, COUNT_T count, MPI_Datatype datatype, int source, int tag,             \
+             MPI_Comm comm, MPI_Status *status)                                                 \
+    {                                                                                           \
+        if (tempi_i_takes(buf, datatype)) {                                                     \
+            MPI_Request request;                                                                \
+            int rc = tempi_i_irecv(buf, count, datatype, source, tag, comm, &request);          \
+            if (rc == TEMPI_I_OK)                                                               \
+                return tempi_i_wait(&request, tempi_i_request_id(request), status);             \
+            if (rc != TEMPI_I_PASS)                                                             \
+                return tempi_i_error(rc);                                                       \
+        }                                                                                       \
+        tempi_i_passed += !tempi_i_inside;                                                      \
+        return PNAME(buf, count, datatype, source, tag, comm, status);                         \
+    }
+
+#define TEMPI_I_IRECV(NAME, PNAME, COUNT_T)                                                     \
+    int NAME(void *buf, COUNT_T count, MPI_Datatype datatype, int source, int tag,             \
+             MPI_Comm comm, MPI_Request *request)                                               \
+    {                                                                                           \
+        if (tempi_i_takes(buf, datatype)) {                                                     \
+            int rc = tempi_i_irecv(buf, count, datatype, source, tag, comm, request);           \
+            if (rc == TEMPI_I_OK)                                                               \
+                return MPI_SUCCESS;                                                             \
+            if (rc != TEMPI_I_PASS)                                                             \
+                return tempi_i_error(rc);                                                       \
+        }                                                                                       \
+        tempi_i_passed += !tempi_i_inside;                                                      \
+        return PNAME(buf, count, datatype, source, tag, comm, request);                        \
+    }
+
+/* Sendrecv through this shim's own Irecv/Isend, so each side takes its own path. */
+#define TEMPI_I_SENDRECV(NAME, PNAME, COUNT_T, ISEND, IRECV)                                    \
+    int NAME(const void *sendbuf, COUNT_T sendcount, MPI_Datatype sendtype, int dest,          \
+             int sendtag, void *recvbuf, COUNT_T recvcount, MPI_Datatype recvtype, int source, \
+             int recvtag, MPI_Comm comm, MPI_Status *status)                                    \
+    {                                                                                           \
+        if (!tempi_i_takes(sendbuf, sendtype) && !tempi_i_takes(recvbuf, recvtype)) {           \
+            tempi_i_passed += !tempi_i_inside;                                                  \
+            return PNAME(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount,      \
+                         recvtype, source, recvtag, comm, status);                              \
+        }                                                                                       \
+        MPI_Request requests[2];                                                                \
+        int err = IRECV(recvbuf, recvcount, recvtype, source, recvtag, comm, &requests[0]);    \
+        if (err == MPI_SUCCESS)                                                                 \
+            err = ISEND(sendbuf, sendcount, sendtype, dest, sendtag, comm, &requests[1]);      \
+        if (err == MPI_SUCCESS)                                                                 \
+            err = MPI_Wait(&requests[1], MPI_STATUS_IGNORE);                                    \
+        if (err == MPI_SUCCESS)                                                                 \
+            err = MPI_Wait(&requests[0], status);                                               \
+        return err;                                                                             \
+    }
+
+TEMPI_I_SEND(MPI_Send, PMPI_Send, int, 0)
+TEMPI_I_SEND(MPI_Ssend, PMPI_Ssend, int, 1)
+TEMPI_I_ISEND(MPI_Isend, PMPI_Isend, int, 0)
+TEMPI_I_RECV(MPI_Recv, PMPI_Recv, int)
+TEMPI_I_IRECV(MPI_Irecv, PMPI_Irecv, int)
+TEMPI_I_SENDRECV(MPI_Sendrecv, PMPI_Sendrecv, int, MPI_Isend, MPI_Irecv)
+
+/* ---- completion: plain requests go to PMPI; tempi's run their remaining steps --------- */
+
+int MPI_Wait(MPI_Request *request, MPI_Status *status)
+{
+    int id = tempi_i_bypass() ? 0 : tempi_i_request_id(*request);
+    return id ? tempi_i_wait(request, id, status) : PMPI_Wait(request, status);
+}
+
+int MPI_Test(MPI_Request *request, int *flag, MPI_Status *status)
+{
+    int id = tempi_i_bypass() ? 0 : tempi_i_request_id(*request);
+    return id ? tempi_i_test(request, id, flag, status) : PMPI_Test(request, flag, status);
+}
+
+static int tempi_i_any_ours(int count, const MPI_Request requests[])
+{
+    if (tempi_i_bypass() || tempi_i_requests.live == 0)
+        return 0;
+    for (int i = 0; i < count; ++i)
+        if (tempi_i_request_id(requests[i]))
+            return 1;
+    return 0;
+}
+
+static MPI_Status *tempi_i_nth(MPI_Status statuses[], int i)
+{
+    return statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i];
+}
+
+int MPI_Waitall(int count, MPI_Request requests[], MPI_Status statuses[])
+{
+    if (!tempi_i_any_ours(count, requests))
+        return PMPI_Waitall(count, requests, statuses);
+    int err = MPI_SUCCESS;
+    for (int i = 0; i < count && err == MPI_SUCCESS; ++i)
+        err = MPI_Wait(&requests[i], tempi_i_nth(statuses, i));
+    return err;
+}
+
+/* Done, without completing it: MPI_Testall completes nothing unless all are done. */
+static int tempi_i_done(MPI_Request request)
+{
+    int id = tempi_i_request_id(request), flag = 0;
+    if (id) {
+        tempi_i_inside = 1;
+        flag = tempi_py_ready(id) == TEMPI_I_OK;
+        tempi_i_inside = 0;
+        return flag;
+    }
+    if (request == MPI_REQUEST_NULL)
+        return 1;
+    PMPI_Request_get_status(request, &flag, MPI_STATUS_IGNORE);
+    return flag;
+}
+
+int MPI_Testall(int count, MPI_Request requests[], int *flag, MPI_Status statuses[])
+{
+    if (!tempi_i_any_ours(count, requests))
+        return PMPI_Testall(count, requests, flag, statuses);
+    for (int i = 0; i < count; ++i)
+        if (!tempi_i_done(requests[i])) {
+            *flag = 0;
+            return MPI_SUCCESS;
+        }
+    *flag = 1;
+    return MPI_Waitall(count, requests, statuses);
+}
+
+int MPI_Testany(int count, MPI_Request requests[], int *index, int *flag, MPI_Status *status)
+{
+    if (!tempi_i_any_ours(count, requests))
+        return PMPI_Testany(count, requests, index, flag, status);
+    int active = 0;
+    *flag = 0;
+    *index = MPI_UNDEFINED;
+    for (int i = 0; i < count; ++i) {
+        if (requests[i] == MPI_REQUEST_NULL)
+            continue;
+        active = 1;
+        int err = MPI_Test(&requests[i], flag, status);
+        if (err != MPI_SUCCESS)
+            return err;
+        if (*flag) {
+            *index = i;
+            return MPI_SUCCESS;
+        }
+    }
+    if (!active)
+        *flag = 1;
+    return MPI_SUCCESS;
+}
+
+int MPI_Waitany(int count, MPI_Request requests[], int *index, MPI_Status *status)
+{
+    if (!tempi_i_any_ours(count, requests))
+        return PMPI_Waitany(count, requests, index, status);
+    int flag = 0, err = MPI_SUCCESS;
+    while (!flag && err == MPI_SUCCESS)
+        err = MPI_Testany(count, requests, index, &flag, status);
+    return err;
+}
+
+int MPI_Testsome(int incount, MPI_Request requests[], int *outcount, int indices[],
+                 MPI_Status statuses[])
+{
+    if (!tempi_i_any_ours(incount, requests))
+        return PMPI_Testsome(incount, requests, outcount, indices, statuses);
+    int active = 0, done = 0;
+    for (int i = 0; i < incount; ++i) {
+        if (requests[i] == MPI_REQUEST_NULL)
+            continue;
+        active = 1;
+        if (tempi_i_done(requests[i])) {
+            int err = MPI_Wait(&requests[i], tempi_i_nth(statuses, done));
+            if (err != MPI_SUCCESS)
+                return err;
+            indices[done++] = i;
+        }
+    }
+    *outcount = active ? done : MPI_UNDEFINED;
+    return MPI_SUCCESS;
+}
+
+int MPI_Waitsome(int incount, MPI_Request requests[], int *outcount, int indices[],
+                 MPI_Status statuses[])
+{
+    if (!tempi_i_any_ours(incount, requests))
+        return PMPI_Waitsome(incount, requests, outcount, indices, statuses);
+    int err = MPI_SUCCESS;
+    do
+        err = MPI_Testsome(incount, requests, outcount, indices, statuses);
+    while (err == MPI_SUCCESS && *outcount == 0);
+    return err;
+}
+
+int MPI_Request_free(MPI_Request *request)
+{
+    int id = tempi_i_bypass() ? 0 : tempi_i_request_id(*request);
+    if (!id)
+        return PMPI_Request_free(request);
+    tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), 0);
+    *request = MPI_REQUEST_NULL;
+    tempi_i_inside = 1;
+    tempi_py_request_free(id); /* completed in the background, buffers returned */
+    tempi_i_inside = 0;
+    return MPI_SUCCESS;
+}
+
 #if MPI_VERSION >= 4
 int MPI_Pack_c(const void *inbuf, MPI_Count incount, MPI_Datatype datatype, void *outbuf,
                MPI_Count outsize, MPI_Count *position, MPI_Comm comm)
@@ -347,4 +722,11 @@ int MPI_Pack_size_c(MPI_Count incount, MPI_Datatype datatype, MPI_Comm comm, MPI
 {
     return PMPI_Pack_size_c(incount, datatype, comm, size);
 }
+
+TEMPI_I_SEND(MPI_Send_c, PMPI_Send_c, MPI_Count, 0)
+TEMPI_I_SEND(MPI_Ssend_c, PMPI_Ssend_c, MPI_Count, 1)
+TEMPI_I_ISEND(MPI_Isend_c, PMPI_Isend_c, MPI_Count, 0)
+TEMPI_I_RECV(MPI_Recv_c, PMPI_Recv_c, MPI_Count)
+TEMPI_I_IRECV(MPI_Irecv_c, PMPI_Irecv_c, MPI_Count)
+TEMPI_I_SENDRECV(MPI_Sendrecv_c, PMPI_Sendrecv_c, MPI_Count, MPI_Isend_c, MPI_Irecv_c)
 #endif

@@ -15,6 +15,14 @@ int tempi_py_pack(intptr_t inbuf, int64_t incount, int ftype, intptr_t outbuf, i
 int tempi_py_unpack(intptr_t inbuf, int64_t insize, int64_t *position, intptr_t outbuf,
                     int64_t outcount, int ftype, int fcomm);
 void tempi_py_finalize(void);
+int tempi_py_isend(intptr_t buf, int64_t count, int ftype, int dest, int tag, int fcomm,
+                   int synchronous, int64_t *request, int *id);
+int tempi_py_irecv(intptr_t buf, int64_t count, int ftype, int source, int tag, int fcomm,
+                   int64_t *request, int *id);
+int tempi_py_wait(int id, int *source, int *tag, int64_t *nbytes);
+int tempi_py_test(int id, int *flag, int *source, int *tag, int64_t *nbytes);
+int tempi_py_ready(int id);
+void tempi_py_request_free(int id);
 /* END tempi_py */
 
 long tempi_passed_calls(void);

@@ -18,6 +18,7 @@ from tempi.shim import build
 
 HERE = Path(__file__).parent
 ROUNDTRIP = HERE / "c" / "pack_roundtrip.c"
+P2P = HERE / "c" / "p2p.c"
 MPI4PY_PACK = HERE / "c" / "mpi4py_pack.py"
 
 
@@ -51,12 +52,39 @@ def _stats(output: str) -> list[dict[str, int]]:
     return [{k: int(v) for k, v in (item.split("=") for item in line.split())} for line in found]
 
 
+def _compile(source: Path, tmp_path_factory) -> str:
+    build.build()
+    binary = tmp_path_factory.mktemp("c") / source.stem
+    subprocess.run([build.mpicc(), "-O1", "-o", str(binary), str(source)], check=True)
+    return str(binary)
+
+
 @pytest.fixture(scope="module")
 def roundtrip(tmp_path_factory) -> str:
-    build.build()
-    binary = tmp_path_factory.mktemp("c") / "pack_roundtrip"
-    subprocess.run([build.mpicc(), "-O1", "-o", str(binary), str(ROUNDTRIP)], check=True)
-    return str(binary)
+    return _compile(ROUNDTRIP, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def p2p(tmp_path_factory) -> str:
+    return _compile(P2P, tmp_path_factory)
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 4])
+@pytest.mark.parametrize("strategy", ["device", "oneshot", "staged"])
+def test_c_point_to_point_through_tempi(p2p, nranks, strategy):
+    """Isend/Irecv completed by Testany, Waitsome and Waitall; Send, Ssend, Recv with
+    wildcards and Get_count; Sendrecv with a short receive; Request_free."""
+    plain = _plain(nranks, [p2p])
+    shim = _tempi_run(nranks, [p2p], TEMPI_HOST="1", TEMPI_DATATYPE=strategy)
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    records = _lines(shim.stdout, "rank")
+    assert records == _lines(plain.stdout, "rank")
+    assert not any("WRONG" in r for r in records), records
+    stats = _stats(shim.stdout)
+    assert len(stats) == nranks, shim.stdout + shim.stderr
+    messages = 20 if nranks == 1 else 22
+    for counters in stats:
+        assert counters[strategy] == messages and counters["passthrough"] == 0, counters
 
 
 @pytest.mark.parametrize("nranks", [2, 4])

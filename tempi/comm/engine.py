@@ -157,22 +157,32 @@ def _count(msg: Message, path: str) -> str:
 
 def isend(comm: MPI.Comm, spec: Any, dest: int, tag: int, *, synchronous: bool = False) -> Any:
     """Start a send; an ``MPI.Request`` on the passthrough path, else a tempi Request."""
-    msg = resolve(spec, writable=False)
-    path = route(msg)
-    kind = _count(msg, path)
-    start = comm.Issend if synchronous else comm.Isend
-    if path == "passthrough":
-        return start(spec, dest, tag)
-    return Request(_send_steps(msg, path, kind, lambda wire: start(wire, dest, tag)), _space(kind))
+    return isend_message(comm, resolve(spec, writable=False), dest, tag, synchronous=synchronous)
 
 
 def irecv(comm: MPI.Comm, spec: Any, source: int, tag: int) -> Any:
     """Start a receive; an ``MPI.Request`` on the passthrough path, else a tempi Request."""
-    msg = resolve(spec, writable=True)
+    return irecv_message(comm, resolve(spec, writable=True), source, tag)
+
+
+def isend_message(
+    comm: MPI.Comm, msg: Message, dest: int, tag: int, *, synchronous: bool = False
+) -> Any:
+    """:func:`isend` of a resolved message (the interposer builds them from C pointers)."""
+    path = route(msg)
+    kind = _count(msg, path)
+    start = comm.Issend if synchronous else comm.Isend
+    if path == "passthrough":
+        return start(msg.spec, dest, tag)
+    return Request(_send_steps(msg, path, kind, lambda wire: start(wire, dest, tag)), _space(kind))
+
+
+def irecv_message(comm: MPI.Comm, msg: Message, source: int, tag: int) -> Any:
+    """:func:`irecv` of a resolved message."""
     path = route(msg)
     kind = _count(msg, path)
     if path == "passthrough":
-        return comm.Irecv(spec, source, tag)
+        return comm.Irecv(msg.spec, source, tag)
     return Request(
         _recv_steps(msg, path, kind, lambda wire: comm.Irecv(wire, source, tag)), _space(kind)
     )

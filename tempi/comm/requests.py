@@ -65,6 +65,21 @@ class Request:
             status.Set_elements(MPI.BYTE, nbytes)
 
     @property
+    def mpi_request(self) -> MPI.Request | None:
+        """The MPI request this one waits on now (the interposer hands its handle to C)."""
+        return self._waiting if isinstance(self._waiting, MPI.Request) else None
+
+    @property
+    def result(self) -> tuple[int, int, int] | None:
+        """(source, tag, bytes) of a completed receive."""
+        return self._result
+
+    def ready(self) -> bool:
+        """Whether the operation is complete, running what it can without blocking and
+        without completing the request (MPI_Testall's and the interposer's probe)."""
+        return not self._active or self._progress(block=False)
+
+    @property
     def active(self) -> bool:
         """False once a completion call has returned this request as complete."""
         return self._active
@@ -149,6 +164,4 @@ def _test(request: Any, status: MPI.Status | None) -> bool:
 
 def _ready(request: Any) -> bool:
     """Whether ``request`` is complete, without completing it (an inactive one is)."""
-    if isinstance(request, Request):
-        return not request.active or request._progress(block=False)
-    return request.Get_status()
+    return request.ready() if isinstance(request, Request) else request.Get_status()

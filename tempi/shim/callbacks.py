@@ -10,6 +10,7 @@ crosses into C.
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
 from collections import Counter
 from typing import Any
@@ -146,6 +147,131 @@ def unpack(
     return _transfer(ftype, outcount, outbuf, inbuf, insize, position, False)
 
 
+_requests: dict[int, Any] = {}
+_detached: list[Any] = []
+_ids = itertools.count(1)
+
+
+def _message(ptr: int, count: int, ftype: int) -> Any:
+    """The engine's message for a C buffer: the memory its layout touches around ``ptr``."""
+    from tempi.comm.message import Message
+    from tempi.datatype import describe
+
+    datatype = _mpi().Datatype.f2py(ftype)
+    desc = describe(datatype).repeat(count)
+    typed, origin = _typed(ptr, desc)
+    return Message(None, typed, origin, count, datatype, desc)
+
+
+def _start(start: Any, ptr: int, count: int, ftype: int, request: Any, rid: Any) -> int:
+    """Run ``start(message)``; give C the MPI request handle it waits on and tempi's id."""
+    from tempi.comm import engine
+    from tempi.errors import TempiError
+
+    try:
+        msg = _message(ptr, count, ftype)
+        if engine.route(msg) == "passthrough":
+            return PASS
+    except TempiError:
+        return PASS
+    except Exception as exc:  # noqa: BLE001
+        return _error(exc)
+    try:
+        started = start(msg)
+        n = next(_ids)
+        _requests[n] = started
+        handle = _mpi()._handleof(started.mpi_request)  # C's bits, as an unsigned number
+        request[0] = handle - (1 << 64) if handle >= 1 << 63 else handle
+        rid[0] = n
+        return OK
+    except Exception as exc:  # noqa: BLE001
+        return _error(exc)
+
+
+def isend(
+    buf: int,
+    count: int,
+    ftype: int,
+    dest: int,
+    tag: int,
+    fcomm: int,
+    synchronous: int,
+    request: Any,
+    rid: Any,
+) -> int:
+    from tempi.comm import engine
+
+    comm = _mpi().Comm.f2py(fcomm)
+    return _start(
+        lambda m: engine.isend_message(comm, m, dest, tag, synchronous=bool(synchronous)),
+        buf,
+        count,
+        ftype,
+        request,
+        rid,
+    )
+
+
+def irecv(
+    buf: int, count: int, ftype: int, source: int, tag: int, fcomm: int, request: Any, rid: Any
+) -> int:
+    from tempi.comm import engine
+
+    comm = _mpi().Comm.f2py(fcomm)
+    return _start(
+        lambda m: engine.irecv_message(comm, m, source, tag), buf, count, ftype, request, rid
+    )
+
+
+def _report(started: Any, source: Any, tag: Any, nbytes: Any) -> None:
+    if started.result is not None:
+        source[0], tag[0], nbytes[0] = started.result
+    else:
+        nbytes[0] = -1
+
+
+def _progress_detached() -> None:
+    for started in [r for r in _detached if r.ready()]:
+        started.Wait()
+        _detached.remove(started)
+
+
+def wait(rid: int, source: Any, tag: Any, nbytes: Any) -> int:
+    try:
+        started = _requests.pop(rid)
+        started.Wait()
+        _report(started, source, tag, nbytes)
+        _progress_detached()
+        return OK
+    except Exception as exc:  # noqa: BLE001
+        return _error(exc)
+
+
+def test(rid: int, flag: Any, source: Any, tag: Any, nbytes: Any) -> int:
+    try:
+        started = _requests[rid]
+        flag[0] = int(started.ready())
+        if flag[0]:
+            del _requests[rid]
+            started.Wait()
+            _report(started, source, tag, nbytes)
+        return OK
+    except Exception as exc:  # noqa: BLE001
+        return _error(exc)
+
+
+def ready(rid: int) -> int:
+    try:
+        return OK if _requests[rid].ready() else PASS
+    except Exception as exc:  # noqa: BLE001
+        return _error(exc)
+
+
+def request_free(rid: int) -> None:
+    _detached.append(_requests.pop(rid))
+    _progress_detached()
+
+
 def finalize() -> None:
     """Release staging memory; with TEMPI_STATS, one line of counters for this rank.
     Runs once: from MPI_Finalize in a C host, at interpreter exit in a Python one."""
@@ -156,6 +282,8 @@ def finalize() -> None:
     from tempi import config
     from tempi.comm import release, stats
 
+    for started in _detached + list(_requests.values()):
+        started.Wait()
     release()
     if config.get("TEMPI_STATS"):
         counts = dict(_counts, passthrough=_lib.tempi_passed_calls(), **stats())
@@ -174,3 +302,9 @@ def install(ffi: Any, lib: Any) -> None:
     ffi.def_extern(name="tempi_py_pack", error=FAILED)(pack)
     ffi.def_extern(name="tempi_py_unpack", error=FAILED)(unpack)
     ffi.def_extern(name="tempi_py_finalize")(finalize)
+    ffi.def_extern(name="tempi_py_isend", error=FAILED)(isend)
+    ffi.def_extern(name="tempi_py_irecv", error=FAILED)(irecv)
+    ffi.def_extern(name="tempi_py_wait", error=FAILED)(wait)
+    ffi.def_extern(name="tempi_py_test", error=FAILED)(test)
+    ffi.def_extern(name="tempi_py_ready", error=FAILED)(ready)
+    ffi.def_extern(name="tempi_py_request_free")(request_free)
