@@ -683,6 +683,127 @@ int MPI_Request_free(MPI_Request *request)
     return MPI_SUCCESS;
 }
 
+/* ---- all-to-all with derived types: every part a message of tempi's engine ------------ */
+
+static int tempi_i_parts(MPI_Comm comm, int neighbor, int *nsend, int *nrecv)
+{
+    if (!neighbor) {
+        PMPI_Comm_size(comm, nsend);
+        *nrecv = *nsend;
+        return MPI_SUCCESS;
+    }
+    int topology, rank, ndims, weighted;
+    PMPI_Topo_test(comm, &topology);
+    if (topology == MPI_CART) {
+        PMPI_Cartdim_get(comm, &ndims);
+        *nsend = *nrecv = 2 * ndims;
+    } else if (topology == MPI_GRAPH) {
+        PMPI_Comm_rank(comm, &rank);
+        PMPI_Graph_neighbors_count(comm, rank, nsend);
+        *nrecv = *nsend;
+    } else if (topology == MPI_DIST_GRAPH) {
+        PMPI_Dist_graph_neighbors_count(comm, nrecv, nsend, &weighted);
+    } else {
+        return MPI_ERR_TOPOLOGY;
+    }
+    return MPI_SUCCESS;
+}
+
+/* One side's parts: counts, byte displacements (element displacements times the extent
+ * unless already bytes) and Fortran type handles; whether tempi should take them. */
+static int tempi_i_side(const void *buf, int n, const int counts[], const int idispls[],
+                        const MPI_Aint bdispls[], const MPI_Datatype *types, int one_type,
+                        int64_t *c, int64_t *d, int *t)
+{
+    int takes = 0;
+    for (int i = 0; i < n; ++i) {
+        MPI_Datatype type = one_type ? types[0] : types[i];
+        MPI_Aint lb, extent;
+        PMPI_Type_get_extent(type, &lb, &extent);
+        c[i] = counts[i];
+        d[i] = bdispls ? (int64_t)bdispls[i] : (int64_t)idispls[i] * extent;
+        t[i] = MPI_Type_c2f(type);
+        takes |= counts[i] > 0 && tempi_i_takes((const char *)buf + d[i], type);
+    }
+    return takes;
+}
+
+static int tempi_i_alltoall(int neighbor, const void *sendbuf, const int sendcounts[],
+                            const int sidispls[], const MPI_Aint sbdispls[],
+                            const MPI_Datatype *sendtypes, int one_type, void *recvbuf,
+                            const int recvcounts[], const int ridispls[],
+                            const MPI_Aint rbdispls[], const MPI_Datatype *recvtypes,
+                            MPI_Comm comm)
+{
+    int nsend, nrecv;
+    if (tempi_i_bypass() || tempi_i_state != TEMPI_I_READY ||
+        tempi_i_parts(comm, neighbor, &nsend, &nrecv) != MPI_SUCCESS)
+        return TEMPI_I_PASS;
+    int64_t *sc = malloc(sizeof(int64_t) * (nsend + 1)), *sd = malloc(sizeof(int64_t) * (nsend + 1));
+    int64_t *rc = malloc(sizeof(int64_t) * (nrecv + 1)), *rd = malloc(sizeof(int64_t) * (nrecv + 1));
+    int *st = malloc(sizeof(int) * (nsend + 1)), *rt = malloc(sizeof(int) * (nrecv + 1));
+    int result = TEMPI_I_PASS;
+    int takes = tempi_i_side(sendbuf, nsend, sendcounts, sidispls, sbdispls, sendtypes, one_type,
+                             sc, sd, st);
+    takes |= tempi_i_side(recvbuf, nrecv, recvcounts, ridispls, rbdispls, recvtypes, one_type,
+                          rc, rd, rt);
+    if (takes) {
+        tempi_i_inside = 1;
+        result = tempi_py_alltoall(neighbor, (intptr_t)sendbuf, nsend, sc, sd, st,
+                                   (intptr_t)recvbuf, nrecv, rc, rd, rt, MPI_Comm_c2f(comm));
+        tempi_i_inside = 0;
+    }
+    free(sc);
+    free(sd);
+    free(rc);
+    free(rd);
+    free(st);
+    free(rt);
+    return result;
+}
+
+#define TEMPI_I_COLLECTIVE(CALL, PCALL)                                                         \
+    do {                                                                                        \
+        int rc_ = CALL;                                                                         \
+        if (rc_ == TEMPI_I_OK)                                                                  \
+            return MPI_SUCCESS;                                                                 \
+        if (rc_ != TEMPI_I_PASS)                                                                \
+            return tempi_i_error(rc_);                                                          \
+        tempi_i_passed += !tempi_i_inside;                                                      \
+        return PCALL;                                                                           \
+    } while (0)
+
+int MPI_Alltoallv(const void *sendbuf, const int sendcounts[], const int sdispls[],
+                  MPI_Datatype sendtype, void *recvbuf, const int recvcounts[],
+                  const int rdispls[], MPI_Datatype recvtype, MPI_Comm comm)
+{
+    TEMPI_I_COLLECTIVE(tempi_i_alltoall(0, sendbuf, sendcounts, sdispls, NULL, &sendtype, 1,
+                                        recvbuf, recvcounts, rdispls, NULL, &recvtype, comm),
+                       PMPI_Alltoallv(sendbuf, sendcounts, sdispls, sendtype, recvbuf,
+                                      recvcounts, rdispls, recvtype, comm));
+}
+
+int MPI_Neighbor_alltoallv(const void *sendbuf, const int sendcounts[], const int sdispls[],
+                           MPI_Datatype sendtype, void *recvbuf, const int recvcounts[],
+                           const int rdispls[], MPI_Datatype recvtype, MPI_Comm comm)
+{
+    TEMPI_I_COLLECTIVE(tempi_i_alltoall(1, sendbuf, sendcounts, sdispls, NULL, &sendtype, 1,
+                                        recvbuf, recvcounts, rdispls, NULL, &recvtype, comm),
+                       PMPI_Neighbor_alltoallv(sendbuf, sendcounts, sdispls, sendtype, recvbuf,
+                                               recvcounts, rdispls, recvtype, comm));
+}
+
+int MPI_Neighbor_alltoallw(const void *sendbuf, const int sendcounts[], const MPI_Aint sdispls[],
+                           const MPI_Datatype sendtypes[], void *recvbuf, const int recvcounts[],
+                           const MPI_Aint rdispls[], const MPI_Datatype recvtypes[],
+                           MPI_Comm comm)
+{
+    TEMPI_I_COLLECTIVE(tempi_i_alltoall(1, sendbuf, sendcounts, NULL, sdispls, sendtypes, 0,
+                                        recvbuf, recvcounts, NULL, rdispls, recvtypes, comm),
+                       PMPI_Neighbor_alltoallw(sendbuf, sendcounts, sdispls, sendtypes, recvbuf,
+                                               recvcounts, rdispls, recvtypes, comm));
+}
+
 #if MPI_VERSION >= 4
 int MPI_Pack_c(const void *inbuf, MPI_Count incount, MPI_Datatype datatype, void *outbuf,
                MPI_Count outsize, MPI_Count *position, MPI_Comm comm)

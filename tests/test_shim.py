@@ -19,6 +19,7 @@ from tempi.shim import build
 HERE = Path(__file__).parent
 ROUNDTRIP = HERE / "c" / "pack_roundtrip.c"
 P2P = HERE / "c" / "p2p.c"
+COLLECTIVES = HERE / "c" / "collectives.c"
 MPI4PY_PACK = HERE / "c" / "mpi4py_pack.py"
 
 
@@ -67,6 +68,25 @@ def roundtrip(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def p2p(tmp_path_factory) -> str:
     return _compile(P2P, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def collectives(tmp_path_factory) -> str:
+    return _compile(COLLECTIVES, tmp_path_factory)
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 4])
+def test_c_halo_and_alltoallv_through_tempi(collectives, nranks):
+    """Neighbor_alltoallw halo on a periodic 3-D Cartesian communicator (1 and 2 ranks
+    along a dimension included), Neighbor_alltoallv and Alltoallv with a vector type."""
+    plain = _plain(nranks, [collectives])
+    shim = _tempi_run(nranks, [collectives], TEMPI_HOST="1")
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    stats = _stats(shim.stdout)
+    assert len(stats) == nranks, shim.stdout + shim.stderr
+    parts = 12 + 12 + 2 * nranks  # halo (6 out, 6 in), neighbor_v, alltoallv
+    assert all(c["host"] == parts and c["passthrough"] == 0 for c in stats), stats
 
 
 @pytest.mark.parametrize("nranks", [1, 2, 4])

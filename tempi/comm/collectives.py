@@ -86,6 +86,14 @@ def alltoallv(comm: MPI.Comm, sendspec: Any, recvspec: Any) -> None:
     exchange(comm, _parts(sendspec, size, False), peers, _parts(recvspec, size, False), peers)
 
 
+def topology_comm(comm: MPI.Comm) -> MPI.Comm:
+    """``comm`` as the mpi4py class of its topology (a handle from C arrives as a plain
+    Comm, which has no Shift or Get_dist_neighbors)."""
+    kinds = {MPI.CART: MPI.Cartcomm, MPI.GRAPH: MPI.Graphcomm, MPI.DIST_GRAPH: MPI.Distgraphcomm}
+    kind = kinds.get(comm.Get_topology())
+    return kind.f2py(comm.py2f()) if kind is not None else comm
+
+
 def neighbor_alltoall(
     comm: MPI.Comm, topo: MPI.Comm, sendspec: Any, recvspec: Any, displs_in_bytes: bool
 ) -> None:

@@ -156,13 +156,17 @@ def _count(msg: Message, path: str) -> str:
 
 
 def isend(comm: MPI.Comm, spec: Any, dest: int, tag: int, *, synchronous: bool = False) -> Any:
-    """Start a send; an ``MPI.Request`` on the passthrough path, else a tempi Request."""
-    return isend_message(comm, resolve(spec, writable=False), dest, tag, synchronous=synchronous)
+    """Start a send of an mpi4py buffer spec (or a resolved :class:`Message`); an
+    ``MPI.Request`` on the passthrough path, else a tempi Request."""
+    msg = spec if isinstance(spec, Message) else resolve(spec, writable=False)
+    return isend_message(comm, msg, dest, tag, synchronous=synchronous)
 
 
 def irecv(comm: MPI.Comm, spec: Any, source: int, tag: int) -> Any:
-    """Start a receive; an ``MPI.Request`` on the passthrough path, else a tempi Request."""
-    return irecv_message(comm, resolve(spec, writable=True), source, tag)
+    """Start a receive into a buffer spec (or a resolved :class:`Message`); an
+    ``MPI.Request`` on the passthrough path, else a tempi Request."""
+    msg = spec if isinstance(spec, Message) else resolve(spec, writable=True)
+    return irecv_message(comm, msg, source, tag)
 
 
 def isend_message(

@@ -156,11 +156,18 @@ def _message(ptr: int, count: int, ftype: int) -> Any:
     """The engine's message for a C buffer: the memory its layout touches around ``ptr``."""
     from tempi.comm.message import Message
     from tempi.datatype import describe
+    from tempi.pack.buffers import host_range
 
     datatype = _mpi().Datatype.f2py(ftype)
     desc = describe(datatype).repeat(count)
     typed, origin = _typed(ptr, desc)
-    return Message(None, typed, origin, count, datatype, desc)
+    # what mpi4py would be given if the engine passes the message through (host memory)
+    spec = (
+        None
+        if typed.on_device
+        else [host_range(ptr, max(desc.data_ub, 0), None).host, count, datatype]
+    )
+    return Message(spec, typed, origin, count, datatype, desc)
 
 
 def _start(start: Any, ptr: int, count: int, ftype: int, request: Any, rid: Any) -> int:
@@ -272,6 +279,69 @@ def request_free(rid: int) -> None:
     _progress_detached()
 
 
+_private: dict[int, Any] = {}
+_comm_keyval: int | None = None
+
+
+def _forget_comm(comm: Any, keyval: int, fcomm: int) -> None:
+    private = _private.pop(fcomm, None)
+    if private is not None:
+        private.Free()
+
+
+def _private_comm(comm: Any) -> Any:
+    """A duplicate of the application's communicator for tempi's collective messages,
+    made on the first collective (all ranks are there) and freed with the original."""
+    global _comm_keyval
+    fcomm = comm.py2f()
+    private = _private.get(fcomm)
+    if private is None:
+        MPI = _mpi()
+        if _comm_keyval is None:
+            _comm_keyval = MPI.Comm.Create_keyval(delete_fn=_forget_comm)
+        private = _private[fcomm] = comm.Dup()
+        if comm not in (MPI.COMM_WORLD, MPI.COMM_SELF):
+            comm.Set_attr(_comm_keyval, fcomm)
+    return private
+
+
+def alltoall(
+    neighbor: int,
+    sendbuf: int,
+    nsend: int,
+    sendcounts: Any,
+    senddispls: Any,
+    sendtypes: Any,
+    recvbuf: int,
+    nrecv: int,
+    recvcounts: Any,
+    recvdispls: Any,
+    recvtypes: Any,
+    fcomm: int,
+) -> int:
+    """MPI_Alltoallv (neighbor=0) or MPI_Neighbor_alltoallv/w (1): byte displacements."""
+    from tempi.comm import collectives
+
+    try:
+        comm = _mpi().Comm.f2py(fcomm)
+        sends = [
+            _message(sendbuf + senddispls[i], sendcounts[i], sendtypes[i]) for i in range(nsend)
+        ]
+        recvs = [
+            _message(recvbuf + recvdispls[i], recvcounts[i], recvtypes[i]) for i in range(nrecv)
+        ]
+        private = _private_comm(comm)
+        if neighbor:
+            sources, destinations, tags = collectives.neighbors(collectives.topology_comm(comm))
+            collectives.exchange(private, sends, destinations, recvs, sources, tags)
+        else:
+            peers = list(range(comm.Get_size()))
+            collectives.exchange(private, sends, peers, recvs, peers)
+        return OK
+    except Exception as exc:  # noqa: BLE001
+        return _error(exc)
+
+
 def finalize() -> None:
     """Release staging memory; with TEMPI_STATS, one line of counters for this rank.
     Runs once: from MPI_Finalize in a C host, at interpreter exit in a Python one."""
@@ -308,3 +378,4 @@ def install(ffi: Any, lib: Any) -> None:
     ffi.def_extern(name="tempi_py_test", error=FAILED)(test)
     ffi.def_extern(name="tempi_py_ready", error=FAILED)(ready)
     ffi.def_extern(name="tempi_py_request_free")(request_free)
+    ffi.def_extern(name="tempi_py_alltoall", error=FAILED)(alltoall)
