@@ -1,5 +1,6 @@
 /* Cost per call of MPI entry points the tempi shim intercepts, for calls that stay on its
- * C fast path: prints "<case> <ns per call>" lines. Run plain and under `tempi run` and
+ * C fast path (host memory, TEMPI_HOST unset): prints "<case> <ns per call>" lines; the
+ * exchange case is one Irecv + Isend + Waitall of a vector to self. Run plain and under `tempi run` and
  * compare (benchmarks/shim_overhead.py does both). */
 #include <mpi.h>
 #include <stdio.h>
@@ -21,6 +22,24 @@ static double per_call_ns(int calls, const void *in, MPI_Datatype type, void *ou
     return best;
 }
 
+static double exchange_ns(int calls, MPI_Datatype type, double *a, double *b)
+{
+    double best = 1e30;
+    for (int rep = 0; rep < 7; ++rep) {
+        double t0 = MPI_Wtime();
+        for (int i = 0; i < calls; ++i) {
+            MPI_Request requests[2];
+            MPI_Irecv(b, 1, type, 0, 1, MPI_COMM_SELF, &requests[0]);
+            MPI_Isend(a, 1, type, 0, 1, MPI_COMM_SELF, &requests[1]);
+            MPI_Waitall(2, requests, MPI_STATUSES_IGNORE);
+        }
+        double t = (MPI_Wtime() - t0) / calls * 1e9;
+        if (t < best)
+            best = t;
+    }
+    return best;
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -31,6 +50,7 @@ int main(int argc, char **argv)
     MPI_Type_commit(&vector);
     printf("pack_named %.2f\n", per_call_ns(calls, in, MPI_DOUBLE, out, sizeof out));
     printf("pack_vector_host %.2f\n", per_call_ns(calls, in, vector, out, sizeof out));
+    printf("irecv_isend_waitall_3calls %.2f\n", exchange_ns(calls / 10, vector, in, out));
     MPI_Type_free(&vector);
     MPI_Finalize();
     return 0;
