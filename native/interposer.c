@@ -307,39 +307,44 @@ static int tempi_i_error(int rc)
     return rc >= 1000 ? rc - 1000 : MPI_ERR_INTERN;
 }
 
-int MPI_Pack(const void *inbuf, int incount, MPI_Datatype datatype, void *outbuf, int outsize,
-             int *position, MPI_Comm comm)
-{
-    if (tempi_i_takes_pack(inbuf, datatype)) {
-        int64_t pos = *position;
-        int rc = tempi_i_pack(inbuf, incount, datatype, outbuf, outsize, &pos, comm);
-        if (rc == TEMPI_I_OK) {
-            *position = (int)pos;
-            return MPI_SUCCESS;
-        }
-        if (rc != TEMPI_I_PASS)
-            return tempi_i_error(rc);
+#define TEMPI_I_PACK(NAME, PNAME, COUNT_T)                                                      \
+    int NAME(const void *inbuf, COUNT_T incount, MPI_Datatype datatype, void *outbuf,          \
+             COUNT_T outsize, COUNT_T *position, MPI_Comm comm)                                 \
+    {                                                                                           \
+        if (tempi_i_takes_pack(inbuf, datatype)) {                                              \
+            int64_t pos = *position;                                                            \
+            int rc = tempi_i_pack(inbuf, incount, datatype, outbuf, outsize, &pos, comm);       \
+            if (rc == TEMPI_I_OK) {                                                             \
+                *position = (COUNT_T)pos;                                                       \
+                return MPI_SUCCESS;                                                             \
+            }                                                                                   \
+            if (rc != TEMPI_I_PASS)                                                             \
+                return tempi_i_error(rc);                                                       \
+        }                                                                                       \
+        tempi_i_passed += !tempi_i_inside;                                                      \
+        return PNAME(inbuf, incount, datatype, outbuf, outsize, position, comm);               \
     }
-    tempi_i_passed += !tempi_i_inside;
-    return PMPI_Pack(inbuf, incount, datatype, outbuf, outsize, position, comm);
-}
 
-int MPI_Unpack(const void *inbuf, int insize, int *position, void *outbuf, int outcount,
-               MPI_Datatype datatype, MPI_Comm comm)
-{
-    if (tempi_i_takes_pack(outbuf, datatype)) {
-        int64_t pos = *position;
-        int rc = tempi_i_unpack(inbuf, insize, &pos, outbuf, outcount, datatype, comm);
-        if (rc == TEMPI_I_OK) {
-            *position = (int)pos;
-            return MPI_SUCCESS;
-        }
-        if (rc != TEMPI_I_PASS)
-            return tempi_i_error(rc);
+#define TEMPI_I_UNPACK(NAME, PNAME, COUNT_T)                                                    \
+    int NAME(const void *inbuf, COUNT_T insize, COUNT_T *position, void *outbuf,               \
+             COUNT_T outcount, MPI_Datatype datatype, MPI_Comm comm)                            \
+    {                                                                                           \
+        if (tempi_i_takes_pack(outbuf, datatype)) {                                             \
+            int64_t pos = *position;                                                            \
+            int rc = tempi_i_unpack(inbuf, insize, &pos, outbuf, outcount, datatype, comm);     \
+            if (rc == TEMPI_I_OK) {                                                             \
+                *position = (COUNT_T)pos;                                                       \
+                return MPI_SUCCESS;                                                             \
+            }                                                                                   \
+            if (rc != TEMPI_I_PASS)                                                             \
+                return tempi_i_error(rc);                                                       \
+        }                                                                                       \
+        tempi_i_passed += !tempi_i_inside;                                                      \
+        return PNAME(inbuf, insize, position, outbuf, outcount, datatype, comm);               \
     }
-    tempi_i_passed += !tempi_i_inside;
-    return PMPI_Unpack(inbuf, insize, position, outbuf, outcount, datatype, comm);
-}
+
+TEMPI_I_PACK(MPI_Pack, PMPI_Pack, int)
+TEMPI_I_UNPACK(MPI_Unpack, PMPI_Unpack, int)
 
 int MPI_Pack_size(int incount, MPI_Datatype datatype, MPI_Comm comm, int *size)
 {
@@ -805,39 +810,8 @@ int MPI_Neighbor_alltoallw(const void *sendbuf, const int sendcounts[], const MP
 }
 
 #if MPI_VERSION >= 4
-int MPI_Pack_c(const void *inbuf, MPI_Count incount, MPI_Datatype datatype, void *outbuf,
-               MPI_Count outsize, MPI_Count *position, MPI_Comm comm)
-{
-    if (tempi_i_takes_pack(inbuf, datatype)) {
-        int64_t pos = *position;
-        int rc = tempi_i_pack(inbuf, incount, datatype, outbuf, outsize, &pos, comm);
-        if (rc == TEMPI_I_OK) {
-            *position = pos;
-            return MPI_SUCCESS;
-        }
-        if (rc != TEMPI_I_PASS)
-            return tempi_i_error(rc);
-    }
-    tempi_i_passed += !tempi_i_inside;
-    return PMPI_Pack_c(inbuf, incount, datatype, outbuf, outsize, position, comm);
-}
-
-int MPI_Unpack_c(const void *inbuf, MPI_Count insize, MPI_Count *position, void *outbuf,
-                 MPI_Count outcount, MPI_Datatype datatype, MPI_Comm comm)
-{
-    if (tempi_i_takes_pack(outbuf, datatype)) {
-        int64_t pos = *position;
-        int rc = tempi_i_unpack(inbuf, insize, &pos, outbuf, outcount, datatype, comm);
-        if (rc == TEMPI_I_OK) {
-            *position = pos;
-            return MPI_SUCCESS;
-        }
-        if (rc != TEMPI_I_PASS)
-            return tempi_i_error(rc);
-    }
-    tempi_i_passed += !tempi_i_inside;
-    return PMPI_Unpack_c(inbuf, insize, position, outbuf, outcount, datatype, comm);
-}
+TEMPI_I_PACK(MPI_Pack_c, PMPI_Pack_c, MPI_Count)
+TEMPI_I_UNPACK(MPI_Unpack_c, PMPI_Unpack_c, MPI_Count)
 
 int MPI_Pack_size_c(MPI_Count incount, MPI_Datatype datatype, MPI_Comm comm, MPI_Count *size)
 {
