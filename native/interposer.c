@@ -450,17 +450,22 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
     return err == MPI_SUCCESS ? TEMPI_I_OK : err + 1000;
 }
 
+/* Return from the entry point unless tempi passed: OK is success, anything else an error. */
+#define TEMPI_I_TRY(CALL)                                                                       \
+    do {                                                                                        \
+        int rc_ = (CALL);                                                                       \
+        if (rc_ == TEMPI_I_OK)                                                                  \
+            return MPI_SUCCESS;                                                                 \
+        if (rc_ != TEMPI_I_PASS)                                                                \
+            return tempi_i_error(rc_);                                                          \
+    } while (0)
+
 #define TEMPI_I_SEND(NAME, PNAME, COUNT_T, SYNCHRONOUS)                                         \
     int NAME(const void *buf, COUNT_T count, MPI_Datatype datatype, int dest, int tag,         \
              MPI_Comm comm)                                                                     \
     {                                                                                           \
-        if (tempi_i_takes(buf, datatype)) {                                                     \
-            int rc = tempi_i_send(buf, count, datatype, dest, tag, comm, SYNCHRONOUS);         \
-            if (rc == TEMPI_I_OK)                                                               \
-                return MPI_SUCCESS;                                                             \
-            if (rc != TEMPI_I_PASS)                                                             \
-                return tempi_i_error(rc);                                                       \
-        }                                                                                       \
+        if (tempi_i_takes(buf, datatype))                                                       \
+            TEMPI_I_TRY(tempi_i_send(buf, count, datatype, dest, tag, comm, SYNCHRONOUS));     \
         tempi_i_passed += !tempi_i_inside;                                                      \
         return PNAME(buf, count, datatype, dest, tag, comm);                                   \
     }
@@ -469,13 +474,9 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
     int NAME(const void *buf, COUNT_T count, MPI_Datatype datatype, int dest, int tag,         \
              MPI_Comm comm, MPI_Request *request)                                               \
     {                                                                                           \
-        if (tempi_i_takes(buf, datatype)) {                                                     \
-            int rc = tempi_i_isend(buf, count, datatype, dest, tag, comm, SYNCHRONOUS, request);\
-            if (rc == TEMPI_I_OK)                                                               \
-                return MPI_SUCCESS;                                                             \
-            if (rc != TEMPI_I_PASS)                                                             \
-                return tempi_i_error(rc);                                                       \
-        }                                                                                       \
+        if (tempi_i_takes(buf, datatype))                                                       \
+            TEMPI_I_TRY(tempi_i_isend(buf, count, datatype, dest, tag, comm, SYNCHRONOUS,      \
+                                      request));                                                \
         tempi_i_passed += !tempi_i_inside;                                                      \
         return PNAME(buf, count, datatype, dest, tag, comm, request);                          \
     }
@@ -500,13 +501,8 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
     int NAME(void *buf, COUNT_T count, MPI_Datatype datatype, int source, int tag,             \
              MPI_Comm comm, MPI_Request *request)                                               \
     {                                                                                           \
-        if (tempi_i_takes(buf, datatype)) {                                                     \
-            int rc = tempi_i_irecv(buf, count, datatype, source, tag, comm, request);           \
-            if (rc == TEMPI_I_OK)                                                               \
-                return MPI_SUCCESS;                                                             \
-            if (rc != TEMPI_I_PASS)                                                             \
-                return tempi_i_error(rc);                                                       \
-        }                                                                                       \
+        if (tempi_i_takes(buf, datatype))                                                       \
+            TEMPI_I_TRY(tempi_i_irecv(buf, count, datatype, source, tag, comm, request));       \
         tempi_i_passed += !tempi_i_inside;                                                      \
         return PNAME(buf, count, datatype, source, tag, comm, request);                        \
     }
@@ -769,11 +765,7 @@ static int tempi_i_alltoall(int neighbor, const void *sendbuf, const int sendcou
 
 #define TEMPI_I_COLLECTIVE(CALL, PCALL)                                                         \
     do {                                                                                        \
-        int rc_ = CALL;                                                                         \
-        if (rc_ == TEMPI_I_OK)                                                                  \
-            return MPI_SUCCESS;                                                                 \
-        if (rc_ != TEMPI_I_PASS)                                                                \
-            return tempi_i_error(rc_);                                                          \
+        TEMPI_I_TRY(CALL);                                                                      \
         tempi_i_passed += !tempi_i_inside;                                                      \
         return PCALL;                                                                           \
     } while (0)
