@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import os
+import sys
 from collections import Counter
 from typing import Any
 
@@ -28,7 +29,7 @@ def init() -> int:
     keeping the application's error handlers."""
     import mpi4py
 
-    if "mpi4py.MPI" not in __import__("sys").modules:
+    if "mpi4py.MPI" not in sys.modules:
         mpi4py.rc.initialize = False
         mpi4py.rc.finalize = False
         mpi4py.rc.errors = "default"
