@@ -24,7 +24,6 @@ class Request:
     def __init__(self, steps: Step, space: Any) -> None:
         self._steps, self._space = steps, space
         self._waiting: Any = None
-        self._status: MPI.Status | None = None
         self._result: tuple[int, int, int] | None = None  # source, tag, bytes
         self._active = True
         self._advance(None)

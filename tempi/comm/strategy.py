@@ -18,8 +18,6 @@ from tempi import config
 from tempi.datatype.descriptor import Descriptor
 from tempi.errors import ConfigError
 
-STRATEGIES = ("device", "oneshot", "staged")
-
 
 def choose_strategy(
     desc: Descriptor, nbytes: int, *, cuda_aware: bool, peer_local: bool | None = None

@@ -143,14 +143,6 @@ def memory_kind(ptr: int) -> str:
     return _KINDS.get(int(attrs.type), "pageable")
 
 
-def device_pointer(ptr: int) -> int:
-    """The device address of pinned-mapped host memory (the same address under UVA)."""
-    import cupy
-
-    attrs = cupy.cuda.runtime.pointerGetAttributes(ptr)
-    return int(getattr(attrs, "devicePointer", 0) or ptr)
-
-
 def word_size(desc: Descriptor, *ptrs: int) -> int:
     """Largest of 16, 8, 4, 2, 1 dividing every address in ``ptrs`` and the descriptor."""
     return _word(_entry(desc).align, *ptrs)
