@@ -111,7 +111,12 @@ class StridedBlock:
 
     def alignment(self) -> int:
         """gcd of start, block and strides: every block address is a multiple of it."""
-        return reduce(math.gcd, (self.start, self.block, *self.strides), 0)
+        return remembered(
+            self,
+            "_alignments",
+            None,
+            lambda _: reduce(math.gcd, (self.start, self.block, *self.strides), 0),
+        )
 
     def repeat(self, count: int) -> StridedBlock:
         """Layout of ``count`` elements spaced by the extent (MPI's incount); the last few
@@ -196,6 +201,9 @@ class BlockList:
 
     def alignment(self) -> int:
         """gcd of every offset, length and stride."""
+        return remembered(self, "_alignments", None, lambda _: self._alignment())
+
+    def _alignment(self) -> int:
         pieces = (
             np.gcd.reduce(np.concatenate([self.offsets, self.lengths])) if len(self.offsets) else 0
         )

@@ -8,8 +8,6 @@ strides and block lengths. One kernel per descriptor kind serves both directions
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
@@ -95,9 +93,13 @@ def _blocklist(typed, packed, offsets, lengths, counts, strides, to_packed):
 
 
 def word_size(desc: Descriptor, *addresses: int) -> int:
-    """Widest word (8, 4, 2 or 1 bytes) dividing the descriptor and every address."""
-    g = math.gcd(desc.alignment(), *addresses)
-    return next(w for w in (8, 4, 2, 1) if g % w == 0)
+    """Widest word (8, 4, 2 or 1 bytes) dividing the descriptor and every address: the
+    lowest set bit of them all (powers of two divide a gcd exactly when they divide each)."""
+    bits = desc.alignment()
+    for address in addresses:
+        bits |= address
+    bits &= 7
+    return 8 if bits == 0 else bits & -bits
 
 
 def _transfer(
