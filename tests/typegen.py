@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, assume, settings
 from hypothesis import strategies as st
 from mpi4py import MPI
 
+from tempi.launch import mpi_vendor
+
 # MPI_LONG_DOUBLE is left out: inside some derived types MPICH packs only its 10 x87
 # bytes and zero-fills the 6 padding bytes, so "identical bytes" is not defined for it.
 NAMED = ("BYTE", "SHORT", "INT", "FLOAT", "DOUBLE", "DOUBLE_INT", "SHORT_INT", "TWOINT")
@@ -90,10 +92,6 @@ class MpiCannotPack(Exception):
     """
 
 
-def _open_mpi() -> bool:
-    return MPI.Get_library_version().startswith("Open MPI")
-
-
 def _member(recipe: Recipe, made: list[MPI.Datatype]) -> MPI.Datatype:
     datatype = _build(recipe, made)
     if datatype.Get_size() == 0:
@@ -115,7 +113,7 @@ def _build(recipe: Recipe, made: list[MPI.Datatype]) -> MPI.Datatype:
         return new
     *params, child = args
     old = _member(child, made)
-    if kind in ("vector", "hvector") and params[0] > 1 and _open_mpi():
+    if kind in ("vector", "hvector") and params[0] > 1 and mpi_vendor() == "openmpi":
         unit = old.Get_extent()[1] if kind == "vector" else 1
         if params[2] * unit == -1:
             raise MpiCannotPack(recipe)

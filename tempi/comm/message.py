@@ -9,6 +9,7 @@ StridedBlock built from its shape and strides.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from mpi4py import MPI
@@ -34,8 +35,9 @@ class Message:
     desc: Descriptor | None
     is_view: bool = False
 
-    @property
+    @cached_property
     def nbytes(self) -> int:
+        """Packed bytes (asked of MPI once: the engine reads it at every step)."""
         return self.count * self.datatype.Get_size()
 
     @property
