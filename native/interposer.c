@@ -710,49 +710,60 @@ static int tempi_i_parts(MPI_Comm comm, int neighbor, int *nsend, int *nrecv)
     return MPI_SUCCESS;
 }
 
-/* One side's parts: counts, byte displacements (element displacements times the extent
- * unless already bytes) and Fortran type handles; whether tempi should take them. */
-static int tempi_i_side(const void *buf, int n, const int counts[], const int idispls[],
-                        const MPI_Aint bdispls[], const MPI_Datatype *types, int one_type,
-                        int64_t *c, int64_t *d, int *t)
+/* One side of an all-to-all: where its counts and displacements come from. The MPI-3
+ * forms give int counts and int element displacements (v) or MPI_Aint byte displacements
+ * (w); the MPI-4 _c forms give MPI_Count counts and MPI_Aint displacements. */
+typedef struct {
+    const void *buf;
+    const int *icounts;
+    const MPI_Count *ccounts;
+    const int *idispls;
+    const MPI_Aint *adispls;
+    int displs_in_bytes;
+    const MPI_Datatype *types;
+    int one_type;
+} tempi_i_parts_t;
+
+/* Counts, byte displacements and Fortran type handles of one side; whether tempi should
+ * take any of its parts. */
+static int tempi_i_side(const tempi_i_parts_t *side, int n, int64_t *c, int64_t *d, int *t)
 {
     int takes = 0;
     for (int i = 0; i < n; ++i) {
-        MPI_Datatype type = one_type ? types[0] : types[i];
+        MPI_Datatype type = side->one_type ? side->types[0] : side->types[i];
         MPI_Aint lb, extent;
         PMPI_Type_get_extent(type, &lb, &extent);
-        c[i] = counts[i];
-        d[i] = bdispls ? (int64_t)bdispls[i] : (int64_t)idispls[i] * extent;
+        c[i] = side->icounts ? (int64_t)side->icounts[i] : (int64_t)side->ccounts[i];
+        d[i] = side->adispls ? (int64_t)side->adispls[i] : (int64_t)side->idispls[i];
+        if (!side->displs_in_bytes)
+            d[i] *= extent;
         t[i] = MPI_Type_c2f(type);
-        takes |= counts[i] > 0 && tempi_i_takes((const char *)buf + d[i], type);
+        takes |= c[i] > 0 && tempi_i_takes((const char *)side->buf + d[i], type);
     }
     return takes;
 }
 
-static int tempi_i_alltoall(int neighbor, const void *sendbuf, const int sendcounts[],
-                            const int sidispls[], const MPI_Aint sbdispls[],
-                            const MPI_Datatype *sendtypes, int one_type, void *recvbuf,
-                            const int recvcounts[], const int ridispls[],
-                            const MPI_Aint rbdispls[], const MPI_Datatype *recvtypes,
-                            MPI_Comm comm)
+static int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
+                            const tempi_i_parts_t *recv, MPI_Comm comm)
 {
     int nsend, nrecv;
-    if (tempi_i_bypass() || tempi_i_state != TEMPI_I_READY ||
+    if (tempi_i_bypass() || tempi_i_state != TEMPI_I_READY || send->buf == MPI_IN_PLACE ||
         tempi_i_parts(comm, neighbor, &nsend, &nrecv) != MPI_SUCCESS)
         return TEMPI_I_PASS;
     int64_t *sc = malloc(sizeof(int64_t) * (nsend + 1)), *sd = malloc(sizeof(int64_t) * (nsend + 1));
     int64_t *rc = malloc(sizeof(int64_t) * (nrecv + 1)), *rd = malloc(sizeof(int64_t) * (nrecv + 1));
     int *st = malloc(sizeof(int) * (nsend + 1)), *rt = malloc(sizeof(int) * (nrecv + 1));
     int result = TEMPI_I_PASS;
-    int takes = tempi_i_side(sendbuf, nsend, sendcounts, sidispls, sbdispls, sendtypes, one_type,
-                             sc, sd, st);
-    takes |= tempi_i_side(recvbuf, nrecv, recvcounts, ridispls, rbdispls, recvtypes, one_type,
-                          rc, rd, rt);
-    if (takes) {
-        tempi_i_inside = 1;
-        result = tempi_py_alltoall(neighbor, (intptr_t)sendbuf, nsend, sc, sd, st,
-                                   (intptr_t)recvbuf, nrecv, rc, rd, rt, MPI_Comm_c2f(comm));
-        tempi_i_inside = 0;
+    if (sc && sd && rc && rd && st && rt) {
+        int takes = tempi_i_side(send, nsend, sc, sd, st);
+        takes |= tempi_i_side(recv, nrecv, rc, rd, rt);
+        if (takes) {
+            tempi_i_inside = 1;
+            result = tempi_py_alltoall(neighbor, (intptr_t)send->buf, nsend, sc, sd, st,
+                                       (intptr_t)recv->buf, nrecv, rc, rd, rt,
+                                       MPI_Comm_c2f(comm));
+            tempi_i_inside = 0;
+        }
     }
     free(sc);
     free(sd);
@@ -770,24 +781,33 @@ static int tempi_i_alltoall(int neighbor, const void *sendbuf, const int sendcou
         return PCALL;                                                                           \
     } while (0)
 
+/* The parts of one side: buffer, int or MPI_Count counts, int or MPI_Aint displacements
+ * (bytes or elements), one type or one per part. */
+#define TEMPI_I_SIDE(BUF, ICOUNTS, CCOUNTS, IDISPLS, ADISPLS, BYTES, TYPES, ONE)                 \
+    (&(tempi_i_parts_t){(BUF), (ICOUNTS), (CCOUNTS), (IDISPLS), (ADISPLS), (BYTES), (TYPES), (ONE)})
+
 int MPI_Alltoallv(const void *sendbuf, const int sendcounts[], const int sdispls[],
                   MPI_Datatype sendtype, void *recvbuf, const int recvcounts[],
                   const int rdispls[], MPI_Datatype recvtype, MPI_Comm comm)
 {
-    TEMPI_I_COLLECTIVE(tempi_i_alltoall(0, sendbuf, sendcounts, sdispls, NULL, &sendtype, 1,
-                                        recvbuf, recvcounts, rdispls, NULL, &recvtype, comm),
-                       PMPI_Alltoallv(sendbuf, sendcounts, sdispls, sendtype, recvbuf,
-                                      recvcounts, rdispls, recvtype, comm));
+    TEMPI_I_COLLECTIVE(
+        tempi_i_alltoall(0, TEMPI_I_SIDE(sendbuf, sendcounts, NULL, sdispls, NULL, 0, &sendtype, 1),
+                         TEMPI_I_SIDE(recvbuf, recvcounts, NULL, rdispls, NULL, 0, &recvtype, 1),
+                         comm),
+        PMPI_Alltoallv(sendbuf, sendcounts, sdispls, sendtype, recvbuf, recvcounts, rdispls,
+                       recvtype, comm));
 }
 
 int MPI_Neighbor_alltoallv(const void *sendbuf, const int sendcounts[], const int sdispls[],
                            MPI_Datatype sendtype, void *recvbuf, const int recvcounts[],
                            const int rdispls[], MPI_Datatype recvtype, MPI_Comm comm)
 {
-    TEMPI_I_COLLECTIVE(tempi_i_alltoall(1, sendbuf, sendcounts, sdispls, NULL, &sendtype, 1,
-                                        recvbuf, recvcounts, rdispls, NULL, &recvtype, comm),
-                       PMPI_Neighbor_alltoallv(sendbuf, sendcounts, sdispls, sendtype, recvbuf,
-                                               recvcounts, rdispls, recvtype, comm));
+    TEMPI_I_COLLECTIVE(
+        tempi_i_alltoall(1, TEMPI_I_SIDE(sendbuf, sendcounts, NULL, sdispls, NULL, 0, &sendtype, 1),
+                         TEMPI_I_SIDE(recvbuf, recvcounts, NULL, rdispls, NULL, 0, &recvtype, 1),
+                         comm),
+        PMPI_Neighbor_alltoallv(sendbuf, sendcounts, sdispls, sendtype, recvbuf, recvcounts,
+                                rdispls, recvtype, comm));
 }
 
 int MPI_Neighbor_alltoallw(const void *sendbuf, const int sendcounts[], const MPI_Aint sdispls[],
@@ -795,10 +815,12 @@ int MPI_Neighbor_alltoallw(const void *sendbuf, const int sendcounts[], const MP
                            const MPI_Aint rdispls[], const MPI_Datatype recvtypes[],
                            MPI_Comm comm)
 {
-    TEMPI_I_COLLECTIVE(tempi_i_alltoall(1, sendbuf, sendcounts, NULL, sdispls, sendtypes, 0,
-                                        recvbuf, recvcounts, NULL, rdispls, recvtypes, comm),
-                       PMPI_Neighbor_alltoallw(sendbuf, sendcounts, sdispls, sendtypes, recvbuf,
-                                               recvcounts, rdispls, recvtypes, comm));
+    TEMPI_I_COLLECTIVE(
+        tempi_i_alltoall(1, TEMPI_I_SIDE(sendbuf, sendcounts, NULL, NULL, sdispls, 1, sendtypes, 0),
+                         TEMPI_I_SIDE(recvbuf, recvcounts, NULL, NULL, rdispls, 1, recvtypes, 0),
+                         comm),
+        PMPI_Neighbor_alltoallw(sendbuf, sendcounts, sdispls, sendtypes, recvbuf, recvcounts,
+                                rdispls, recvtypes, comm));
 }
 
 #if MPI_VERSION >= 4
@@ -816,4 +838,43 @@ TEMPI_I_ISEND(MPI_Isend_c, PMPI_Isend_c, MPI_Count, 0)
 TEMPI_I_RECV(MPI_Recv_c, PMPI_Recv_c, MPI_Count)
 TEMPI_I_IRECV(MPI_Irecv_c, PMPI_Irecv_c, MPI_Count)
 TEMPI_I_SENDRECV(MPI_Sendrecv_c, PMPI_Sendrecv_c, MPI_Count, MPI_Isend_c, MPI_Irecv_c)
+
+int MPI_Alltoallv_c(const void *sendbuf, const MPI_Count sendcounts[], const MPI_Aint sdispls[],
+                    MPI_Datatype sendtype, void *recvbuf, const MPI_Count recvcounts[],
+                    const MPI_Aint rdispls[], MPI_Datatype recvtype, MPI_Comm comm)
+{
+    TEMPI_I_COLLECTIVE(
+        tempi_i_alltoall(0, TEMPI_I_SIDE(sendbuf, NULL, sendcounts, NULL, sdispls, 0, &sendtype, 1),
+                         TEMPI_I_SIDE(recvbuf, NULL, recvcounts, NULL, rdispls, 0, &recvtype, 1),
+                         comm),
+        PMPI_Alltoallv_c(sendbuf, sendcounts, sdispls, sendtype, recvbuf, recvcounts, rdispls,
+                         recvtype, comm));
+}
+
+int MPI_Neighbor_alltoallv_c(const void *sendbuf, const MPI_Count sendcounts[],
+                             const MPI_Aint sdispls[], MPI_Datatype sendtype, void *recvbuf,
+                             const MPI_Count recvcounts[], const MPI_Aint rdispls[],
+                             MPI_Datatype recvtype, MPI_Comm comm)
+{
+    TEMPI_I_COLLECTIVE(
+        tempi_i_alltoall(1, TEMPI_I_SIDE(sendbuf, NULL, sendcounts, NULL, sdispls, 0, &sendtype, 1),
+                         TEMPI_I_SIDE(recvbuf, NULL, recvcounts, NULL, rdispls, 0, &recvtype, 1),
+                         comm),
+        PMPI_Neighbor_alltoallv_c(sendbuf, sendcounts, sdispls, sendtype, recvbuf, recvcounts,
+                                  rdispls, recvtype, comm));
+}
+
+int MPI_Neighbor_alltoallw_c(const void *sendbuf, const MPI_Count sendcounts[],
+                             const MPI_Aint sdispls[], const MPI_Datatype sendtypes[],
+                             void *recvbuf, const MPI_Count recvcounts[],
+                             const MPI_Aint rdispls[], const MPI_Datatype recvtypes[],
+                             MPI_Comm comm)
+{
+    TEMPI_I_COLLECTIVE(
+        tempi_i_alltoall(1, TEMPI_I_SIDE(sendbuf, NULL, sendcounts, NULL, sdispls, 1, sendtypes, 0),
+                         TEMPI_I_SIDE(recvbuf, NULL, recvcounts, NULL, rdispls, 1, recvtypes, 0),
+                         comm),
+        PMPI_Neighbor_alltoallw_c(sendbuf, sendcounts, sdispls, sendtypes, recvbuf, recvcounts,
+                                  rdispls, recvtypes, comm));
+}
 #endif

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tempi import launch
+from tempi._native import native_dir
 from tempi.shim import build
 
 HERE = Path(__file__).parent
@@ -56,7 +57,10 @@ def _stats(output: str) -> list[dict[str, int]]:
 def _compile(source: Path, tmp_path_factory) -> str:
     build.build()
     binary = tmp_path_factory.mktemp("c") / source.stem
-    subprocess.run([build.mpicc(), "-O1", "-o", str(binary), str(source)], check=True)
+    subprocess.run(
+        [build.mpicc(), "-O1", "-I", str(native_dir()), "-o", str(binary), str(source), "-ldl"],
+        check=True,
+    )
     return str(binary)
 
 
@@ -154,3 +158,5 @@ def test_mpi4py_program_under_the_shim(roundtrip):
     stats = _stats(shim.stdout)
     assert len(stats) == 2, shim.stdout + shim.stderr
     assert all(c["host_pack"] == 1 and c["host_unpack"] == 1 for c in stats), stats
+    # Alltoallv: 2 parts out, 2 in; Neighbor_alltoallw on a ring: 1 out, 1 in
+    assert all(c["host"] == 6 for c in stats), stats

@@ -357,7 +357,9 @@ def finalize() -> None:
         started.Wait()
     release()
     if config.get("TEMPI_STATS"):
-        counts = dict(_counts, passthrough=_lib.tempi_passed_calls(), **stats())
+        counts = Counter(_counts)
+        counts.update(stats())  # the engine's passthrough messages add to the C side's calls
+        counts["passthrough"] += _lib.tempi_passed_calls()
         rank = _mpi().COMM_WORLD.Get_rank()
         line = f"tempi[{rank}]: " + " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
         os.write(1, (line + "\n").encode())  # one write: ranks share the launcher's pipe

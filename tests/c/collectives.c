@@ -1,25 +1,41 @@
 /* A 3-D halo exchange with MPI_Neighbor_alltoallw (one subarray type per face) on a
  * periodic Cartesian communicator, MPI_Neighbor_alltoallv with a vector type, and
  * MPI_Alltoallv with a vector type; prints checksums so runs with and without the tempi
- * shim can be compared. */
+ * shim can be compared. Buffers are in device memory with "device" as the first argument
+ * (see native/devmem.h). */
+#include "devmem.h"
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #define E 6 /* local block edge, ghost width 1: arrays of (E+2)^3 doubles */
 
-static unsigned long checksum(const double *p, size_t n)
+static unsigned long checksum(const double *buffer, size_t n)
 {
+    unsigned char *b = malloc(n * sizeof(double));
+    devmem_get(b, buffer, n * sizeof(double));
     unsigned long h = 1469598103934665603UL;
-    const unsigned char *b = (const unsigned char *)p;
     for (size_t i = 0; i < n * sizeof(double); ++i)
         h = (h ^ b[i]) * 1099511628211UL;
+    free(b);
     return h;
+}
+
+/* n doubles in the chosen memory, value i at index i plus base */
+static double *filled(size_t n, double base)
+{
+    double *host = malloc(n * sizeof(double)), *buffer = devmem_alloc(n * sizeof(double));
+    for (size_t i = 0; i < n; ++i)
+        host[i] = base + (double)i;
+    devmem_put(buffer, host, n * sizeof(double));
+    free(host);
+    return buffer;
 }
 
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
+    devmem_init(devmem_wanted(argc, argv));
     int rank, size, dims[3] = {0, 0, 0}, periods[3] = {1, 1, 1};
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     MPI_Dims_create(size, 3, dims);
@@ -27,9 +43,7 @@ int main(int argc, char **argv)
     MPI_Cart_create(MPI_COMM_WORLD, 3, dims, periods, 0, &cart);
     MPI_Comm_rank(cart, &rank);
     const int n = (E + 2) * (E + 2) * (E + 2);
-    double *grid = malloc(n * sizeof(double));
-    for (int i = 0; i < n; ++i)
-        grid[i] = rank * 10000 + i;
+    double *grid = filled(n, rank * 10000);
     /* neighbour order: dim 0 (-,+), dim 1 (-,+), dim 2 (-,+); send my inner face toward
      * each neighbour, receive its face into my ghost layer on that side */
     int sizes[3] = {E + 2, E + 2, E + 2};
@@ -54,21 +68,18 @@ int main(int argc, char **argv)
     MPI_Type_vector(4, 1, 3, MPI_DOUBLE, &column);
     MPI_Type_create_resized(column, 0, 12 * sizeof(double), &column);
     MPI_Type_commit(&column);
-    double *out = malloc(12 * 6 * sizeof(double)), *in = calloc(12 * 6, sizeof(double));
-    for (int i = 0; i < 72; ++i)
-        out[i] = rank * 100 + i;
+    double *out = filled(72, rank * 100), *in = devmem_alloc(72 * sizeof(double));
     int vc[6] = {1, 1, 1, 1, 1, 1}, vd[6] = {0, 1, 2, 3, 4, 5}, rd[6] = {5, 4, 3, 2, 1, 0};
     MPI_Neighbor_alltoallv(out, vc, vd, column, in, vc, rd, column, cart);
     printf("rank %d neighbor_v %016lx\n", rank, checksum(in, 72));
 
     int *ac = malloc(size * sizeof(int)), *ad = malloc(size * sizeof(int));
-    double *aout = malloc(12 * size * sizeof(double)), *ain = calloc(12 * size, sizeof(double));
+    double *aout = filled(12 * size, rank * 1000);
+    double *ain = devmem_alloc(12 * size * sizeof(double));
     for (int i = 0; i < size; ++i) {
         ac[i] = 1;
         ad[i] = size - 1 - i;
     }
-    for (int i = 0; i < 12 * size; ++i)
-        aout[i] = rank * 1000 + i;
     MPI_Alltoallv(aout, ac, ad, column, ain, ac, ad, column, MPI_COMM_WORLD);
     printf("rank %d alltoallv %016lx\n", rank, checksum(ain, 12 * size));
 
@@ -76,6 +87,13 @@ int main(int argc, char **argv)
         MPI_Type_free(&send[i]);
         MPI_Type_free(&recv[i]);
     }
+    devmem_free(grid);
+    devmem_free(out);
+    devmem_free(in);
+    devmem_free(aout);
+    devmem_free(ain);
+    free(ac);
+    free(ad);
     MPI_Type_free(&column);
     MPI_Comm_free(&cart);
     MPI_Finalize();

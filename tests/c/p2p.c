@@ -1,7 +1,9 @@
 /* Point to point with derived types, checked by the program itself and printed so runs
  * with and without the tempi shim can be compared: ring Isend/Irecv completed by Waitall,
  * Testany and Waitsome; blocking Send/Recv with wildcards and MPI_Get_count; Sendrecv;
- * Ssend; a short receive; MPI_Request_free on a send. */
+ * Ssend; a short receive; MPI_Request_free on a send. Buffers are in device memory with
+ * "device" as the first argument (see native/devmem.h), in host memory otherwise. */
+#include "devmem.h"
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +11,10 @@
 
 #define N 8
 
-static unsigned long checksum(const double *p, int n)
+static unsigned long checksum(const double *buffer, int n)
 {
+    double p[64];
+    devmem_get(p, buffer, (size_t)n * sizeof(double));
     unsigned long h = 1469598103934665603UL;
     const unsigned char *b = (const unsigned char *)p;
     for (size_t i = 0; i < (size_t)n * sizeof(double); ++i)
@@ -18,15 +22,20 @@ static unsigned long checksum(const double *p, int n)
     return h;
 }
 
-static void fill(double *p, int n, int rank, int k)
+static double *filled(int n, int rank, int k)
 {
+    double p[64];
     for (int i = 0; i < n; ++i)
         p[i] = rank * 1000 + k * 100 + i;
+    double *buffer = devmem_alloc((size_t)n * sizeof(double));
+    devmem_put(buffer, p, (size_t)n * sizeof(double));
+    return buffer;
 }
 
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
+    devmem_init(devmem_wanted(argc, argv));
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -38,9 +47,8 @@ int main(int argc, char **argv)
     double *send[N], *recv[N];
     MPI_Request requests[2 * N];
     for (int k = 0; k < N; ++k) {
-        send[k] = malloc(len * sizeof(double));
-        recv[k] = calloc(len, sizeof(double));
-        fill(send[k], len, rank, k);
+        send[k] = filled(len, rank, k);
+        recv[k] = devmem_alloc(len * sizeof(double));
         MPI_Irecv(recv[k], 2, column, left, 10 + k, MPI_COMM_WORLD, &requests[k]);
     }
     for (int k = 0; k < N; ++k)
@@ -64,8 +72,7 @@ int main(int argc, char **argv)
         printf("rank %d ring %d %016lx\n", rank, k, checksum(recv[k], len));
 
     /* blocking, wildcards, short receive: send 1 column, post 2 */
-    double *a = calloc(len, sizeof(double)), *b = malloc(len * sizeof(double));
-    fill(b, len, rank, 9);
+    double *a = devmem_alloc(len * sizeof(double)), *b = filled(len, rank, 9);
     MPI_Sendrecv(b, 1, column, right, 77, a, 2, column, MPI_ANY_SOURCE, MPI_ANY_TAG,
                  MPI_COMM_WORLD, &status);
     int count;
@@ -88,6 +95,12 @@ int main(int argc, char **argv)
     MPI_Recv(a, 2, column, left, 88, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     printf("rank %d freed %016lx\n", rank, checksum(a, len));
     MPI_Barrier(MPI_COMM_WORLD);
+    for (int k = 0; k < N; ++k) {
+        devmem_free(send[k]);
+        devmem_free(recv[k]);
+    }
+    devmem_free(a);
+    devmem_free(b);
     MPI_Type_free(&column);
     MPI_Finalize();
     return 0;
