@@ -49,11 +49,14 @@ def exchange(
     sources: list[int],
     tags: tuple[list[int], list[int]] | None = None,
 ) -> None:
-    """Post every receive, then every send, then complete all; ``tags`` gives each send
-    and receive slot its tag (default: one tag, matching in slot order)."""
+    """Post every receive, start every send's pack, then complete all (each send goes to
+    MPI as its pack finishes); ``tags`` gives each send and receive slot its tag
+    (default: one tag, matching in slot order)."""
     send_tags, recv_tags = tags or ([TAG] * len(sends), [TAG] * len(recvs))
     requests = [engine.irecv(comm, s, src, t) for s, src, t in zip(recvs, sources, recv_tags)]
-    requests += [engine.isend(comm, s, dst, t) for s, dst, t in zip(sends, dests, send_tags)]
+    requests += [
+        engine.isend(comm, s, dst, t, deferred=True) for s, dst, t in zip(sends, dests, send_tags)
+    ]
     Request.Waitall(requests)
 
 

@@ -100,7 +100,7 @@ def _wire(buf: Buffer, nbytes: int) -> list[Any]:
     return [data, nbytes, MPI.PACKED]
 
 
-def _send_steps(msg: Message, path: str, kind: str, post: Any) -> Any:
+def _send_steps(msg: Message, path: str, kind: str, post: Any, deferred: bool) -> Any:
     space, nbytes, desc = _space(kind), msg.nbytes, msg.desc
     device, pinned = _pool(kind, "device"), _pool(kind, "pinned")
     scratch = None
@@ -117,7 +117,10 @@ def _send_steps(msg: Message, path: str, kind: str, post: Any) -> Any:
     else:
         wire = pinned.get(nbytes)
         space.copy(wire.ptr, msg.buffer.ptr + msg.origin + desc.start, nbytes)
-    space.wait(space.fence())
+    if deferred:
+        yield space.fence()
+    else:
+        space.wait(space.fence())
     yield post(_wire(wire, nbytes))
     (device if path == "device" else pinned).put(wire)
     if scratch is not None:
@@ -155,11 +158,24 @@ def _count(msg: Message, path: str) -> str:
     return kind
 
 
-def isend(comm: MPI.Comm, spec: Any, dest: int, tag: int, *, synchronous: bool = False) -> Any:
+def isend(
+    comm: MPI.Comm,
+    spec: Any,
+    dest: int,
+    tag: int,
+    *,
+    synchronous: bool = False,
+    deferred: bool = False,
+) -> Any:
     """Start a send of an mpi4py buffer spec (or a resolved :class:`Message`); an
-    ``MPI.Request`` on the passthrough path, else a tempi Request."""
+    ``MPI.Request`` on the passthrough path, else a tempi Request.
+
+    A packed send reaches MPI once its pack is done: at once (the pack is waited for
+    here), or with ``deferred`` when a completion call finds the pack done, so that
+    many packs run back to back. Only a caller that completes the request itself may
+    defer (a collective): a deferred send is not visible to MPI until then."""
     msg = spec if isinstance(spec, Message) else resolve(spec, writable=False)
-    return isend_message(comm, msg, dest, tag, synchronous=synchronous)
+    return isend_message(comm, msg, dest, tag, synchronous=synchronous, deferred=deferred)
 
 
 def irecv(comm: MPI.Comm, spec: Any, source: int, tag: int) -> Any:
@@ -170,7 +186,13 @@ def irecv(comm: MPI.Comm, spec: Any, source: int, tag: int) -> Any:
 
 
 def isend_message(
-    comm: MPI.Comm, msg: Message, dest: int, tag: int, *, synchronous: bool = False
+    comm: MPI.Comm,
+    msg: Message,
+    dest: int,
+    tag: int,
+    *,
+    synchronous: bool = False,
+    deferred: bool = False,
 ) -> Any:
     """:func:`isend` of a resolved message (the interposer builds them from C pointers)."""
     path = route(msg)
@@ -178,7 +200,8 @@ def isend_message(
     start = comm.Issend if synchronous else comm.Isend
     if path == "passthrough":
         return start(msg.spec, dest, tag)
-    return Request(_send_steps(msg, path, kind, lambda wire: start(wire, dest, tag)), _space(kind))
+    steps = _send_steps(msg, path, kind, lambda wire: start(wire, dest, tag), deferred)
+    return Request(steps, _space(kind))
 
 
 def irecv_message(comm: MPI.Comm, msg: Message, source: int, tag: int) -> Any:

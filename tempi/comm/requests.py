@@ -36,24 +36,36 @@ class Request:
             self._result = done.value
             self._steps = None
 
+    def _step(self, block: bool) -> bool:
+        """Run the next step if its dependency is met (with ``block``, after waiting for
+        it); whether it ran."""
+        waiting = self._waiting
+        if isinstance(waiting, MPI.Request):
+            status = MPI.Status()
+            if block:
+                waiting.Wait(status)
+            elif not waiting.Test(status):
+                return False
+            self._advance(status)
+        else:
+            if block:
+                self._space.wait(waiting)
+            elif not self._space.ready(waiting):
+                return False
+            self._advance(None)
+        return True
+
     def _progress(self, block: bool) -> bool:
         """Run steps whose dependency is met; with ``block``, wait for each. True when done."""
         while self._steps is not None:
-            waiting = self._waiting
-            if isinstance(waiting, MPI.Request):
-                status = MPI.Status()
-                if block:
-                    waiting.Wait(status)
-                elif not waiting.Test(status):
-                    return False
-                self._advance(status)
-            else:
-                if block:
-                    self._space.wait(waiting)
-                elif not self._space.ready(waiting):
-                    return False
-                self._advance(None)
+            if not self._step(block):
+                return False
         return True
+
+    @property
+    def _on_fence(self) -> bool:
+        """Whether the next step waits for local device work (which needs no other rank)."""
+        return self._steps is not None and not isinstance(self._waiting, MPI.Request)
 
     def _complete(self, status: MPI.Status | None) -> None:
         self._active = False
@@ -98,6 +110,15 @@ class Request:
 
     @classmethod
     def Waitall(cls, requests: Sequence[Any], statuses: list[MPI.Status] | None = None) -> None:
+        """Drive tempi's requests together, so one's unpack overlaps another's transfer;
+        block only when none can move, and then on local device work first (a rank
+        blocked in MPI before posting sends that wait on its own kernels could deadlock
+        with a peer doing the same)."""
+        pending = [r for r in requests if isinstance(r, Request) and r._active]
+        while pending:
+            pending = [r for r in pending if not r._progress(block=False)]
+            if pending:
+                next((r for r in pending if r._on_fence), pending[0])._step(block=True)
         for i, request in enumerate(requests):
             request.Wait(statuses[i] if statuses is not None else None)
 
