@@ -565,13 +565,42 @@ static MPI_Status *tempi_i_nth(MPI_Status statuses[], int i)
     return statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i];
 }
 
+/* Plain requests go to PMPI_Waitall, tempi's to one Python call that drives them together.
+ * Every operation was posted when it started, so the order of the two cannot deadlock. */
 int MPI_Waitall(int count, MPI_Request requests[], MPI_Status statuses[])
 {
     if (!tempi_i_any_ours(count, requests))
         return PMPI_Waitall(count, requests, statuses);
-    int err = MPI_SUCCESS;
-    for (int i = 0; i < count && err == MPI_SUCCESS; ++i)
-        err = MPI_Wait(&requests[i], tempi_i_nth(statuses, i));
+    int *ids = malloc(sizeof(int) * count), *where = malloc(sizeof(int) * count);
+    int *sources = malloc(sizeof(int) * count), *tags = malloc(sizeof(int) * count);
+    int64_t *nbytes = malloc(sizeof(int64_t) * count);
+    if (!ids || !where || !sources || !tags || !nbytes) {
+        free(ids), free(where), free(sources), free(tags), free(nbytes);
+        int err = MPI_SUCCESS;
+        for (int i = 0; i < count && err == MPI_SUCCESS; ++i)
+            err = MPI_Wait(&requests[i], tempi_i_nth(statuses, i));
+        return err;
+    }
+    int n = 0;
+    for (int i = 0; i < count; ++i) {
+        int id = tempi_i_request_id(requests[i]);
+        if (id) {
+            ids[n] = id;
+            where[n++] = i;
+            tempi_i_store(&tempi_i_requests, tempi_i_request_key(requests[i]), 0);
+            requests[i] = MPI_REQUEST_NULL;
+        }
+    }
+    int err = PMPI_Waitall(count, requests, statuses);
+    tempi_i_inside = 1;
+    int rc = tempi_py_waitall(n, ids, sources, tags, nbytes);
+    tempi_i_inside = 0;
+    if (rc != TEMPI_I_OK)
+        err = tempi_i_error(rc);
+    else
+        for (int k = 0; k < n; ++k)
+            tempi_i_fill_status(tempi_i_nth(statuses, where[k]), sources[k], tags[k], nbytes[k]);
+    free(ids), free(where), free(sources), free(tags), free(nbytes);
     return err;
 }
 

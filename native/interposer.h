@@ -21,6 +21,7 @@ int tempi_py_irecv(intptr_t buf, int64_t count, int ftype, int source, int tag, 
                    int64_t *request, int *id);
 int tempi_py_wait(int id, int *source, int *tag, int64_t *nbytes);
 int tempi_py_test(int id, int *flag, int *source, int *tag, int64_t *nbytes);
+int tempi_py_waitall(int n, const int *ids, int *sources, int *tags, int64_t *nbytes);
 int tempi_py_ready(int id);
 void tempi_py_request_free(int id);
 int tempi_py_alltoall(int kind, intptr_t sendbuf, int nsend, const int64_t *sendcounts,

@@ -106,9 +106,10 @@ def test_c_point_to_point_through_tempi(p2p, nranks, strategy):
     assert not any("WRONG" in r for r in records), records
     stats = _stats(shim.stdout)
     assert len(stats) == nranks, shim.stdout + shim.stderr
-    messages = 20 if nranks == 1 else 22
+    messages = 22 if nranks == 1 else 24
     for counters in stats:
-        assert counters[strategy] == messages and counters["passthrough"] == 0, counters
+        # the two plain messages of the mixed Waitall are the system MPI's
+        assert counters[strategy] == messages and counters["passthrough"] == 2, counters
 
 
 @pytest.mark.parametrize("nranks", [2, 4])

@@ -255,6 +255,22 @@ def wait(rid: int, source: Any, tag: Any, nbytes: Any) -> int:
         return _error(exc)
 
 
+def waitall(n: int, rids: Any, sources: Any, tags: Any, nbytes: Any) -> int:
+    """Complete ``n`` of tempi's requests together (one's unpack overlaps another's
+    transfer); the i-th result goes to ``sources[i]``, ``tags[i]``, ``nbytes[i]``."""
+    from tempi.comm.requests import Request
+
+    try:
+        started = [_requests.pop(rids[i]) for i in range(n)]
+        Request.Waitall(started)
+        for i, request in enumerate(started):
+            _report(request, sources + i, tags + i, nbytes + i)
+        _progress_detached()
+        return OK
+    except Exception as exc:  # noqa: BLE001
+        return _error(exc)
+
+
 def test(rid: int, flag: Any, source: Any, tag: Any, nbytes: Any) -> int:
     try:
         started = _requests[rid]
@@ -379,6 +395,7 @@ def install(ffi: Any, lib: Any) -> None:
     ffi.def_extern(name="tempi_py_irecv", error=FAILED)(irecv)
     ffi.def_extern(name="tempi_py_wait", error=FAILED)(wait)
     ffi.def_extern(name="tempi_py_test", error=FAILED)(test)
+    ffi.def_extern(name="tempi_py_waitall", error=FAILED)(waitall)
     ffi.def_extern(name="tempi_py_ready", error=FAILED)(ready)
     ffi.def_extern(name="tempi_py_request_free")(request_free)
     ffi.def_extern(name="tempi_py_alltoall", error=FAILED)(alltoall)

@@ -1,8 +1,9 @@
 /* Point to point with derived types, checked by the program itself and printed so runs
  * with and without the tempi shim can be compared: ring Isend/Irecv completed by Waitall,
  * Testany and Waitsome; blocking Send/Recv with wildcards and MPI_Get_count; Sendrecv;
- * Ssend; a short receive; MPI_Request_free on a send. Buffers are in device memory with
- * "device" as the first argument (see native/devmem.h), in host memory otherwise. */
+ * Ssend; a short receive; MPI_Request_free on a send; Waitall with statuses over tempi's
+ * and plain requests. Buffers are in device memory with "device" as the first argument
+ * (see native/devmem.h), in host memory otherwise. */
 #include "devmem.h"
 #include <mpi.h>
 #include <stdio.h>
@@ -94,6 +95,20 @@ int main(int argc, char **argv)
     MPI_Request_free(&freed);
     MPI_Recv(a, 2, column, left, 88, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     printf("rank %d freed %016lx\n", rank, checksum(a, len));
+    /* Waitall with statuses over a tempi receive and a plain (contiguous, host) one */
+    MPI_Request mixed[4];
+    MPI_Status st[4];
+    double plain_out = rank, plain_in = -1;
+    MPI_Irecv(a, 2, column, left, 90, MPI_COMM_WORLD, &mixed[0]);
+    MPI_Irecv(&plain_in, 1, MPI_DOUBLE, left, 91, MPI_COMM_WORLD, &mixed[1]);
+    MPI_Isend(b, 2, column, right, 90, MPI_COMM_WORLD, &mixed[2]);
+    MPI_Isend(&plain_out, 1, MPI_DOUBLE, right, 91, MPI_COMM_WORLD, &mixed[3]);
+    MPI_Waitall(4, mixed, st);
+    int c0, c1;
+    MPI_Get_count(&st[0], column, &c0);
+    MPI_Get_count(&st[1], MPI_DOUBLE, &c1);
+    printf("rank %d waitall %d/%d/%d %d/%d/%d %g %016lx\n", rank, st[0].MPI_SOURCE, st[0].MPI_TAG,
+           c0, st[1].MPI_SOURCE, st[1].MPI_TAG, c1, plain_in, checksum(a, len));
     MPI_Barrier(MPI_COMM_WORLD);
     for (int k = 0; k < N; ++k) {
         devmem_free(send[k]);

@@ -42,9 +42,10 @@ def test_point_to_point_on_device_buffers(programs, nranks, strategy):
     stats = _stats(shim.stdout)
     assert len(stats) == nranks, shim.stdout + shim.stderr
     for counters in stats:
-        assert _device_messages(counters) == 22 and counters["passthrough"] == 0, counters
+        # the two plain messages of the mixed Waitall are the system MPI's
+        assert _device_messages(counters) == 24 and counters["passthrough"] == 2, counters
         if strategy != "auto":
-            assert counters[strategy] == 22, counters
+            assert counters[strategy] == 24, counters
 
 
 @pytest.mark.parametrize("nranks", [1, 2, 4])
