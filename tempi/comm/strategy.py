@@ -9,7 +9,8 @@ Non-contiguous device data:
 
 Contiguous device data goes to a CUDA-aware MPI as it is (``direct``) or through pinned
 host memory (``staged``). ``TEMPI_DATATYPE`` / ``TEMPI_CONTIGUOUS`` force a choice;
-``auto`` asks :func:`choose_strategy`, whose signature the performance model implements.
+``auto`` asks :func:`choose_strategy`, which asks the performance model
+(:mod:`tempi.model`: the measured profile of this machine, else first-principles defaults).
 """
 
 from __future__ import annotations
@@ -17,16 +18,31 @@ from __future__ import annotations
 from tempi import config
 from tempi.datatype.descriptor import Descriptor
 from tempi.errors import ConfigError
+from tempi.log import get_logger
+
+log = get_logger("comm")
 
 
 def choose_strategy(
     desc: Descriptor, nbytes: int, *, cuda_aware: bool, peer_local: bool | None = None
 ) -> str:
-    """The AUTO rule until a measured model replaces it: a CUDA-aware MPI gets device
-    buffers (no host round trip); otherwise one-shot, whose kernel writes the packed bytes
-    over the host link once, where staged writes them to device memory first and copies
-    them again (one-shot ran at ~48 GB/s into host memory on the H200, the link's rate)."""
-    return "device" if cuda_aware else "oneshot"
+    """The fastest strategy the performance model predicts for this message (device only
+    on a CUDA-aware MPI). ``peer_local`` (the peer shares this node) defaults to True:
+    the engine does not know the peer's node yet. Should the model fail, the rule it
+    replaced: device on a CUDA-aware MPI, else one-shot (the kernel writes the packed
+    bytes over the host link once; staged writes them to device memory and copies again)."""
+    try:
+        from tempi.model import choose
+
+        return choose.pick(
+            desc,
+            nbytes,
+            cuda_aware=cuda_aware,
+            peer_local=True if peer_local is None else peer_local,
+        )
+    except Exception as exc:  # the model must never stop a message
+        log.debug("performance model failed (%s): fixed rule", exc)
+        return "device" if cuda_aware else "oneshot"
 
 
 def datatype_strategy(desc: Descriptor, nbytes: int, *, cuda_aware: bool, emulated: bool) -> str:
