@@ -44,6 +44,15 @@ static __thread int tempi_i_inside = 0;
 static long tempi_i_passed = 0; /* intercepted calls handed to the system MPI (TEMPI_STATS) */
 
 /* Called from Python at finalize, for TEMPI_STATS. */
+/* Set by tempi at start-up: the system MPI cannot take device buffers (not CUDA-aware, or
+ * TEMPI_CONTIGUOUS=staged), so tempi stages every device buffer, whatever its type. */
+static int tempi_i_stage_device = 0;
+
+void tempi_stage_device_buffers(int on)
+{
+    tempi_i_stage_device = on;
+}
+
 long tempi_passed_calls(void)
 {
     return tempi_i_passed;
@@ -269,10 +278,16 @@ int MPI_Type_free(MPI_Datatype *datatype)
 }
 
 /* Whether an operation on `datatype` in `typed` memory goes to tempi. */
+/* Whether tempi takes this buffer: an accelerated type on the device (or anywhere with
+ * TEMPI_HOST=1); or, where the MPI cannot read device memory, any other type on the device
+ * (contiguous data is staged through host memory). The pointer check costs nothing until
+ * the process loads the CUDA driver. */
 static int tempi_i_takes(const void *typed, MPI_Datatype datatype)
 {
-    if (tempi_i_bypass() || tempi_i_state != TEMPI_I_READY || !tempi_i_accelerated(datatype))
+    if (tempi_i_bypass() || tempi_i_state != TEMPI_I_READY)
         return 0;
+    if (!tempi_i_accelerated(datatype))
+        return tempi_i_stage_device && tempi_i_on_device(typed);
     return tempi_i_host || tempi_i_on_device(typed);
 }
 

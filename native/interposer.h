@@ -31,5 +31,6 @@ int tempi_py_alltoall(int kind, intptr_t sendbuf, int nsend, const int64_t *send
 /* END tempi_py */
 
 long tempi_passed_calls(void);
+void tempi_stage_device_buffers(int on);
 
 #endif

@@ -14,9 +14,17 @@ datatype each:
   the received faces back into the ghost cells.
 
 Every cell of a rank's block holds a value computed from its global coordinates, so each
-rank checks its ghosts after every method. Run under MPI::
+rank checks its ghosts after every method (after its first exchange, and after the last
+timed one, which starts from poisoned ghosts again). Times are the slowest rank's per
+exchange, each between barriers, median over ``--iters`` after ``--warmup``. Run under MPI::
 
-    mpiexec -n 4 python -m tempi.halo [--n 32] [--radius 1] [--quantities 2] [--iters 20]
+    mpiexec -n 4 python -m tempi.halo [--n 32 64] [--radius 1 2] [--quantities 2]
+        [--iters 20] [--warmup 2] [--records] [--png halo.png]
+
+Several values of ``--n``, ``--radius``, ``--quantities`` run every combination in one
+launch. Rank 0 prints a table per configuration; ``--records`` adds one machine-readable
+``halo-py key=value ...`` line per method (the format of ``benchmarks/halo/halo.c``), and
+``--png`` writes a bar chart (when matplotlib is installed).
 
 Without a GPU (or with ``--host``) the arrays are NumPy arrays and ``TEMPI_HOST=1`` routes
 them through tempi's engine.
@@ -76,11 +84,19 @@ class Block:
         for axis in range(3):
             local = np.arange(side) - self.radius + self.coords[axis] * self.n
             axes.append(local % (self.dims[axis] * self.n))
-        gz, gy, gx = np.meshgrid(*axes, indexing="ij")
         extent = [d * self.n for d in self.dims]
+        gz, gy, gx = axes[0][:, None, None], axes[1][None, :, None], axes[2][None, None, :]
         cell = (gz * extent[1] + gy) * extent[2] + gx
         values = cell[..., None] * self.quantities + np.arange(self.quantities)
         return xp.asarray(values.astype(np.float64))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes received (and sent) per exchange."""
+        cells = sum(
+            int(np.prod([self.n if d == 0 else self.radius for d in v])) for v in DIRECTIONS
+        )
+        return cells * self.quantities * 8
 
 
 def decompose(comm: Any, n: int, radius: int, quantities: int) -> Block:
@@ -115,21 +131,28 @@ def subarrays(block: Block) -> tuple[list[Any], list[Any]]:
     return sends, recvs
 
 
-def _ghost_error(block: Block, grid: Any, xp: Any) -> float:
-    return float(xp.abs(grid - block.expected(xp)).max())
+def _ghost_error(grid: Any, expected: Any, xp: Any) -> float:
+    return float(xp.abs(grid - expected).max())
 
 
-def _fresh(block: Block, xp: Any) -> Any:
-    """The expected values with the ghost layers poisoned."""
-    grid = block.expected(xp)
+def _fresh(block: Block, expected: Any, xp: Any) -> Any:
+    """A copy of the ``expected`` values with the ghost layers poisoned (-1)."""
     r, n = block.radius, block.n
     poisoned = xp.full(block.shape, -1.0)
-    poisoned[r : r + n, r : r + n, r : r + n] = grid[r : r + n, r : r + n, r : r + n]
+    inner = slice(r, r + n)
+    poisoned[inner, inner, inner] = expected[inner, inner, inner]
     return poisoned
 
 
-def run(comm: Any, n: int, radius: int, quantities: int, iters: int, xp: Any) -> list[dict]:
-    """Time each method (median seconds per exchange) and check the ghosts after each."""
+def run(
+    comm: Any, n: int, radius: int, quantities: int, iters: int, xp: Any, warmup: int = 2
+) -> list[dict]:
+    """Time each method (median seconds per exchange, the slowest rank's) and check the ghosts.
+
+    Each method starts from poisoned ghosts (checked after its first exchange), runs
+    ``warmup`` exchanges in all before ``iters`` timed ones, and starts the last timed
+    exchange from poisoned ghosts again (checked at the end), so every exchange it times
+    must really move the data."""
     from mpi4py import MPI
 
     import tempi
@@ -173,51 +196,148 @@ def run(comm: Any, n: int, radius: int, quantities: int, iters: int, xp: Any) ->
         for (_, ghost), buf in zip(views, incoming):
             grid[ghost] = buf if host else xp.asarray(buf)
 
+    def sync() -> None:
+        if not host:
+            xp.cuda.get_current_stream().synchronize()
+
+    expected = block.expected(xp)
+    fresh = _fresh(block, expected, xp)
     rows = []
     for name, method in (
         ("tempi-alltoallw", alltoallw),
         ("tempi-isend", isend),
         ("baseline", baseline),
     ):
-        grid = _fresh(block, xp)
+        grid = fresh.copy()
         method(grid)
-        error = comm.allreduce(_ghost_error(block, grid, xp), op=MPI.MAX)
+        error = _ghost_error(grid, expected, xp)
+        for _ in range(warmup - 1):
+            method(grid)
         times = []
-        for _ in range(iters):
+        for i in range(iters):
+            if i == iters - 1:
+                grid[...] = fresh
+                sync()
             comm.Barrier()
             start = time.perf_counter()
             method(grid)
-            if not host:
-                xp.cuda.get_current_stream().synchronize()
+            sync()
             times.append(comm.allreduce(time.perf_counter() - start, op=MPI.MAX))
-        moved = (
-            sum(int(np.prod([s.stop - s.start for s in v[:3]])) for v, _ in views) * quantities * 8
-        )
+        error = comm.allreduce(max(error, _ghost_error(grid, expected, xp)), op=MPI.MAX)
         rows.append(
             {
                 "method": name,
+                "ranks": comm.Get_size(),
+                "dims": "x".join(map(str, block.dims)),
+                "n": n,
+                "radius": radius,
+                "quantities": quantities,
+                "memory": "host" if host else "device",
+                "iters": iters,
                 "seconds": statistics.median(times),
-                "bytes": moved,
+                "min_seconds": min(times),
+                "bytes": block.nbytes,
                 "max_error": error,
             }
         )
+        del grid
+    del expected, fresh
     for t in sends + recvs:
         t.Free()
     graph.Free()
     return rows
 
 
+def record(row: dict) -> str:
+    """One machine-readable line (the format of benchmarks/halo/halo.c's output)."""
+    keys = ("method", "ranks", "dims", "n", "radius", "quantities", "memory", "iters")
+    fields = " ".join(f"{k}={row[k]}" for k in keys)
+    ghosts = "ok" if row["max_error"] == 0 else "WRONG"
+    return (
+        f"halo-py {fields} median_s={row['seconds']:.9g} min_s={row['min_seconds']:.9g} "
+        f"bytes={row['bytes']} ghosts={ghosts}"
+    )
+
+
+def print_table(rows: list[dict], memory: str) -> None:
+    """The human table of one configuration; speedup = baseline time / time."""
+    first = rows[0]
+    base = next(r["seconds"] for r in rows if r["method"] == "baseline")
+    print(
+        f"halo exchange: {first['ranks']} ranks [{first['dims'].replace('x', ', ')}], "
+        f"{first['n']}^3 cells each, radius {first['radius']}, {first['quantities']} "
+        f"quantities, {memory}"
+    )
+    print(f"{'method':<16} {'ms/exchange':>12} {'MB moved':>9} {'speedup':>8} {'ghosts':>7}")
+    for r in rows:
+        ok = "ok" if r["max_error"] == 0 else "WRONG"
+        print(
+            f"{r['method']:<16} {r['seconds'] * 1e3:>12.3f} {r['bytes'] / 1e6:>9.2f} "
+            f"{base / r['seconds']:>8.2f} {ok:>7}"
+        )
+
+
+def plot(rows: list[dict], path: str, title: str) -> bool:
+    """A bar chart of ms per exchange for each configuration and method; False (with a
+    note) when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed (pip install tempi[bench]): no plot")
+        return False
+    configs = list(dict.fromkeys((r["n"], r["radius"], r["quantities"]) for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    width = 0.8 / len(methods)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(configs) + 2), 3.8))
+    for m, method in enumerate(methods):
+        for c, config in enumerate(configs):
+            row = next(r for r in rows if r["method"] == method and config == _config(r))
+            base = next(r for r in rows if r["method"] == "baseline" and config == _config(r))
+            x = c + (m - (len(methods) - 1) / 2) * width
+            bar = ax.bar(
+                x, row["seconds"] * 1e3, width, color=f"C{m}", label=method if not c else None
+            )
+            ax.bar_label(bar, [f"{base['seconds'] / row['seconds']:.2f}x"], fontsize=7)
+    ax.set_xticks(range(len(configs)), [f"n={n} r={r} q={q}" for n, r, q in configs])
+    ax.set_ylabel("ms per exchange (labels: speedup over baseline)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _config(row: dict) -> tuple[int, int, int]:
+    return row["n"], row["radius"], row["quantities"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=32, help="local block edge in cells")
-    parser.add_argument("--radius", type=int, default=1, help="ghost layers")
-    parser.add_argument("--quantities", type=int, default=2, help="float64 values per cell")
+    parser.add_argument("--n", type=int, nargs="+", default=[32], help="local block edge(s)")
+    parser.add_argument("--radius", type=int, nargs="+", default=[1], help="ghost layers")
+    parser.add_argument(
+        "--quantities", type=int, nargs="+", default=[2], help="float64 values per cell"
+    )
     parser.add_argument("--iters", type=int, default=20, help="timed exchanges per method")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed exchanges first (>= 1)")
     parser.add_argument("--host", action="store_true", help="NumPy arrays even with a GPU")
+    parser.add_argument(
+        "--records", action="store_true", help="also print one halo-py line per method"
+    )
+    parser.add_argument("--png", help="write a bar chart of the results to this file")
     args = parser.parse_args(argv)
+    if min(args.n) < 1 or min(args.radius) < 1 or max(args.radius) > min(args.n):
+        parser.error("need n >= 1 and 1 <= radius <= n")
+    if args.iters < 1 or args.warmup < 1 or min(args.quantities) < 1:
+        parser.error("need iters, warmup and quantities >= 1")
 
     from mpi4py import MPI
 
+    from tempi import system
     from tempi.pack import cuda
 
     use_gpu = not args.host and cuda.cuda_available()
@@ -228,23 +348,23 @@ def main(argv: list[str] | None = None) -> int:
         config.reload()
     xp = __import__("cupy") if use_gpu else np
     comm = MPI.COMM_WORLD
-    rows = run(comm, args.n, args.radius, args.quantities, args.iters, xp)
-    if comm.Get_rank() == 0:
-        base = next(r["seconds"] for r in rows if r["method"] == "baseline")
-        memory = "GPU (CuPy)" if use_gpu else "host (NumPy, TEMPI_HOST=1)"
-        dims = MPI.Compute_dims(comm.Get_size(), 3)
-        print(
-            f"halo exchange: {comm.Get_size()} ranks {dims}, {args.n}^3 cells each, radius "
-            f"{args.radius}, {args.quantities} quantities, {memory}"
-        )
-        print(f"{'method':<16} {'ms/exchange':>12} {'MB moved':>9} {'speedup':>8} {'ghosts':>7}")
-        for r in rows:
-            ok = "ok" if r["max_error"] == 0 else "WRONG"
-            print(
-                f"{r['method']:<16} {r['seconds'] * 1e3:>12.3f} {r['bytes'] / 1e6:>9.2f} "
-                f"{base / r['seconds']:>8.2f} {ok:>7}"
-            )
-    return 0 if all(r["max_error"] == 0 for r in rows) else 1
+    memory = "GPU (CuPy)" if use_gpu else "host (NumPy, TEMPI_HOST=1)"
+    everything = []
+    for n, radius, quantities in itertools.product(args.n, args.radius, args.quantities):
+        rows = run(comm, n, radius, quantities, args.iters, xp, args.warmup)
+        everything += rows
+        if comm.Get_rank() == 0:
+            print_table(rows, memory)
+            if args.records:
+                print("\n".join(record(r) for r in rows))
+            sys.stdout.flush()
+    if comm.Get_rank() == 0 and args.png:
+        first = everything[0]
+        library = " ".join(system.mpi_library().split(",")[0].split())
+        title = f"3-D halo exchange, {first['ranks']} ranks, {memory}, {library}"
+        if plot(everything, args.png, title):
+            print(f"plot: {os.path.abspath(args.png)}")
+    return 0 if all(r["max_error"] == 0 for r in everything) else 1
 
 
 if __name__ == "__main__":

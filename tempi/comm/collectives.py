@@ -2,9 +2,11 @@
 
 Every part (one peer's count and displacement) is a message of its own; receives are
 posted first, then sends, then all are completed. They travel on a private duplicate of
-the communicator, so they never match the application's point-to-point messages; parts
-between the same two ranks match in neighbor-list order (one tag), except on Cartesian
-communicators, where tags keep the two directions of a dimension apart.
+the communicator, so they never match the application's point-to-point messages. Sends
+reach MPI as their packs finish, in no fixed order, so the k-th part between two ranks
+carries tag ``TAG + k`` and matches the k-th whatever the order (a rank may be a
+neighbour several times); on Cartesian communicators tags by slot also keep the two
+directions of a dimension apart.
 """
 
 from __future__ import annotations
@@ -51,13 +53,23 @@ def exchange(
 ) -> None:
     """Post every receive, start every send's pack, then complete all (each send goes to
     MPI as its pack finishes); ``tags`` gives each send and receive slot its tag
-    (default: one tag, matching in slot order)."""
-    send_tags, recv_tags = tags or ([TAG] * len(sends), [TAG] * len(recvs))
+    (default: the k-th part between two ranks gets ``TAG + k``)."""
+    send_tags, recv_tags = tags or (_occurrences(dests), _occurrences(sources))
     requests = [engine.irecv(comm, s, src, t) for s, src, t in zip(recvs, sources, recv_tags)]
     requests += [
         engine.isend(comm, s, dst, t, deferred=True) for s, dst, t in zip(sends, dests, send_tags)
     ]
     Request.Waitall(requests)
+
+
+def _occurrences(peers: list[int]) -> list[int]:
+    """``TAG + k`` for the k-th appearance of each peer in ``peers``."""
+    seen: dict[int, int] = {}
+    tags = []
+    for peer in peers:
+        tags.append(TAG + seen.get(peer, 0))
+        seen[peer] = seen.get(peer, 0) + 1
+    return tags
 
 
 def neighbors(comm: MPI.Comm) -> tuple[list[int], list[int], tuple[list[int], list[int]] | None]:

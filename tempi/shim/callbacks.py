@@ -35,8 +35,11 @@ def init() -> int:
         mpi4py.rc.errors = "default"
     from mpi4py import MPI  # noqa: F401
 
-    import tempi  # noqa: F401
+    from tempi import system
+    from tempi.comm.strategy import contiguous_strategy
 
+    aware = system.cuda_aware_mpi()[0]
+    _lib.tempi_stage_device_buffers(int(contiguous_strategy(cuda_aware=aware) == "staged"))
     atexit.register(finalize)  # a Python host finalizes MPI only after the interpreter
     return OK
 
