@@ -94,11 +94,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import os
     import subprocess
 
     from tempi import launch
 
     program = [sys.executable, "-m", "tempi.halo", "--n", str(args.n), "--iters", str(args.iters)]
+    program += ["--png", os.path.abspath(args.out)]
     if args.host:
         program.append("--host")
     return subprocess.call(launch.command(args.np, program), env=launch.environment())
@@ -146,13 +148,20 @@ def parser() -> argparse.ArgumentParser:
         "NP ranks of this MPI: tempi's Neighbor_alltoallw and Isend/Irecv against slicing, "
         "copying and sending each face with mpi4py. Every rank checks its ghost cells. On a "
         "GPU the arrays are CuPy arrays; without one, NumPy arrays go through tempi's engine "
-        "with TEMPI_HOST=1 (a correctness run: tempi's speed is on the GPU).",
+        "with TEMPI_HOST=1 (a correctness run: tempi's speed is on the GPU). Prints the "
+        "results table and writes a bar chart (with matplotlib) to --out.",
     )
     demo.add_argument("-n", "--np", type=int, default=4, help="ranks (default 4)")
     demo.add_argument("--n", type=int, default=24, help="local block edge in cells (default 24)")
     demo.add_argument("--iters", type=int, default=10, help="timed exchanges per method")
     demo.add_argument("--host", action="store_true", help="NumPy arrays even with a GPU")
+    demo.add_argument(
+        "--out", default="tempi-demo.png", help="PNG to write (default ./tempi-demo.png)"
+    )
     demo.set_defaults(run=_demo)
+    from tempi.model.commands import add_parsers
+
+    add_parsers(sub)
     return top
 
 
