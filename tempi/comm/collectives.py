@@ -1,7 +1,9 @@
 """Alltoallv and the neighbor collectives, built on the engine's sends and receives.
 
 Every part (one peer's count and displacement) is a message of its own; receives are
-posted first, then sends, then all are completed. They travel on a private duplicate of
+posted first, then sends, then all are completed. When every part is in the same memory
+and on tempi's packed path, :mod:`tempi.comm.batch` packs all sends with one kernel and
+unpacks all receives with another. They travel on a private duplicate of
 the communicator, so they never match the application's point-to-point messages. Sends
 reach MPI as their packs finish, in no fixed order, so the k-th part between two ranks
 carries tag ``TAG + k`` and matches the k-th whatever the order (a rank may be a
@@ -15,7 +17,8 @@ from typing import Any
 
 from mpi4py import MPI
 
-from tempi.comm import engine
+from tempi.comm import batch, engine
+from tempi.comm.message import Message, resolve
 from tempi.comm.requests import Request
 
 TAG = 7007
@@ -55,11 +58,19 @@ def exchange(
     MPI as its pack finishes); ``tags`` gives each send and receive slot its tag
     (default: the k-th part between two ranks gets ``TAG + k``)."""
     send_tags, recv_tags = tags or (_occurrences(dests), _occurrences(sources))
+    sends = [_message(s, writable=False) for s in sends]
+    recvs = [_message(r, writable=True) for r in recvs]
+    if batch.exchange(comm, sends, dests, send_tags, recvs, sources, recv_tags):
+        return
     requests = [engine.irecv(comm, s, src, t) for s, src, t in zip(recvs, sources, recv_tags)]
     requests += [
         engine.isend(comm, s, dst, t, deferred=True) for s, dst, t in zip(sends, dests, send_tags)
     ]
     Request.Waitall(requests)
+
+
+def _message(spec: Any, *, writable: bool) -> Message:
+    return spec if isinstance(spec, Message) else resolve(spec, writable=writable)
 
 
 def _occurrences(peers: list[int]) -> list[int]:

@@ -37,7 +37,8 @@ _stats: Counter = Counter()
 
 
 def stats() -> dict[str, int]:
-    """Messages by path since start: passthrough, host, device, oneshot, staged."""
+    """Messages by path since start (passthrough, host, device, oneshot, staged), and
+    collectives whose parts were packed together (batched)."""
     return dict(_stats)
 
 

@@ -87,6 +87,7 @@ def _block(rank: int, salt: float) -> np.ndarray:
 def test_neighbor_alltoallw_halo(strategy, cart, mode, engine_ran):
     sends, recvs, sdispls, rdispls = _faces(mode, 8)
     ones = [1] * 6
+    batched = tempi.comm.stats().get("batched", 0)
     try:
         a, b = _block(cart.rank, 0.5), -_block(cart.rank, 0.25)
 
@@ -102,6 +103,8 @@ def test_neighbor_alltoallw_halo(strategy, cart, mode, engine_ran):
     source, _ = cart.Shift(0, 1)
     assert np.array_equal(b[0, 1:-1, 1:-1], _block(source, 0.5)[-2, 1:-1, 1:-1])
     engine_ran()
+    # every part on tempi's path: one pack and one unpack for all of them
+    assert tempi.comm.stats()["batched"] == batched + 1
 
 
 # a vector and an indexed type of the same signature (6 ints), so every receive converts
