@@ -11,7 +11,9 @@ memory space and calls (pack/unpack then wait for the stream, as a send or recei
 does): pack and unpack into device memory and into mapped pinned memory over (bytes,
 block) at the reference stride, the same at ``factor_bytes`` over (block, density) and
 over the number of levels, device-to-host and host-to-device copies, and the launch
-cost. Each sample repeats until its median is stable (or its share of the time limit is
+cost. Before that, both ranks time whole sends and receives through ``tempi.Comm`` per
+strategy at a few layouts (:mod:`tempi.model.endtoend`), which calibrate the sums of the
+pieces. Each sample repeats until its median is stable (or its share of the time limit is
 spent). Cells that cannot be timed -- a span over 256 MiB, the time limit, an error --
 are filled from their measured neighbours and the first-principles defaults, and noted.
 
@@ -36,9 +38,9 @@ from mpi4py import MPI
 
 from tempi import system
 from tempi.log import get_logger
-from tempi.model import defaults, profile
+from tempi.model import defaults, endtoend, predict, profile
 from tempi.model._pingpong import pingpong
-from tempi.model.features import reference_stride
+from tempi.model.features import Shape, reference_stride
 from tempi.model.grid import FULL, QUICK, SPAN_CAP_B, Grid
 from tempi.model.locality import node_ranks
 from tempi.model.profile import SHAPE_COMPONENTS, Profile
@@ -49,7 +51,11 @@ from tempi.model.timing import Progress, Sample, until_stable
 log = get_logger("model")
 
 MPI_SHARE = 0.25
-"""Share of the time limit the ping-pongs may use; the device tables get the rest."""
+"""Share of the time limit the ping-pongs may use."""
+
+E2E_SHARE = 0.2
+"""Share of the time limit for end-to-end exchanges per strategy; the device tables get
+the rest."""
 
 
 class Cells:
@@ -251,6 +257,27 @@ def assemble(
         source = "mpi_cpu.remote" if "mpi_cpu.remote" in tables else None
         tables["mpi_cpu.local"] = tables[source] if source else full["mpi_cpu.local"]
         defaulted.append("mpi_cpu.local")
+    components = Profile(dict(tables))
+    local = meta.get("peer", "local") != "remote"
+    for name, cells in measured.items():
+        if name.startswith("e2e_") and cells.measured.any():
+            modelled = np.array(
+                [
+                    [
+                        predict.predict(
+                            components,
+                            Shape(int(n), min(b, n), reference_stride(min(b, n))),
+                            peer_local=local,
+                            strategies=(name.removeprefix("e2e_"),),
+                        )[name.removeprefix("e2e_")].time_s
+                        for b in cells.coords[1]
+                    ]
+                    for n in cells.coords[0]
+                ]
+            )
+            fallback = Table(cells.names, cells.coords, modelled)
+            tables[name] = cells.table(fallback, bytes_monotone=True)
+            timed.append(name)
     meta = {**meta, "measured": sorted(timed), "defaulted": sorted(defaulted)}
     return Profile(tables, meta, "measured")
 
@@ -290,14 +317,23 @@ def main(argv: list[str] | None = None) -> int:
     all_gpu = bool(world.allreduce(gpu, op=MPI.LAND))
     pair = world.Split(0 if rank < 2 else MPI.UNDEFINED, rank)
     device_side = gpu or args.emulate
-    total = (len(g.bytes) * (2 if aware and all_gpu else 1) if world.size > 1 else 0) + (
-        g.points() if device_side else 2 * len(g.bytes)
+    both = pair != MPI.COMM_NULL and pair.size == 2
+    e2e_sizes = (
+        (endtoend.QUICK_SIZES if args.quick else endtoend.SIZES)
+        if both and (all_gpu or args.emulate)
+        else ()
+    )
+    e2e_points = len(endtoend.points(e2e_sizes)) * len(predict.allowed(cuda_aware=aware))
+    total = (
+        (len(g.bytes) * (2 if aware and all_gpu else 1) if world.size > 1 else 0)
+        + (g.points() if device_side else 2 * len(g.bytes))
+        + e2e_points
     )
     progress = Progress(total, enabled=rank == 0)
     measured: dict[str, Cells] = {}
     notes: list[str] = []
     where = "local" if local else "remote"
-    if pair != MPI.COMM_NULL and pair.size == 2:
+    if both:
         budget = MPI_SHARE * limit / (2 if aware and all_gpu else 1)
         buffers = {"cpu": np.zeros(max(g.bytes), np.uint8)}
         if aware and all_gpu:
@@ -314,6 +350,17 @@ def main(argv: list[str] | None = None) -> int:
         notes.append("one rank: MPI times are the defaults")
     if not gpu and f"mpi_cpu.{where}" in measured:  # "device" memory is host memory here
         measured[f"mpi_gpu.{where}"] = measured[f"mpi_cpu.{where}"]
+    if e2e_sizes:
+        xp = np if args.emulate else __import__("cupy")
+        found = endtoend.measure(
+            pair, xp, predict.allowed(cuda_aware=aware), e2e_sizes, E2E_SHARE * limit, progress
+        )
+        for strategy, samples in found.items():
+            cells = measured[f"e2e_{strategy}"] = Cells(
+                ("bytes", "block"), (e2e_sizes, endtoend.BLOCKS)
+            )
+            for index, sample in samples.items():
+                cells.record(index, sample)
     if rank != 0:  # wait without spinning while rank 0 times the device
         request = world.Ibarrier()
         while not request.Test():

@@ -14,13 +14,19 @@ stride(block, reference density)`` and by ``levels(n) / levels(1)``. MPI pieces 
 the table of the peer's locality (the other one when that was not measured); a profile
 without ``mpi_gpu`` (an MPI that was not CUDA-aware when measured) prices the device
 path as MPI staging through the link itself: d2h + mpi_cpu + h2d.
+
+Where ``tempi measure`` also timed whole exchanges (``e2e_<strategy>`` tables over size x
+block at the reference stride), each strategy's sum is scaled by measured / modelled at
+the nearest such layout (:func:`calibration`): the pieces keep the shape of the
+prediction (stride, levels, size between the points), the end-to-end times its level.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from tempi.model.features import Shape
+from tempi.model.features import Shape, reference_stride
 from tempi.model.profile import Profile
 from tempi.model.table import Table
 
@@ -90,16 +96,37 @@ def piece(profile: Profile, name: str, shape: Shape, *, peer_local: bool) -> flo
     return shape_piece(profile, name, shape)
 
 
+def _pieces(profile: Profile, strategy: str, shape: Shape, peer_local: bool) -> list:
+    return [(p, piece(profile, p, shape, peer_local=peer_local)) for p in PIECES[strategy]]
+
+
+def calibration(profile: Profile, strategy: str, shape: Shape, *, peer_local: bool) -> float:
+    """Measured / modelled time of ``strategy`` end to end, at the reference layout of
+    ``shape``'s size and block clamped into the ``e2e_<strategy>`` table (1 without one):
+    what a real exchange costs that the sum of its pieces does not say."""
+    table = profile.tables.get(f"e2e_{strategy}")
+    if table is None:
+        return 1.0
+    sizes, blocks = table.coords
+    nbytes = min(max(shape.nbytes, sizes[0]), sizes[-1])
+    block = min(max(shape.block_b, blocks[0]), blocks[-1], nbytes)
+    reference = Shape(int(nbytes), block, reference_stride(block))
+    modelled = sum(t for _, t in _pieces(profile, strategy, reference, peer_local))
+    ratio = table(bytes=nbytes, block=block) / modelled if modelled > 0 else 1.0
+    return ratio if math.isfinite(ratio) and ratio > 0 else 1.0
+
+
 def predict(
     profile: Profile, shape: Shape, *, peer_local: bool = True, strategies=STRATEGIES
 ) -> dict[str, Prediction]:
-    """{strategy: Prediction} for the given strategies."""
-    return {
-        s: Prediction(
-            s, tuple((p, piece(profile, p, shape, peer_local=peer_local)) for p in PIECES[s])
-        )
-        for s in strategies
-    }
+    """{strategy: Prediction} for the given strategies: the pieces, each scaled by the
+    strategy's end-to-end :func:`calibration`."""
+    found = {}
+    for s in strategies:
+        factor = calibration(profile, s, shape, peer_local=peer_local)
+        parts = _pieces(profile, s, shape, peer_local)
+        found[s] = Prediction(s, tuple((p, t * factor) for p, t in parts))
+    return found
 
 
 def allowed(*, cuda_aware: bool) -> tuple[str, ...]:

@@ -196,6 +196,51 @@ def test_staged_when_the_link_is_slow_for_kernels():
     assert choose.pick_shape(Shape(1 << 22, 64, 128), cuda_aware=False) == "staged"
 
 
+def _e2e(p: Profile, strategy: str, factor: float) -> Table:
+    """An end-to-end table of ``strategy``: ``factor`` x the model's own sum."""
+    sizes, blocks = (1 << 12, 1 << 20, 1 << 24), (8, 512)
+    values = [
+        [
+            factor * predict.predict(p, Shape(n, b, reference_stride(b)))[strategy].time_s
+            for b in blocks
+        ]
+        for n in sizes
+    ]
+    return Table(("bytes", "block"), (sizes, blocks), np.array(values))
+
+
+def test_calibration_scales_each_strategy_to_its_end_to_end_time():
+    p = synthetic()
+    shape = Shape(1 << 20, 8, reference_stride(8))
+    plain = predict.predict(p, shape)
+    assert predict.calibration(p, "oneshot", shape, peer_local=True) == 1.0
+    p.tables["e2e_oneshot"] = _e2e(p, "oneshot", 3.0)
+    p.tables["e2e_staged"] = _e2e(p, "staged", 1.0)
+    found = predict.predict(p, shape)
+    assert found["oneshot"].time_s == pytest.approx(3.0 * plain["oneshot"].time_s)
+    assert found["staged"].time_s == pytest.approx(plain["staged"].time_s)
+    # beyond the table the factor of its edge holds; a stride off the reference keeps it
+    for other in (Shape(1 << 26, 8, 64), Shape(1 << 10, 1, 64), Shape(1 << 20, 8, 4096)):
+        assert predict.calibration(p, "oneshot", other, peer_local=True) == pytest.approx(3.0)
+
+
+def test_end_to_end_times_overrule_the_pieces():
+    p = synthetic(pack_oneshot=(1e-7, 1e12), unpack_oneshot=(1e-7, 1e12))
+    choose.use(p)
+    shape = Shape(1 << 20, 8, reference_stride(8))
+    assert choose.pick_shape(shape, cuda_aware=False) == "oneshot"
+    p.tables["e2e_oneshot"] = _e2e(p, "oneshot", 1.0)
+    p.tables["e2e_staged"] = _e2e(p, "staged", 1.0)
+    oneshot = predict.predict(p, shape)["oneshot"].time_s
+    p.tables["e2e_staged"] = Table(
+        ("bytes", "block"),
+        p.tables["e2e_staged"].coords,
+        np.full((3, 2), 0.5 * oneshot),
+    )
+    choose.use(p)
+    assert choose.pick_shape(shape, cuda_aware=False) == "staged"
+
+
 def test_choices_are_remembered_per_bucket():
     choose.use(synthetic())
     first = choose.pick_shape(Shape(1 << 20, 8, 512), cuda_aware=False)
@@ -375,6 +420,27 @@ def test_device_tables_with_the_host_emulation():
     assert "pack_oneshot" in result.meta["measured"]
     assert Profile.from_json(result.to_json(), "again").tables.keys() == result.tables.keys()
     assert predict.predict(result, Shape(1 << 20, 8, 512))["oneshot"].time_s > 0
+
+
+def test_measure_emulated_end_to_end_under_mpiexec(model_state, tmp_path):
+    """--emulate on two ranks: whole exchanges through tempi.Comm calibrate the sums."""
+    out = tmp_path / "emulated.json"
+    program = [sys.executable, "-m", "tempi.model.measure", "--quick", "--emulate"]
+    program += ["--time-limit", "10", "--out", str(out)]
+    result = subprocess.run(
+        launch.command(2, program),
+        env=launch.environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    loaded = profile.load(out)
+    for strategy in ("oneshot", "staged"):
+        assert f"e2e_{strategy}" in loaded.meta["measured"]
+        assert loaded.tables[f"e2e_{strategy}"].measured.all()
+    shape = Shape(1 << 20, 8, reference_stride(8))
+    assert predict.calibration(loaded, "oneshot", shape, peer_local=True) != 1.0
 
 
 def test_measure_quick_under_mpiexec(model_state):
