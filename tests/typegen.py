@@ -88,7 +88,13 @@ class MpiCannotPack(Exception):
     * a zero-size member type: MPICH 5.0.2 dies of SIGFPE in Yaksa packing it;
     * a (h)vector stride of exactly -1 byte: Open MPI 4.1.6 and 5.0.11 pack it as +1
       (``vector(2, 1, -1, MPI_BYTE)`` packs bytes 0, 1 instead of 0, -1; MPICH and the
-      standard say 0, -1).
+      standard say 0, -1);
+    * a subarray of a type with negative extent: MPICH 5.0.2's pack engine steps its
+      repetitions to bytes outside the true bounds it reports, so its MPI_Unpack writes
+      outside any buffer sized from them (``contiguous(4, subarray([4, 4], [3, 1],
+      [0, 0], resized(MPI_BYTE, 15, -12)))`` at count 2 writes 12 bytes up to 768 bytes
+      below the true lower bound; Open MPI stays inside). tempi refuses negative extents
+      and passes such types to the system MPI anyway.
     """
 
 
@@ -117,6 +123,8 @@ def _build(recipe: Recipe, made: list[MPI.Datatype]) -> MPI.Datatype:
         unit = old.Get_extent()[1] if kind == "vector" else 1
         if params[2] * unit == -1:
             raise MpiCannotPack(recipe)
+    if kind == "subarray" and old.Get_extent()[1] < 0 and mpi_vendor() == "mpich":
+        raise MpiCannotPack(recipe)
     new = _constructor(kind, params, old)
     made.append(new)
     return new
