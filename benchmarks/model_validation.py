@@ -40,9 +40,9 @@ from mpi4py import MPI
 
 import tempi
 from tempi import system
+from tempi.comm.locality import node_ranks
 from tempi.model import choose, features, predict
 from tempi.model import profile as profiles
-from tempi.model.locality import node_ranks
 
 KiB, MiB = 1 << 10, 1 << 20
 TOLERANCE = 0.10

@@ -58,6 +58,39 @@ long tempi_passed_calls(void)
     return tempi_i_passed;
 }
 
+/* node_of[r]: the lowest MPI_COMM_WORLD rank on world rank r's node. Learnt inside MPI_Init
+ * (a collective: every rank is there, and a send, where the strategy is chosen, is not). */
+static int *tempi_i_node_of = NULL;
+static int tempi_i_world_size = 0;
+
+static void tempi_i_learn_nodes(void)
+{
+    int rank, size, lowest = -1;
+    MPI_Comm node;
+    PMPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    PMPI_Comm_size(MPI_COMM_WORLD, &size);
+    int *all = malloc((size_t)size * sizeof *all);
+    if (!all || PMPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL,
+                                     &node) != MPI_SUCCESS) {
+        free(all); /* an MPI error is fatal by default; then every rank is here */
+        return;
+    }
+    PMPI_Allreduce(&rank, &lowest, 1, MPI_INT, MPI_MIN, node);
+    PMPI_Comm_free(&node);
+    if (PMPI_Allgather(&lowest, 1, MPI_INT, all, 1, MPI_INT, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        free(all);
+        return;
+    }
+    tempi_i_node_of = all;
+    tempi_i_world_size = size;
+}
+
+/* The lowest world rank on world rank r's node; -1 when not known. */
+int tempi_node_of(int r)
+{
+    return tempi_i_node_of && r >= 0 && r < tempi_i_world_size ? tempi_i_node_of[r] : -1;
+}
+
 /* ---- small hash tables: accelerated types, and tempi's requests ----------------------- */
 
 #define TEMPI_I_SLOTS 16384 /* per table, open addressing; a full table degrades safely */
@@ -229,14 +262,20 @@ int MPI_Init(int *argc, char ***argv)
 {
     tempi_i_read_environment();
     tempi_i_find_cuda();
-    return PMPI_Init(argc, argv);
+    int err = PMPI_Init(argc, argv);
+    if (err == MPI_SUCCESS && !tempi_i_disabled)
+        tempi_i_learn_nodes();
+    return err;
 }
 
 int MPI_Init_thread(int *argc, char ***argv, int required, int *provided)
 {
     tempi_i_read_environment();
     tempi_i_find_cuda();
-    return PMPI_Init_thread(argc, argv, required, provided);
+    int err = PMPI_Init_thread(argc, argv, required, provided);
+    if (err == MPI_SUCCESS && !tempi_i_disabled)
+        tempi_i_learn_nodes();
+    return err;
 }
 
 int MPI_Finalize(void)

@@ -32,5 +32,6 @@ int tempi_py_alltoall(int kind, intptr_t sendbuf, int nsend, const int64_t *send
 
 long tempi_passed_calls(void);
 void tempi_stage_device_buffers(int on);
+int tempi_node_of(int world_rank);
 
 #endif

@@ -22,6 +22,7 @@ ROUNDTRIP = HERE / "c" / "pack_roundtrip.c"
 P2P = HERE / "c" / "p2p.c"
 COLLECTIVES = HERE / "c" / "collectives.c"
 MPI4PY_PACK = HERE / "c" / "mpi4py_pack.py"
+LOCALITY_PROBE = HERE / "c" / "locality_probe.py"
 
 
 def _tempi_run(nranks: int, program: list[str], **variables: str) -> subprocess.CompletedProcess:
@@ -161,3 +162,13 @@ def test_mpi4py_program_under_the_shim(roundtrip):
     assert all(c["host_pack"] == 1 and c["host_unpack"] == 1 for c in stats), stats
     # Alltoallv: 2 parts out, 2 in; Neighbor_alltoallw on a ring: 1 out, 1 in
     assert all(c["host"] == 6 for c in stats), stats
+
+
+@pytest.mark.parametrize("nranks", [2, 4])
+def test_shim_learns_which_ranks_share_the_node(nranks):
+    """The interposer finds the node's ranks in MPI_Init (here all of them) and hands
+    them to the engine, which chooses strategies by the peer's locality."""
+    shim = _tempi_run(nranks, [sys.executable, str(LOCALITY_PROBE)], TEMPI_HOST="1")
+    assert shim.returncode == 0, shim.stdout + shim.stderr
+    everyone = list(range(nranks))
+    assert _lines(shim.stdout, "rank") == [f"rank {r} node {everyone}" for r in everyone]

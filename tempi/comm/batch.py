@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
-from tempi.comm import engine
+from tempi.comm import engine, locality
 from tempi.comm.message import Message
 from tempi.comm.strategy import datatype_strategy
 from tempi.datatype.descriptor import BlockList, Descriptor, blocks, prefix
@@ -105,9 +105,11 @@ def exchange(
     recvs: list[Message],
     sources: list[int],
     recv_tags: list[int],
+    local_ranks: frozenset[int] | None = None,
 ) -> bool:
     """Run the exchange with one pack and one unpack kernel, if every message is in the
-    same memory and on tempi's packed path; False (nothing done) otherwise."""
+    same memory and on tempi's packed path; False (nothing done) otherwise. One strategy
+    serves all: the one for a peer on another node when any is."""
     kind = _kind(sends + recvs)
     if (
         kind is None
@@ -118,7 +120,13 @@ def exchange(
     out, into = fuse(sends), fuse(recvs)
     on_device = kind == "cuda"
     cuda_aware = on_device and engine._cuda_aware()
-    path = datatype_strategy(out.desc, out.nbytes, cuda_aware=cuda_aware, emulated=not on_device)
+    path = datatype_strategy(
+        out.desc,
+        out.nbytes,
+        cuda_aware=cuda_aware,
+        emulated=not on_device,
+        peer_local=locality.all_local(comm, dests + sources, local_ranks),
+    )
     for m in sends + recvs:
         engine._count(m, path)
     engine._stats["batched"] += 1

@@ -53,18 +53,24 @@ def exchange(
     recvs: list[Any],
     sources: list[int],
     tags: tuple[list[int], list[int]] | None = None,
+    local_ranks: frozenset[int] | None = None,
 ) -> None:
     """Post every receive, start every send's pack, then complete all (each send goes to
     MPI as its pack finishes); ``tags`` gives each send and receive slot its tag
-    (default: the k-th part between two ranks gets ``TAG + k``)."""
+    (default: the k-th part between two ranks gets ``TAG + k``); ``local_ranks``: the
+    ranks of ``comm`` on this node, where known."""
     send_tags, recv_tags = tags or (_occurrences(dests), _occurrences(sources))
     sends = [_message(s, writable=False) for s in sends]
     recvs = [_message(r, writable=True) for r in recvs]
-    if batch.exchange(comm, sends, dests, send_tags, recvs, sources, recv_tags):
+    if batch.exchange(comm, sends, dests, send_tags, recvs, sources, recv_tags, local_ranks):
         return
-    requests = [engine.irecv(comm, s, src, t) for s, src, t in zip(recvs, sources, recv_tags)]
+    requests = [
+        engine.irecv(comm, s, src, t, local_ranks=local_ranks)
+        for s, src, t in zip(recvs, sources, recv_tags)
+    ]
     requests += [
-        engine.isend(comm, s, dst, t, deferred=True) for s, dst, t in zip(sends, dests, send_tags)
+        engine.isend(comm, s, dst, t, deferred=True, local_ranks=local_ranks)
+        for s, dst, t in zip(sends, dests, send_tags)
     ]
     Request.Waitall(requests)
 
@@ -106,10 +112,13 @@ def neighbors(comm: MPI.Comm) -> tuple[list[int], list[int], tuple[list[int], li
     raise ValueError("neighbor collectives need a communicator with a topology")
 
 
-def alltoallv(comm: MPI.Comm, sendspec: Any, recvspec: Any) -> None:
+def alltoallv(
+    comm: MPI.Comm, sendspec: Any, recvspec: Any, local_ranks: frozenset[int] | None = None
+) -> None:
     size = comm.Get_size()
     peers = list(range(size))
-    exchange(comm, _parts(sendspec, size, False), peers, _parts(recvspec, size, False), peers)
+    sends, recvs = _parts(sendspec, size, False), _parts(recvspec, size, False)
+    exchange(comm, sends, peers, recvs, peers, local_ranks=local_ranks)
 
 
 def topology_comm(comm: MPI.Comm) -> MPI.Comm:
@@ -121,9 +130,14 @@ def topology_comm(comm: MPI.Comm) -> MPI.Comm:
 
 
 def neighbor_alltoall(
-    comm: MPI.Comm, topo: MPI.Comm, sendspec: Any, recvspec: Any, displs_in_bytes: bool
+    comm: MPI.Comm,
+    topo: MPI.Comm,
+    sendspec: Any,
+    recvspec: Any,
+    displs_in_bytes: bool,
+    local_ranks: frozenset[int] | None = None,
 ) -> None:
     sources, destinations, tags = neighbors(topo)
     sends = _parts(sendspec, len(destinations), displs_in_bytes)
     recvs = _parts(recvspec, len(sources), displs_in_bytes)
-    exchange(comm, sends, destinations, recvs, sources, tags)
+    exchange(comm, sends, destinations, recvs, sources, tags, local_ranks)

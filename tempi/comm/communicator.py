@@ -12,7 +12,7 @@ from typing import Any
 from mpi4py import MPI
 
 from tempi import config
-from tempi.comm import collectives, engine
+from tempi.comm import collectives, engine, locality
 
 
 class Comm:
@@ -21,6 +21,7 @@ class Comm:
     def __init__(self, comm: MPI.Comm) -> None:
         self.comm = comm
         self._private: MPI.Comm | None = None
+        self._local: frozenset[int] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.comm, name)
@@ -29,13 +30,13 @@ class Comm:
         return f"tempi.Comm({self.comm!r})"
 
     def Isend(self, buf: Any, dest: int, tag: int = 0) -> Any:
-        return engine.isend(self.comm, buf, dest, tag)
+        return engine.isend(self.comm, buf, dest, tag, local_ranks=self._local)
 
     def Issend(self, buf: Any, dest: int, tag: int = 0) -> Any:
-        return engine.isend(self.comm, buf, dest, tag, synchronous=True)
+        return engine.isend(self.comm, buf, dest, tag, synchronous=True, local_ranks=self._local)
 
     def Irecv(self, buf: Any, source: int = MPI.ANY_SOURCE, tag: int = MPI.ANY_TAG) -> Any:
-        return engine.irecv(self.comm, buf, source, tag)
+        return engine.irecv(self.comm, buf, source, tag, local_ranks=self._local)
 
     def Send(self, buf: Any, dest: int, tag: int = 0) -> None:
         self.Isend(buf, dest, tag).Wait()
@@ -67,8 +68,11 @@ class Comm:
         receive.Wait(status)
 
     def _collective_comm(self) -> MPI.Comm:
+        """The duplicate that tempi's collective messages travel on, made at the first
+        collective (every rank is there), which also learns which ranks share this node."""
         if self._private is None:
             self._private = self.comm.Dup()
+            self._local = locality.node_ranks(self._private)
         return self._private
 
     def _ours(self, *specs: Any) -> bool:
@@ -78,17 +82,19 @@ class Comm:
     def Alltoallv(self, sendbuf: Any, recvbuf: Any) -> None:
         if not self._ours(sendbuf, recvbuf):
             return self.comm.Alltoallv(sendbuf, recvbuf)
-        collectives.alltoallv(self._collective_comm(), sendbuf, recvbuf)
+        collectives.alltoallv(self._collective_comm(), sendbuf, recvbuf, self._local)
 
     def Neighbor_alltoallv(self, sendbuf: Any, recvbuf: Any) -> None:
         if not self._ours(sendbuf, recvbuf):
             return self.comm.Neighbor_alltoallv(sendbuf, recvbuf)
-        collectives.neighbor_alltoall(self._collective_comm(), self.comm, sendbuf, recvbuf, False)
+        private = self._collective_comm()
+        collectives.neighbor_alltoall(private, self.comm, sendbuf, recvbuf, False, self._local)
 
     def Neighbor_alltoallw(self, sendbuf: Any, recvbuf: Any) -> None:
         if not self._ours(sendbuf, recvbuf):
             return self.comm.Neighbor_alltoallw(sendbuf, recvbuf)
-        collectives.neighbor_alltoall(self._collective_comm(), self.comm, sendbuf, recvbuf, True)
+        private = self._collective_comm()
+        collectives.neighbor_alltoall(private, self.comm, sendbuf, recvbuf, True, self._local)
 
     def Free(self) -> None:
         if self._private is not None:

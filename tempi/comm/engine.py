@@ -18,6 +18,7 @@ from typing import Any
 from mpi4py import MPI
 
 from tempi import config, system
+from tempi.comm import locality
 from tempi.comm.memory import CudaSpace, HostSpace
 from tempi.comm.message import Message, resolve
 from tempi.comm.pools import BufferPool
@@ -72,8 +73,9 @@ def _cuda_aware() -> bool:
     return system.cuda_aware_mpi()[0]
 
 
-def route(msg: Message) -> str:
-    """'passthrough', 'contiguous' (staged contiguous device data) or a datatype strategy."""
+def route(msg: Message, peer_local: bool | None = None) -> str:
+    """'passthrough', 'contiguous' (staged contiguous device data) or a datatype strategy;
+    ``peer_local``: whether the peer is on this node, if known."""
     if msg.desc is None:
         if msg.on_device and not _cuda_aware():
             raise UnsupportedDatatype(
@@ -85,14 +87,18 @@ def route(msg: Message) -> str:
             msg.desc.is_contiguous and not msg.is_view
         ):
             return "passthrough"
-        return datatype_strategy(msg.desc, msg.nbytes, cuda_aware=False, emulated=True)
+        return datatype_strategy(
+            msg.desc, msg.nbytes, cuda_aware=False, emulated=True, peer_local=peer_local
+        )
     if msg.desc.is_contiguous:
         return (
             "passthrough"
             if contiguous_strategy(cuda_aware=_cuda_aware()) == "direct"
             else "contiguous"
         )
-    return datatype_strategy(msg.desc, msg.nbytes, cuda_aware=_cuda_aware(), emulated=False)
+    return datatype_strategy(
+        msg.desc, msg.nbytes, cuda_aware=_cuda_aware(), emulated=False, peer_local=peer_local
+    )
 
 
 def _wire(buf: Buffer, nbytes: int) -> list[Any]:
@@ -167,23 +173,40 @@ def isend(
     *,
     synchronous: bool = False,
     deferred: bool = False,
+    local_ranks: frozenset[int] | None = None,
 ) -> Any:
     """Start a send of an mpi4py buffer spec (or a resolved :class:`Message`); an
-    ``MPI.Request`` on the passthrough path, else a tempi Request.
+    ``MPI.Request`` on the passthrough path, else a tempi Request. ``local_ranks``: the
+    ranks of ``comm`` on this node, where known (:mod:`tempi.comm.locality`).
 
     A packed send reaches MPI once its pack is done: at once (the pack is waited for
     here), or with ``deferred`` when a completion call finds the pack done, so that
     many packs run back to back. Only a caller that completes the request itself may
     defer (a collective): a deferred send is not visible to MPI until then."""
     msg = spec if isinstance(spec, Message) else resolve(spec, writable=False)
-    return isend_message(comm, msg, dest, tag, synchronous=synchronous, deferred=deferred)
+    return isend_message(
+        comm,
+        msg,
+        dest,
+        tag,
+        synchronous=synchronous,
+        deferred=deferred,
+        local_ranks=local_ranks,
+    )
 
 
-def irecv(comm: MPI.Comm, spec: Any, source: int, tag: int) -> Any:
+def irecv(
+    comm: MPI.Comm,
+    spec: Any,
+    source: int,
+    tag: int,
+    *,
+    local_ranks: frozenset[int] | None = None,
+) -> Any:
     """Start a receive into a buffer spec (or a resolved :class:`Message`); an
     ``MPI.Request`` on the passthrough path, else a tempi Request."""
     msg = spec if isinstance(spec, Message) else resolve(spec, writable=True)
-    return irecv_message(comm, msg, source, tag)
+    return irecv_message(comm, msg, source, tag, local_ranks=local_ranks)
 
 
 def isend_message(
@@ -194,9 +217,10 @@ def isend_message(
     *,
     synchronous: bool = False,
     deferred: bool = False,
+    local_ranks: frozenset[int] | None = None,
 ) -> Any:
     """:func:`isend` of a resolved message (the interposer builds them from C pointers)."""
-    path = route(msg)
+    path = route(msg, locality.peer_local(comm, dest, local_ranks))
     kind = _count(msg, path)
     start = comm.Issend if synchronous else comm.Isend
     if path == "passthrough":
@@ -205,9 +229,16 @@ def isend_message(
     return Request(steps, _space(kind))
 
 
-def irecv_message(comm: MPI.Comm, msg: Message, source: int, tag: int) -> Any:
+def irecv_message(
+    comm: MPI.Comm,
+    msg: Message,
+    source: int,
+    tag: int,
+    *,
+    local_ranks: frozenset[int] | None = None,
+) -> Any:
     """:func:`irecv` of a resolved message."""
-    path = route(msg)
+    path = route(msg, locality.peer_local(comm, source, local_ranks))
     kind = _count(msg, path)
     if path == "passthrough":
         return comm.Irecv(msg.spec, source, tag)

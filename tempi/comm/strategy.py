@@ -27,8 +27,8 @@ def choose_strategy(
     desc: Descriptor, nbytes: int, *, cuda_aware: bool, peer_local: bool | None = None
 ) -> str:
     """The fastest strategy the performance model predicts for this message (device only
-    on a CUDA-aware MPI). ``peer_local`` (the peer shares this node) defaults to True:
-    the engine does not know the peer's node yet. Should the model fail, the rule it
+    on a CUDA-aware MPI). ``peer_local``: whether the peer shares this node (None, not
+    known: taken as True; see :mod:`tempi.comm.locality`). Should the model fail, the rule it
     replaced: device on a CUDA-aware MPI, else one-shot (the kernel writes the packed
     bytes over the host link once; staged writes them to device memory and copies again)."""
     try:
@@ -45,12 +45,21 @@ def choose_strategy(
         return "device" if cuda_aware else "oneshot"
 
 
-def datatype_strategy(desc: Descriptor, nbytes: int, *, cuda_aware: bool, emulated: bool) -> str:
+def datatype_strategy(
+    desc: Descriptor,
+    nbytes: int,
+    *,
+    cuda_aware: bool,
+    emulated: bool,
+    peer_local: bool | None = None,
+) -> str:
     """The strategy for one non-contiguous message; refuses ``device`` without a
     CUDA-aware MPI (except in host emulation, where "device" memory is host memory)."""
     forced = config.get("TEMPI_DATATYPE")
     if forced == "auto":
-        return choose_strategy(desc, nbytes, cuda_aware=cuda_aware or emulated)
+        return choose_strategy(
+            desc, nbytes, cuda_aware=cuda_aware or emulated, peer_local=peer_local
+        )
     if forced == "device" and not (cuda_aware or emulated):
         raise ConfigError(
             "TEMPI_DATATYPE=device needs a CUDA-aware MPI and this one is not "

@@ -37,12 +37,12 @@ import numpy as np
 from mpi4py import MPI
 
 from tempi import system
+from tempi.comm.locality import node_ranks
 from tempi.log import get_logger
 from tempi.model import defaults, endtoend, predict, profile
 from tempi.model._pingpong import pingpong
 from tempi.model.features import Shape, reference_stride
 from tempi.model.grid import FULL, QUICK, SPAN_CAP_B, Grid
-from tempi.model.locality import node_ranks
 from tempi.model.profile import SHAPE_COMPONENTS, Profile
 from tempi.model.shapes import descriptor
 from tempi.model.table import Table, fill, monotone

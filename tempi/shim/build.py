@@ -73,7 +73,10 @@ def build(*, force: bool = False, verbose: bool = False) -> Path:
     compiler = mpicc()
     ffi = cffi.FFI()
     ffi.embedding_api(embedding_api())
-    ffi.cdef("long tempi_passed_calls(void); void tempi_stage_device_buffers(int on);")
+    ffi.cdef(
+        "long tempi_passed_calls(void); void tempi_stage_device_buffers(int on);"
+        " int tempi_node_of(int world_rank);"
+    )
     ffi.set_source(
         "_tempi_shim",
         (native_dir() / "interposer.c").read_text(),

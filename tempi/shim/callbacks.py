@@ -40,8 +40,22 @@ def init() -> int:
 
     aware = system.cuda_aware_mpi()[0]
     _lib.tempi_stage_device_buffers(int(contiguous_strategy(cuda_aware=aware) == "staged"))
+    _learn_world_nodes()
     atexit.register(finalize)  # a Python host finalizes MPI only after the interpreter
     return OK
+
+
+def _learn_world_nodes() -> None:
+    """Hand the engine the world ranks on this node, as C learnt them in MPI_Init."""
+    from mpi4py import MPI
+
+    from tempi.comm import locality
+
+    world = MPI.COMM_WORLD
+    mine = _lib.tempi_node_of(world.Get_rank())
+    if mine >= 0:
+        nodes = range(world.Get_size())
+        locality.set_world(frozenset(r for r in nodes if _lib.tempi_node_of(r) == mine))
 
 
 def _mpi() -> Any:
@@ -214,7 +228,9 @@ def isend(
 
     comm = _mpi().Comm.f2py(fcomm)
     return _start(
-        lambda m: engine.isend_message(comm, m, dest, tag, synchronous=bool(synchronous)),
+        lambda m: engine.isend_message(
+            comm, m, dest, tag, synchronous=bool(synchronous), local_ranks=_local.get(fcomm)
+        ),
         buf,
         count,
         ftype,
@@ -230,7 +246,12 @@ def irecv(
 
     comm = _mpi().Comm.f2py(fcomm)
     return _start(
-        lambda m: engine.irecv_message(comm, m, source, tag), buf, count, ftype, request, rid
+        lambda m: engine.irecv_message(comm, m, source, tag, local_ranks=_local.get(fcomm)),
+        buf,
+        count,
+        ftype,
+        request,
+        rid,
     )
 
 
@@ -300,10 +321,12 @@ def request_free(rid: int) -> None:
 
 
 _private: dict[int, Any] = {}
+_local: dict[int, frozenset[int]] = {}
 _comm_keyval: int | None = None
 
 
 def _forget_comm(comm: Any, keyval: int, fcomm: int) -> None:
+    _local.pop(fcomm, None)
     private = _private.pop(fcomm, None)
     if private is not None:
         private.Free()
@@ -311,8 +334,11 @@ def _forget_comm(comm: Any, keyval: int, fcomm: int) -> None:
 
 def _private_comm(comm: Any) -> Any:
     """A duplicate of the application's communicator for tempi's collective messages,
-    made on the first collective (all ranks are there) and freed with the original."""
+    made on the first collective (all ranks are there, so it also learns which ranks
+    share this node) and freed with the original."""
     global _comm_keyval
+    from tempi.comm import locality
+
     fcomm = comm.py2f()
     private = _private.get(fcomm)
     if private is None:
@@ -320,6 +346,7 @@ def _private_comm(comm: Any) -> Any:
         if _comm_keyval is None:
             _comm_keyval = MPI.Comm.Create_keyval(delete_fn=_forget_comm)
         private = _private[fcomm] = comm.Dup()
+        _local[fcomm] = locality.node_ranks(private)
         if comm not in (MPI.COMM_WORLD, MPI.COMM_SELF):
             comm.Set_attr(_comm_keyval, fcomm)
     return private
@@ -351,12 +378,13 @@ def alltoall(
             _message(recvbuf + recvdispls[i], recvcounts[i], recvtypes[i]) for i in range(nrecv)
         ]
         private = _private_comm(comm)
+        local = _local[fcomm]
         if neighbor:
             sources, destinations, tags = collectives.neighbors(collectives.topology_comm(comm))
-            collectives.exchange(private, sends, destinations, recvs, sources, tags)
+            collectives.exchange(private, sends, destinations, recvs, sources, tags, local)
         else:
             peers = list(range(comm.Get_size()))
-            collectives.exchange(private, sends, peers, recvs, peers)
+            collectives.exchange(private, sends, peers, recvs, peers, local_ranks=local)
         return OK
     except Exception as exc:  # noqa: BLE001
         return _error(exc)
