@@ -99,8 +99,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     from tempi import launch
 
-    program = [sys.executable, "-m", "tempi.halo", "--n", str(args.n), "--iters", str(args.iters)]
+    program = [sys.executable, "-m", "tempi.halo", "--iters", str(args.iters)]
     program += ["--png", os.path.abspath(args.out)]
+    if args.n is not None:
+        program += ["--n", str(args.n)]
     if args.host:
         program.append("--host")
     return subprocess.call(launch.command(args.np, program), env=launch.environment())
@@ -152,7 +154,9 @@ def parser() -> argparse.ArgumentParser:
         "results table and writes a bar chart (with matplotlib) to --out.",
     )
     demo.add_argument("-n", "--np", type=int, default=4, help="ranks (default 4)")
-    demo.add_argument("--n", type=int, default=24, help="local block edge in cells (default 24)")
+    demo.add_argument(
+        "--n", type=int, help="local block edge in cells (default 128 on a GPU, 32 in host memory)"
+    )
     demo.add_argument("--iters", type=int, default=10, help="timed exchanges per method")
     demo.add_argument("--host", action="store_true", help="NumPy arrays even with a GPU")
     demo.add_argument(

@@ -317,7 +317,12 @@ def _config(row: dict) -> tuple[int, int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, nargs="+", default=[32], help="local block edge(s)")
+    parser.add_argument(
+        "--n",
+        type=int,
+        nargs="+",
+        help="local block edge(s) in cells (default 128 on a GPU, 32 in host memory)",
+    )
     parser.add_argument("--radius", type=int, nargs="+", default=[1], help="ghost layers")
     parser.add_argument(
         "--quantities", type=int, nargs="+", default=[2], help="float64 values per cell"
@@ -330,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--png", help="write a bar chart of the results to this file")
     args = parser.parse_args(argv)
-    if min(args.n) < 1 or min(args.radius) < 1 or max(args.radius) > min(args.n):
+    smallest = min(args.n) if args.n else 32
+    if smallest < 1 or min(args.radius) < 1 or max(args.radius) > smallest:
         parser.error("need n >= 1 and 1 <= radius <= n")
     if args.iters < 1 or args.warmup < 1 or min(args.quantities) < 1:
         parser.error("need iters, warmup and quantities >= 1")
@@ -341,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     from tempi.pack import cuda
 
     use_gpu = not args.host and cuda.cuda_available()
+    sizes = args.n or [128 if use_gpu else 32]
     if not use_gpu:
         os.environ["TEMPI_HOST"] = "1"
         from tempi import config
@@ -350,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     comm = MPI.COMM_WORLD
     memory = "GPU (CuPy)" if use_gpu else "host (NumPy, TEMPI_HOST=1)"
     everything = []
-    for n, radius, quantities in itertools.product(args.n, args.radius, args.quantities):
+    for n, radius, quantities in itertools.product(sizes, args.radius, args.quantities):
         rows = run(comm, n, radius, quantities, args.iters, xp, args.warmup)
         everything += rows
         if comm.Get_rank() == 0:
