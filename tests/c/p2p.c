@@ -2,7 +2,7 @@
  * with and without the tempi shim can be compared: ring Isend/Irecv completed by Waitall,
  * Testany and Waitsome; blocking Send/Recv with wildcards and MPI_Get_count; Sendrecv;
  * Ssend; a short receive; MPI_Request_free on a send; Waitall with statuses over tempi's
- * and plain requests. Buffers are in device memory with "device" as the first argument
+ * and plain requests; Wait, Test, Waitany, Testall and Testsome with statuses. Buffers are in device memory with "device" as the first argument
  * (see native/devmem.h), in host memory otherwise. */
 #include "devmem.h"
 #include <mpi.h>
@@ -109,6 +109,44 @@ int main(int argc, char **argv)
     MPI_Get_count(&st[1], MPI_DOUBLE, &c1);
     printf("rank %d waitall %d/%d/%d %d/%d/%d %g %016lx\n", rank, st[0].MPI_SOURCE, st[0].MPI_TAG,
            c0, st[1].MPI_SOURCE, st[1].MPI_TAG, c1, plain_in, checksum(a, len));
+    /* the other completion calls, each on tempi's requests, statuses filled */
+    MPI_Request r[4], s[4];
+    double *in[4];
+    for (int k = 0; k < 4; ++k) {
+        in[k] = devmem_alloc(len * sizeof(double));
+        MPI_Irecv(in[k], 2, column, left, 100 + k, MPI_COMM_WORLD, &r[k]);
+    }
+    for (int k = 0; k < 4; ++k)
+        MPI_Isend(b, 2, column, right, 100 + k, MPI_COMM_WORLD, &s[k]);
+    MPI_Wait(&r[0], &status);
+    MPI_Get_count(&status, column, &count);
+    printf("rank %d wait %d/%d/%d null %d\n", rank, status.MPI_SOURCE, status.MPI_TAG, count,
+           r[0] == MPI_REQUEST_NULL);
+    for (flag = 0; !flag;)
+        MPI_Test(&r[1], &flag, &status);
+    MPI_Get_count(&status, column, &count);
+    printf("rank %d test %d/%d/%d null %d\n", rank, status.MPI_SOURCE, status.MPI_TAG, count,
+           r[1] == MPI_REQUEST_NULL);
+    MPI_Waitany(2, &r[2], &index, &status);
+    MPI_Get_count(&status, column, &count);
+    printf("rank %d waitany tag %s count %d\n", rank,
+           status.MPI_TAG == 102 + index ? "matches" : "WRONG", count);
+    for (flag = 0; !flag;)
+        MPI_Testall(2, &r[2], &flag, statuses);
+    printf("rank %d testall tag %s\n", rank,
+           statuses[index == 0 ? 1 : 0].MPI_TAG == (index == 0 ? 103 : 102) ? "matches" : "WRONG");
+    int completed = 0;
+    while (completed < 4) {
+        MPI_Testsome(4, s, &outcount, indices, statuses);
+        if (outcount != MPI_UNDEFINED)
+            completed += outcount;
+    }
+    printf("rank %d testsome %d sends null %d\n", rank, completed,
+           s[0] == MPI_REQUEST_NULL && s[3] == MPI_REQUEST_NULL);
+    for (int k = 0; k < 4; ++k) {
+        printf("rank %d completions %d %016lx\n", rank, k, checksum(in[k], len));
+        devmem_free(in[k]);
+    }
     MPI_Barrier(MPI_COMM_WORLD);
     for (int k = 0; k < N; ++k) {
         devmem_free(send[k]);
