@@ -167,12 +167,6 @@ static uint64_t tempi_i_request_key(MPI_Request request)
     return key;
 }
 
-static MPI_Request tempi_i_request_of(int64_t key)
-{
-    MPI_Request request;
-    memcpy(&request, &key, sizeof request);
-    return request;
-}
 
 /* ---- device memory: the CUDA driver, only if the application loaded it --------------- */
 
@@ -405,41 +399,82 @@ int MPI_Pack_size(int incount, MPI_Datatype datatype, MPI_Comm comm, int *size)
     return PMPI_Pack_size(incount, datatype, comm, size);
 }
 
-/* ---- point to point: tempi's requests carry the handle of the MPI request they wait on,
- * which is what the application holds; the request table maps it back to tempi's id. ---- */
+/* ---- point to point: the application holds a generalized request for each of tempi's,
+ * which the request table maps to tempi's id. Not the MPI request tempi waits on: tempi's
+ * progress completes that one while the application still holds its handle, and MPI
+ * hands a completed request's handle to the next plain request it makes. A generalized
+ * request stays allocated until tempi completes and frees it when the application
+ * completes tempi's request. ---- */
+
+#define TEMPI_I_MAX_REQUESTS (TEMPI_I_SLOTS / 2) /* keeps the request table's probes short */
+
+static int tempi_i_greq_query(void *extra, MPI_Status *status)
+{
+    (void)extra; /* tempi fills the application's statuses itself */
+    PMPI_Status_set_elements(status, MPI_BYTE, 0);
+    PMPI_Status_set_cancelled(status, 0);
+    status->MPI_SOURCE = MPI_UNDEFINED;
+    status->MPI_TAG = MPI_UNDEFINED;
+    return MPI_SUCCESS;
+}
+
+static int tempi_i_greq_free(void *extra)
+{
+    (void)extra;
+    return MPI_SUCCESS;
+}
+
+static int tempi_i_greq_cancel(void *extra, int complete)
+{
+    (void)extra, (void)complete; /* tempi's operations are not cancelled */
+    return MPI_SUCCESS;
+}
+
+/* Release the application's handle of one of tempi's requests (now MPI_REQUEST_NULL). */
+static void tempi_i_forget(MPI_Request *request)
+{
+    tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), 0);
+    PMPI_Grequest_complete(*request);
+    PMPI_Wait(request, MPI_STATUS_IGNORE);
+}
+
+/* A handle for the operation start() begins, or start()'s answer: TEMPI_I_PASS (not tempi's,
+ * nothing started) or an error. */
+#define TEMPI_I_START(request, start)                                                           \
+    do {                                                                                        \
+        if (tempi_i_requests.live >= TEMPI_I_MAX_REQUESTS) {                                    \
+            fprintf(stderr, "tempi: more than %d requests in flight\n", TEMPI_I_MAX_REQUESTS); \
+            return 1000 + MPI_ERR_INTERN;                                                       \
+        }                                                                                       \
+        int err = PMPI_Grequest_start(tempi_i_greq_query, tempi_i_greq_free,                    \
+                                      tempi_i_greq_cancel, NULL, request);                      \
+        if (err != MPI_SUCCESS)                                                                 \
+            return 1000 + err;                                                                  \
+        int id = 0;                                                                             \
+        tempi_i_inside = 1;                                                                     \
+        int rc = start;                                                                         \
+        tempi_i_inside = 0;                                                                     \
+        if (rc == TEMPI_I_OK) {                                                                 \
+            tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), id);                \
+        } else {                                                                                \
+            PMPI_Grequest_complete(*request);                                                   \
+            PMPI_Wait(request, MPI_STATUS_IGNORE);                                              \
+        }                                                                                       \
+        return rc;                                                                              \
+    } while (0)
 
 static int tempi_i_isend(const void *buf, int64_t count, MPI_Datatype datatype, int dest,
                          int tag, MPI_Comm comm, int synchronous, MPI_Request *request)
 {
-    int64_t key = 0;
-    int id = 0;
-    tempi_i_inside = 1;
-    int rc = tempi_py_isend((intptr_t)buf, count, MPI_Type_c2f(datatype), dest, tag,
-                            MPI_Comm_c2f(comm), synchronous, &key, &id);
-    tempi_i_inside = 0;
-    if (rc == TEMPI_I_OK) {
-        *request = tempi_i_request_of(key);
-        if (!tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), id))
-            fprintf(stderr, "tempi: request table full\n");
-    }
-    return rc;
+    TEMPI_I_START(request, tempi_py_isend((intptr_t)buf, count, MPI_Type_c2f(datatype), dest,
+                                          tag, MPI_Comm_c2f(comm), synchronous, &id));
 }
 
 static int tempi_i_irecv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
                          MPI_Comm comm, MPI_Request *request)
 {
-    int64_t key = 0;
-    int id = 0;
-    tempi_i_inside = 1;
-    int rc = tempi_py_irecv((intptr_t)buf, count, MPI_Type_c2f(datatype), source, tag,
-                            MPI_Comm_c2f(comm), &key, &id);
-    tempi_i_inside = 0;
-    if (rc == TEMPI_I_OK) {
-        *request = tempi_i_request_of(key);
-        if (!tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), id))
-            fprintf(stderr, "tempi: request table full\n");
-    }
-    return rc;
+    TEMPI_I_START(request, tempi_py_irecv((intptr_t)buf, count, MPI_Type_c2f(datatype), source,
+                                          tag, MPI_Comm_c2f(comm), &id));
 }
 
 static void tempi_i_fill_status(MPI_Status *status, int source, int tag, int64_t nbytes)
@@ -464,8 +499,7 @@ static int tempi_i_wait(MPI_Request *request, int id, MPI_Status *status)
 {
     int source = 0, tag = 0;
     int64_t nbytes = -1;
-    tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), 0);
-    *request = MPI_REQUEST_NULL;
+    tempi_i_forget(request);
     tempi_i_inside = 1;
     int rc = tempi_py_wait(id, &source, &tag, &nbytes);
     tempi_i_inside = 0;
@@ -485,8 +519,7 @@ static int tempi_i_test(MPI_Request *request, int id, int *flag, MPI_Status *sta
     if (rc != TEMPI_I_OK)
         return tempi_i_error(rc);
     if (*flag) {
-        tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), 0);
-        *request = MPI_REQUEST_NULL;
+        tempi_i_forget(request);
         tempi_i_fill_status(status, source, tag, nbytes);
     }
     return MPI_SUCCESS;
@@ -641,8 +674,7 @@ int MPI_Waitall(int count, MPI_Request requests[], MPI_Status statuses[])
         if (id) {
             ids[n] = id;
             where[n++] = i;
-            tempi_i_store(&tempi_i_requests, tempi_i_request_key(requests[i]), 0);
-            requests[i] = MPI_REQUEST_NULL;
+            tempi_i_forget(&requests[i]);
         }
     }
     int err = PMPI_Waitall(count, requests, statuses);
@@ -658,16 +690,34 @@ int MPI_Waitall(int count, MPI_Request requests[], MPI_Status statuses[])
     return err;
 }
 
+/* Whether tempi's request id is done, without completing it; its status if so. */
+static int tempi_i_request_ready(int id, int *flag, MPI_Status *status)
+{
+    int source = 0, tag = 0;
+    int64_t nbytes = -1;
+    tempi_i_inside = 1;
+    int rc = tempi_py_ready(id, &source, &tag, &nbytes);
+    tempi_i_inside = 0;
+    if (rc != TEMPI_I_OK && rc != TEMPI_I_PASS)
+        return tempi_i_error(rc);
+    *flag = rc == TEMPI_I_OK;
+    if (*flag)
+        tempi_i_fill_status(status, source, tag, nbytes);
+    return MPI_SUCCESS;
+}
+
+int MPI_Request_get_status(MPI_Request request, int *flag, MPI_Status *status)
+{
+    int id = tempi_i_bypass() ? 0 : tempi_i_request_id(request);
+    return id ? tempi_i_request_ready(id, flag, status) : PMPI_Request_get_status(request, flag, status);
+}
+
 /* Done, without completing it: MPI_Testall completes nothing unless all are done. */
 static int tempi_i_done(MPI_Request request)
 {
     int id = tempi_i_request_id(request), flag = 0;
-    if (id) {
-        tempi_i_inside = 1;
-        flag = tempi_py_ready(id) == TEMPI_I_OK;
-        tempi_i_inside = 0;
-        return flag;
-    }
+    if (id)
+        return tempi_i_request_ready(id, &flag, MPI_STATUS_IGNORE) == MPI_SUCCESS && flag;
     if (request == MPI_REQUEST_NULL)
         return 1;
     PMPI_Request_get_status(request, &flag, MPI_STATUS_IGNORE);
@@ -759,8 +809,7 @@ int MPI_Request_free(MPI_Request *request)
     int id = tempi_i_bypass() ? 0 : tempi_i_request_id(*request);
     if (!id)
         return PMPI_Request_free(request);
-    tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), 0);
-    *request = MPI_REQUEST_NULL;
+    tempi_i_forget(request);
     tempi_i_inside = 1;
     tempi_py_request_free(id); /* completed in the background, buffers returned */
     tempi_i_inside = 0;

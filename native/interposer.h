@@ -16,13 +16,13 @@ int tempi_py_unpack(intptr_t inbuf, int64_t insize, int64_t *position, intptr_t 
                     int64_t outcount, int ftype, int fcomm);
 void tempi_py_finalize(void);
 int tempi_py_isend(intptr_t buf, int64_t count, int ftype, int dest, int tag, int fcomm,
-                   int synchronous, int64_t *request, int *id);
+                   int synchronous, int *id);
 int tempi_py_irecv(intptr_t buf, int64_t count, int ftype, int source, int tag, int fcomm,
-                   int64_t *request, int *id);
+                   int *id);
 int tempi_py_wait(int id, int *source, int *tag, int64_t *nbytes);
 int tempi_py_test(int id, int *flag, int *source, int *tag, int64_t *nbytes);
 int tempi_py_waitall(int n, const int *ids, int *sources, int *tags, int64_t *nbytes);
-int tempi_py_ready(int id);
+int tempi_py_ready(int id, int *source, int *tag, int64_t *nbytes);
 void tempi_py_request_free(int id);
 int tempi_py_alltoall(int kind, intptr_t sendbuf, int nsend, const int64_t *sendcounts,
                       const int64_t *senddispls, const int *sendtypes, intptr_t recvbuf,

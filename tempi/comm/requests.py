@@ -76,11 +76,6 @@ class Request:
             status.Set_elements(MPI.BYTE, nbytes)
 
     @property
-    def mpi_request(self) -> MPI.Request | None:
-        """The MPI request this one waits on now (the interposer hands its handle to C)."""
-        return self._waiting if isinstance(self._waiting, MPI.Request) else None
-
-    @property
     def result(self) -> tuple[int, int, int] | None:
         """(source, tag, bytes) of a completed receive."""
         return self._result

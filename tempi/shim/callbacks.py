@@ -188,8 +188,8 @@ def _message(ptr: int, count: int, ftype: int) -> Any:
     return Message(spec, typed, origin, count, datatype, desc)
 
 
-def _start(start: Any, ptr: int, count: int, ftype: int, request: Any, rid: Any) -> int:
-    """Run ``start(message)``; give C the MPI request handle it waits on and tempi's id."""
+def _start(start: Any, ptr: int, count: int, ftype: int, rid: Any) -> int:
+    """Run ``start(message)`` and give C tempi's id of the request it made."""
     from tempi.comm import engine
     from tempi.errors import TempiError
 
@@ -205,8 +205,6 @@ def _start(start: Any, ptr: int, count: int, ftype: int, request: Any, rid: Any)
         started = start(msg)
         n = next(_ids)
         _requests[n] = started
-        handle = _mpi()._handleof(started.mpi_request)  # C's bits, as an unsigned number
-        request[0] = handle - (1 << 64) if handle >= 1 << 63 else handle
         rid[0] = n
         return OK
     except Exception as exc:  # noqa: BLE001
@@ -221,7 +219,6 @@ def isend(
     tag: int,
     fcomm: int,
     synchronous: int,
-    request: Any,
     rid: Any,
 ) -> int:
     from tempi.comm import engine
@@ -234,14 +231,11 @@ def isend(
         buf,
         count,
         ftype,
-        request,
         rid,
     )
 
 
-def irecv(
-    buf: int, count: int, ftype: int, source: int, tag: int, fcomm: int, request: Any, rid: Any
-) -> int:
+def irecv(buf: int, count: int, ftype: int, source: int, tag: int, fcomm: int, rid: Any) -> int:
     from tempi.comm import engine
 
     comm = _mpi().Comm.f2py(fcomm)
@@ -250,7 +244,6 @@ def irecv(
         buf,
         count,
         ftype,
-        request,
         rid,
     )
 
@@ -308,9 +301,14 @@ def test(rid: int, flag: Any, source: Any, tag: Any, nbytes: Any) -> int:
         return _error(exc)
 
 
-def ready(rid: int) -> int:
+def ready(rid: int, source: Any, tag: Any, nbytes: Any) -> int:
+    """Whether the request is done, without completing it (its status if so)."""
     try:
-        return OK if _requests[rid].ready() else PASS
+        started = _requests[rid]
+        if not started.ready():
+            return PASS
+        _report(started, source, tag, nbytes)
+        return OK
     except Exception as exc:  # noqa: BLE001
         return _error(exc)
 

@@ -2,7 +2,9 @@
  * with and without the tempi shim can be compared: ring Isend/Irecv completed by Waitall,
  * Testany and Waitsome; blocking Send/Recv with wildcards and MPI_Get_count; Sendrecv;
  * Ssend; a short receive; MPI_Request_free on a send; Waitall with statuses over tempi's
- * and plain requests; Wait, Test, Waitany, Testall and Testsome with statuses. Buffers are in device memory with "device" as the first argument
+ * and plain requests; Wait, Test, Waitany, Testall and Testsome with statuses;
+ * Request_get_status; a plain request made after tempi's progress completed the MPI
+ * request under one of tempi's (MPI may give it the same handle). Buffers are in device memory with "device" as the first argument
  * (see native/devmem.h), in host memory otherwise. */
 #include "devmem.h"
 #include <mpi.h>
@@ -147,6 +149,26 @@ int main(int argc, char **argv)
         printf("rank %d completions %d %016lx\n", rank, k, checksum(in[k], len));
         devmem_free(in[k]);
     }
+    /* Request_get_status polls tempi's receive; Testall then finds the plain one pending */
+    MPI_Request t[2], p;
+    double x = -1, y = -1, v = 42 + rank;
+    MPI_Irecv(a, 2, column, left, 120, MPI_COMM_WORLD, &t[0]);
+    MPI_Irecv(&x, 1, MPI_DOUBLE, left, 121, MPI_COMM_WORLD, &t[1]);
+    MPI_Send(b, 2, column, right, 120, MPI_COMM_WORLD);
+    for (flag = 0; !flag;)
+        MPI_Request_get_status(t[0], &flag, &status);
+    MPI_Get_count(&status, column, &count);
+    printf("rank %d get_status %d/%d/%d\n", rank, status.MPI_SOURCE, status.MPI_TAG, count);
+    MPI_Testall(2, t, &flag, MPI_STATUSES_IGNORE);
+    MPI_Irecv(&y, 1, MPI_DOUBLE, left, 122, MPI_COMM_WORLD, &p);
+    MPI_Send(&v, 1, MPI_DOUBLE, right, 122, MPI_COMM_WORLD);
+    MPI_Wait(&p, MPI_STATUS_IGNORE);
+    printf("rank %d testall %d plain after it %g\n", rank, flag, y);
+    MPI_Barrier(MPI_COMM_WORLD); /* x is sent only once every rank has run its Testall */
+    MPI_Send(&v, 1, MPI_DOUBLE, right, 121, MPI_COMM_WORLD);
+    MPI_Waitall(2, t, statuses);
+    printf("rank %d then %g %d/%d %016lx\n", rank, x, statuses[0].MPI_SOURCE,
+           statuses[0].MPI_TAG, checksum(a, len));
     MPI_Barrier(MPI_COMM_WORLD);
     for (int k = 0; k < N; ++k) {
         devmem_free(send[k]);
