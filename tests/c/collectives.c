@@ -1,5 +1,6 @@
 /* A 3-D halo exchange with MPI_Neighbor_alltoallw (one subarray type per face) on a
- * periodic Cartesian communicator, MPI_Neighbor_alltoallv with a vector type, and
+ * periodic Cartesian communicator and on a non-periodic one (MPI_PROC_NULL beyond the
+ * edges: those ghost layers keep their values), MPI_Neighbor_alltoallv with a vector type, and
  * MPI_Alltoallv with a vector type; prints checksums so runs with and without the tempi
  * shim can be compared. Buffers are in device memory with "device" as the first argument
  * (see native/devmem.h). */
@@ -63,6 +64,14 @@ int main(int argc, char **argv)
     MPI_Aint displs[6] = {0, 0, 0, 0, 0, 0};
     MPI_Neighbor_alltoallw(grid, counts, displs, send, grid, counts, displs, recv, cart);
     printf("rank %d halo %016lx\n", rank, checksum(grid, n));
+    int open[3] = {0, 0, 0};
+    MPI_Comm bounded;
+    MPI_Cart_create(MPI_COMM_WORLD, 3, dims, open, 0, &bounded);
+    double *walled = filled(n, rank * 10000);
+    MPI_Neighbor_alltoallw(walled, counts, displs, send, walled, counts, displs, recv, bounded);
+    printf("rank %d open halo %016lx\n", rank, checksum(walled, n));
+    devmem_free(walled);
+    MPI_Comm_free(&bounded);
 
     MPI_Datatype column;
     MPI_Type_vector(4, 1, 3, MPI_DOUBLE, &column);

@@ -107,6 +107,35 @@ def test_neighbor_alltoallw_halo(strategy, cart, mode, engine_ran):
     assert tempi.comm.stats()["batched"] == batched + 1
 
 
+@pytest.mark.mpi(min_size=1)
+def test_neighbor_alltoallw_open_boundaries(strategy):
+    """A non-periodic grid: neighbours beyond the edge are MPI_PROC_NULL, whose slots
+    neither send nor receive; the rest must match the system MPI's exchange."""
+    dims = MPI.Compute_dims(MPI.COMM_WORLD.size, 3)
+    cart = MPI.COMM_WORLD.Create_cart(dims, periods=[False] * 3, reorder=False)
+    sends, recvs, sdispls, rdispls = _faces("starts", 8)
+    ones = [1] * 6
+    try:
+        a, b = _block(cart.rank, 0.5), -_block(cart.rank, 0.25)
+        ref = b.copy()
+        specs = ([a, ones, sdispls, sends], [ref, ones, rdispls, recvs])
+        cart.Neighbor_alltoallw(*specs)
+        _run_tempi(cart, "Neighbor_alltoallw", [a, ones, sdispls, sends], [b, ones, rdispls, recvs])
+        assert np.array_equal(b, ref)
+        initial = -_block(cart.rank, 0.25)
+        for d in range(3):
+            lower, _ = cart.Shift(d, 1)
+            ghost = np.take(b, 0, axis=d)[1:-1, 1:-1]
+            if lower == MPI.PROC_NULL:
+                assert np.array_equal(ghost, np.take(initial, 0, axis=d)[1:-1, 1:-1])
+            else:
+                assert not np.array_equal(ghost, np.take(initial, 0, axis=d)[1:-1, 1:-1])
+    finally:
+        for t in sends + recvs:
+            t.Free()
+        cart.Free()
+
+
 # a vector and an indexed type of the same signature (6 ints), so every receive converts
 SENDTYPE = lambda: MPI.INT.Create_vector(3, 2, 4)  # noqa: E731
 RECVTYPE = lambda: MPI.INT.Create_indexed([2, 2, 2], [0, 3, 7])  # noqa: E731

@@ -344,3 +344,21 @@ def test_unknown_attributes_delegate():
     assert comm.rank == world.rank
     assert comm.Compare(world) == MPI.IDENT
     assert comm.allreduce(1) == world.size
+
+
+@pytest.mark.mpi(min_size=1)
+def test_proc_null_peer(strategy, usertype, wire):
+    """Sends to MPI_PROC_NULL complete at once; receives from it complete with source
+    MPI_PROC_NULL, tag MPI_ANY_TAG and count 0, and write nothing."""
+    comm = tempi.Comm(MPI.COMM_WORLD)
+    data = wire.payload(usertype, 2, MPI.COMM_WORLD.rank, 1)
+    into = wire.payload(usertype, 2, MPI.COMM_WORLD.rank, 2)
+    initial = into.copy()
+    comm.Send([data, 2, usertype], dest=MPI.PROC_NULL)
+    status = MPI.Status()
+    comm.Recv([into, 2, usertype], source=MPI.PROC_NULL, tag=3, status=status)
+    _check_status(status, MPI.PROC_NULL, MPI.ANY_TAG, 0, usertype)
+    request = comm.Irecv([into, 2, usertype], source=MPI.PROC_NULL)
+    request.Wait(status)
+    _check_status(status, MPI.PROC_NULL, MPI.ANY_TAG, 0, usertype)
+    assert np.array_equal(into, initial)
