@@ -2,8 +2,9 @@
  * system MPI (reached through PMPI_*).
  *
  * Compiled by cffi in embedding mode (tempi/shim/build.py) into one shared object with the
- * Python callbacks of tempi/shim/callbacks.py, declared in interposer.h as tempi_py_*. The C side keeps the fast path: a call whose datatype tempi does not
- * accelerate, or whose buffer is host memory (unless TEMPI_HOST=1), never enters Python.
+ * Python callbacks of tempi/shim/callbacks.py, declared in interposer.h as tempi_py_*.
+ * The C side keeps the fast path: a call whose datatype tempi does not accelerate, or
+ * whose buffer is host memory (unless TEMPI_HOST=1), never enters Python.
  *
  * Python starts lazily, on the first call that needs it. In a plain C host the shim starts
  * the interpreter itself (the environment's python, baked in at build time as
@@ -166,7 +167,6 @@ static uint64_t tempi_i_request_key(MPI_Request request)
     memcpy(&key, &request, sizeof request);
     return key;
 }
-
 
 /* ---- device memory: the CUDA driver, only if the application loaded it --------------- */
 
@@ -709,7 +709,8 @@ static int tempi_i_request_ready(int id, int *flag, MPI_Status *status)
 int MPI_Request_get_status(MPI_Request request, int *flag, MPI_Status *status)
 {
     int id = tempi_i_bypass() ? 0 : tempi_i_request_id(request);
-    return id ? tempi_i_request_ready(id, flag, status) : PMPI_Request_get_status(request, flag, status);
+    return id ? tempi_i_request_ready(id, flag, status)
+              : PMPI_Request_get_status(request, flag, status);
 }
 
 /* Done, without completing it: MPI_Testall completes nothing unless all are done. */
@@ -882,8 +883,10 @@ static int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
     if (tempi_i_bypass() || tempi_i_state != TEMPI_I_READY || send->buf == MPI_IN_PLACE ||
         tempi_i_parts(comm, neighbor, &nsend, &nrecv) != MPI_SUCCESS)
         return TEMPI_I_PASS;
-    int64_t *sc = malloc(sizeof(int64_t) * (nsend + 1)), *sd = malloc(sizeof(int64_t) * (nsend + 1));
-    int64_t *rc = malloc(sizeof(int64_t) * (nrecv + 1)), *rd = malloc(sizeof(int64_t) * (nrecv + 1));
+    int64_t *sc = malloc(sizeof(int64_t) * (nsend + 1));
+    int64_t *sd = malloc(sizeof(int64_t) * (nsend + 1));
+    int64_t *rc = malloc(sizeof(int64_t) * (nrecv + 1));
+    int64_t *rd = malloc(sizeof(int64_t) * (nrecv + 1));
     int *st = malloc(sizeof(int) * (nsend + 1)), *rt = malloc(sizeof(int) * (nrecv + 1));
     int result = TEMPI_I_PASS;
     if (sc && sd && rc && rd && st && rt) {
