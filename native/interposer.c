@@ -430,51 +430,67 @@ static int tempi_i_greq_cancel(void *extra, int complete)
     return MPI_SUCCESS;
 }
 
-/* Release the application's handle of one of tempi's requests (now MPI_REQUEST_NULL). */
-static void tempi_i_forget(MPI_Request *request)
+/* Complete and free a generalized request (now MPI_REQUEST_NULL). */
+static void tempi_i_drop_handle(MPI_Request *request)
 {
-    tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), 0);
     PMPI_Grequest_complete(*request);
     PMPI_Wait(request, MPI_STATUS_IGNORE);
 }
 
-/* A handle for the operation start() begins, or start()'s answer: TEMPI_I_PASS (not tempi's,
- * nothing started) or an error. */
-#define TEMPI_I_START(request, start)                                                           \
-    do {                                                                                        \
-        if (tempi_i_requests.live >= TEMPI_I_MAX_REQUESTS) {                                    \
-            fprintf(stderr, "tempi: more than %d requests in flight\n", TEMPI_I_MAX_REQUESTS); \
-            return 1000 + MPI_ERR_INTERN;                                                       \
-        }                                                                                       \
-        int err = PMPI_Grequest_start(tempi_i_greq_query, tempi_i_greq_free,                    \
-                                      tempi_i_greq_cancel, NULL, request);                      \
-        if (err != MPI_SUCCESS)                                                                 \
-            return 1000 + err;                                                                  \
-        int id = 0;                                                                             \
-        tempi_i_inside = 1;                                                                     \
-        int rc = start;                                                                         \
-        tempi_i_inside = 0;                                                                     \
-        if (rc == TEMPI_I_OK) {                                                                 \
-            tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), id);                \
-        } else {                                                                                \
-            PMPI_Grequest_complete(*request);                                                   \
-            PMPI_Wait(request, MPI_STATUS_IGNORE);                                              \
-        }                                                                                       \
-        return rc;                                                                              \
-    } while (0)
+/* Release the application's handle of one of tempi's requests (now MPI_REQUEST_NULL). */
+static void tempi_i_forget(MPI_Request *request)
+{
+    tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), 0);
+    tempi_i_drop_handle(request);
+}
+
+/* Before tempi starts an operation: the handle the application will hold. */
+static int tempi_i_new_handle(MPI_Request *request)
+{
+    if (tempi_i_requests.live >= TEMPI_I_MAX_REQUESTS) {
+        fprintf(stderr, "tempi: more than %d requests in flight\n", TEMPI_I_MAX_REQUESTS);
+        return 1000 + MPI_ERR_INTERN;
+    }
+    int err = PMPI_Grequest_start(tempi_i_greq_query, tempi_i_greq_free, tempi_i_greq_cancel,
+                                  NULL, request);
+    return err == MPI_SUCCESS ? TEMPI_I_OK : 1000 + err;
+}
+
+/* After: map the handle to tempi's id, or drop it when tempi started nothing (rc is
+ * TEMPI_I_PASS or an error, which is returned). */
+static int tempi_i_adopt(int rc, int id, MPI_Request *request)
+{
+    if (rc == TEMPI_I_OK)
+        tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), id);
+    else
+        tempi_i_drop_handle(request);
+    return rc;
+}
 
 static int tempi_i_isend(const void *buf, int64_t count, MPI_Datatype datatype, int dest,
                          int tag, MPI_Comm comm, int synchronous, MPI_Request *request)
 {
-    TEMPI_I_START(request, tempi_py_isend((intptr_t)buf, count, MPI_Type_c2f(datatype), dest,
-                                          tag, MPI_Comm_c2f(comm), synchronous, &id));
+    int id = 0, rc = tempi_i_new_handle(request);
+    if (rc != TEMPI_I_OK)
+        return rc;
+    tempi_i_inside = 1;
+    rc = tempi_py_isend((intptr_t)buf, count, MPI_Type_c2f(datatype), dest, tag,
+                        MPI_Comm_c2f(comm), synchronous, &id);
+    tempi_i_inside = 0;
+    return tempi_i_adopt(rc, id, request);
 }
 
 static int tempi_i_irecv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
                          MPI_Comm comm, MPI_Request *request)
 {
-    TEMPI_I_START(request, tempi_py_irecv((intptr_t)buf, count, MPI_Type_c2f(datatype), source,
-                                          tag, MPI_Comm_c2f(comm), &id));
+    int id = 0, rc = tempi_i_new_handle(request);
+    if (rc != TEMPI_I_OK)
+        return rc;
+    tempi_i_inside = 1;
+    rc = tempi_py_irecv((intptr_t)buf, count, MPI_Type_c2f(datatype), source, tag,
+                        MPI_Comm_c2f(comm), &id);
+    tempi_i_inside = 0;
+    return tempi_i_adopt(rc, id, request);
 }
 
 static void tempi_i_fill_status(MPI_Status *status, int source, int tag, int64_t nbytes)

@@ -335,9 +335,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--png", help="write a bar chart of the results to this file")
     args = parser.parse_args(argv)
-    smallest = min(args.n) if args.n else 32
-    if smallest < 1 or min(args.radius) < 1 or max(args.radius) > smallest:
-        parser.error("need n >= 1 and 1 <= radius <= n")
     if args.iters < 1 or args.warmup < 1 or min(args.quantities) < 1:
         parser.error("need iters, warmup and quantities >= 1")
 
@@ -348,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
 
     use_gpu = not args.host and cuda.cuda_available()
     sizes = args.n or [128 if use_gpu else 32]
+    if min(sizes) < 1 or min(args.radius) < 1 or max(args.radius) > min(sizes):
+        parser.error("need n >= 1 and 1 <= radius <= n")
     if not use_gpu:
         os.environ["TEMPI_HOST"] = "1"
         from tempi import config

@@ -60,8 +60,10 @@ def launcher_one_node() -> bool:
 
 def peer_local(comm: MPI.Comm, peer: int, local_ranks: frozenset[int] | None = None) -> bool | None:
     """Whether rank ``peer`` of ``comm`` is on this node; ``local_ranks`` are the ranks
-    of ``comm`` on this node where known (from :func:`node_ranks`). None when it cannot be told (also for
-    ``MPI_ANY_SOURCE`` and ``MPI_PROC_NULL``)."""
+    of ``comm`` on this node where known (from :func:`node_ranks`). None when it cannot
+    be told (also for ``MPI_ANY_SOURCE`` and ``MPI_PROC_NULL``). Called for every message:
+    only a communicator other than the world, before tempi has learnt its ranks, costs a
+    group translation."""
     if peer < 0:
         return None
     if local_ranks is not None:
@@ -69,6 +71,8 @@ def peer_local(comm: MPI.Comm, peer: int, local_ranks: frozenset[int] | None = N
     if _world is not None:
         if len(_world) == MPI.COMM_WORLD.Get_size():
             return True
+        if comm == MPI.COMM_WORLD:
+            return peer in _world
         if comm.Is_inter():  # the peer is in the remote group, which Get_group is not
             return None
         group, world = comm.Get_group(), MPI.COMM_WORLD.Get_group()

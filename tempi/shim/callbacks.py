@@ -226,7 +226,7 @@ def isend(
     comm = _mpi().Comm.f2py(fcomm)
     return _start(
         lambda m: engine.isend_message(
-            comm, m, dest, tag, synchronous=bool(synchronous), local_ranks=_local.get(fcomm)
+            comm, m, dest, tag, synchronous=bool(synchronous), local_ranks=_local(fcomm)
         ),
         buf,
         count,
@@ -240,7 +240,7 @@ def irecv(buf: int, count: int, ftype: int, source: int, tag: int, fcomm: int, r
 
     comm = _mpi().Comm.f2py(fcomm)
     return _start(
-        lambda m: engine.irecv_message(comm, m, source, tag, local_ranks=_local.get(fcomm)),
+        lambda m: engine.irecv_message(comm, m, source, tag, local_ranks=_local(fcomm)),
         buf,
         count,
         ftype,
@@ -318,36 +318,40 @@ def request_free(rid: int) -> None:
     _progress_detached()
 
 
-_private: dict[int, Any] = {}
-_local: dict[int, frozenset[int]] = {}
+_private: dict[int, tuple[Any, frozenset[int]]] = {}  # fcomm -> (duplicate, ranks on this node)
 _comm_keyval: int | None = None
 
 
+def _local(fcomm: int) -> frozenset[int] | None:
+    """The ranks of the communicator on this node, once a collective has learnt them."""
+    known = _private.get(fcomm)
+    return known[1] if known is not None else None
+
+
 def _forget_comm(comm: Any, keyval: int, fcomm: int) -> None:
-    _local.pop(fcomm, None)
-    private = _private.pop(fcomm, None)
-    if private is not None:
-        private.Free()
+    known = _private.pop(fcomm, None)
+    if known is not None:
+        known[0].Free()
 
 
-def _private_comm(comm: Any) -> Any:
+def _private_comm(comm: Any) -> tuple[Any, frozenset[int]]:
     """A duplicate of the application's communicator for tempi's collective messages,
-    made on the first collective (all ranks are there, so it also learns which ranks
-    share this node) and freed with the original."""
+    and the ranks on this node: made on the first collective (all ranks are there) and
+    freed with the original."""
     global _comm_keyval
     from tempi.comm import locality
 
     fcomm = comm.py2f()
-    private = _private.get(fcomm)
-    if private is None:
+    known = _private.get(fcomm)
+    if known is None:
         MPI = _mpi()
         if _comm_keyval is None:
             _comm_keyval = MPI.Comm.Create_keyval(delete_fn=_forget_comm)
-        private = _private[fcomm] = comm.Dup()
-        _local[fcomm] = locality.node_ranks(private)
+        private = comm.Dup()
+        known = _private[fcomm] = (private, locality.node_ranks(private))
         if comm not in (MPI.COMM_WORLD, MPI.COMM_SELF):
             comm.Set_attr(_comm_keyval, fcomm)
-    return private
+    return known
 
 
 def alltoall(
@@ -375,8 +379,7 @@ def alltoall(
         recvs = [
             _message(recvbuf + recvdispls[i], recvcounts[i], recvtypes[i]) for i in range(nrecv)
         ]
-        private = _private_comm(comm)
-        local = _local[fcomm]
+        private, local = _private_comm(comm)
         if neighbor:
             sources, destinations, tags = collectives.neighbors(collectives.topology_comm(comm))
             collectives.exchange(private, sends, destinations, recvs, sources, tags, local)
