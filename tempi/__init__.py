@@ -5,7 +5,7 @@ it like ``MPI_Pack``/``MPI_Unpack`` on host or device buffers; send it with ``Co
 """
 
 from tempi.api import describe, pack, pack_size, unpack
-from tempi.comm import Comm, Request
+from tempi.comm import Comm, Prequest, Request
 from tempi.datatype.descriptor import BlockList, StridedBlock
 from tempi.errors import (
     ConfigError,
@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BlockList",
     "Comm",
+    "Prequest",
     "Request",
     "ConfigError",
     "InvalidBuffer",

@@ -2,6 +2,6 @@
 
 from tempi.comm.communicator import Comm
 from tempi.comm.engine import release, stats
-from tempi.comm.requests import Request
+from tempi.comm.requests import Prequest, Request
 
-__all__ = ["Comm", "Request", "release", "stats"]
+__all__ = ["Comm", "Prequest", "Request", "release", "stats"]

@@ -38,6 +38,17 @@ class Comm:
     def Irecv(self, buf: Any, source: int = MPI.ANY_SOURCE, tag: int = MPI.ANY_TAG) -> Any:
         return engine.irecv(self.comm, buf, source, tag, local_ranks=self._local)
 
+    def Send_init(self, buf: Any, dest: int, tag: int = 0) -> Any:
+        return engine.send_init(self.comm, buf, dest, tag, local_ranks=self._local)
+
+    def Ssend_init(self, buf: Any, dest: int, tag: int = 0) -> Any:
+        return engine.send_init(
+            self.comm, buf, dest, tag, synchronous=True, local_ranks=self._local
+        )
+
+    def Recv_init(self, buf: Any, source: int = MPI.ANY_SOURCE, tag: int = MPI.ANY_TAG) -> Any:
+        return engine.recv_init(self.comm, buf, source, tag, local_ranks=self._local)
+
     def Send(self, buf: Any, dest: int, tag: int = 0) -> None:
         self.Isend(buf, dest, tag).Wait()
 

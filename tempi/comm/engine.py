@@ -22,7 +22,7 @@ from tempi.comm import locality
 from tempi.comm.memory import CudaSpace, HostSpace
 from tempi.comm.message import Message, resolve
 from tempi.comm.pools import BufferPool
-from tempi.comm.requests import Request
+from tempi.comm.requests import Prequest, Request
 from tempi.comm.strategy import contiguous_strategy, datatype_strategy
 from tempi.datatype.descriptor import prefix
 from tempi.errors import UnsupportedDatatype
@@ -245,3 +245,40 @@ def irecv_message(
     return Request(
         _recv_steps(msg, path, kind, lambda wire: comm.Irecv(wire, source, tag)), _space(kind)
     )
+
+
+def send_init(
+    comm: MPI.Comm,
+    spec: Any,
+    dest: int,
+    tag: int,
+    *,
+    synchronous: bool = False,
+    local_ranks: frozenset[int] | None = None,
+) -> Any:
+    """A persistent send: mpi4py's ``Prequest`` on the passthrough path, else a tempi
+    :class:`Prequest` whose every ``Start`` is an :func:`isend` of the buffer's contents
+    at that moment."""
+    msg = spec if isinstance(spec, Message) else resolve(spec, writable=False)
+    if route(msg) == "passthrough":
+        return (comm.Ssend_init if synchronous else comm.Send_init)(msg.spec, dest, tag)
+    return Prequest(
+        lambda: isend_message(
+            comm, msg, dest, tag, synchronous=synchronous, local_ranks=local_ranks
+        )
+    )
+
+
+def recv_init(
+    comm: MPI.Comm,
+    spec: Any,
+    source: int,
+    tag: int,
+    *,
+    local_ranks: frozenset[int] | None = None,
+) -> Any:
+    """A persistent receive, as :func:`send_init`."""
+    msg = spec if isinstance(spec, Message) else resolve(spec, writable=True)
+    if route(msg) == "passthrough":
+        return comm.Recv_init(msg.spec, source, tag)
+    return Prequest(lambda: irecv_message(comm, msg, source, tag, local_ranks=local_ranks))

@@ -6,11 +6,12 @@ an ``MPI.Request`` (it gets the MPI status back) or a memory-space fence (a CUDA
 Every send and receive is posted to MPI when the operation starts, so MPI's progress rules
 hold as they would without tempi; what a request adds is the work after MPI is done
 (unpacking a receive, returning staging buffers), which any completion call drives.
+A persistent request (:class:`Prequest`) starts such an operation each time it is started.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from mpi4py import MPI
@@ -109,32 +110,47 @@ class Request:
         block only when none can move, and then on local device work first (a rank
         blocked in MPI before posting sends that wait on its own kernels could deadlock
         with a peer doing the same)."""
-        pending = [r for r in requests if isinstance(r, Request) and r._active]
+        pending = [r for r in map(_operation, requests) if isinstance(r, Request) and r._active]
         while pending:
             pending = [r for r in pending if not r._progress(block=False)]
             if pending:
                 next((r for r in pending if r._on_fence), pending[0])._step(block=True)
         for i, request in enumerate(requests):
-            request.Wait(statuses[i] if statuses is not None else None)
+            request.Wait(_nth(statuses, i))
 
     @classmethod
     def Testall(cls, requests: Sequence[Any], statuses: list[MPI.Status] | None = None) -> bool:
         """True and every request completed when all are done; else False and none is
-        completed (MPI's rule: their statuses are filled only by the call that succeeds)."""
-        if not all(_ready(r) for r in requests):
+        completed (MPI's rule: their statuses are filled only by the call that succeeds).
+        Plain requests go to MPI's own Testall, never to MPI_Request_get_status: MPICH
+        then forgets a completed persistent request's status."""
+        if not all(r.ready() for r in requests if _ours(r)):
             return False
-        cls.Waitall(requests, statuses)
+        plain = [i for i, r in enumerate(requests) if not _ours(r)]
+        found = [_nth(statuses, i) for i in plain] if statuses is not None else None
+        if plain and not MPI.Request.Testall([requests[i] for i in plain], found):
+            return False
+        for i, request in enumerate(requests):
+            if _ours(request):
+                request.Wait(_nth(statuses, i))
         return True
 
     @classmethod
     def Testany(cls, requests: Sequence[Any], status: MPI.Status | None = None) -> tuple[int, bool]:
-        live = [i for i, r in enumerate(requests) if _active(r)]
-        if not live:
-            return MPI.UNDEFINED, True
-        for i in live:
-            if _test(requests[i], status):
+        """tempi's active requests first, then the plain ones by MPI's own Testany (which
+        alone knows whether a plain persistent request is active)."""
+        ours = [i for i, r in enumerate(requests) if _ours(r) and r.active]
+        for i in ours:
+            if requests[i].Test(status):
                 return i, True
-        return MPI.UNDEFINED, False
+        plain = [i for i, r in enumerate(requests) if not _ours(r)]
+        if plain:
+            index, done = MPI.Request.Testany([requests[i] for i in plain], status)
+            if index != MPI.UNDEFINED:
+                return plain[index], True
+            if not done:
+                return MPI.UNDEFINED, False
+        return MPI.UNDEFINED, not ours
 
     @classmethod
     def Waitany(cls, requests: Sequence[Any], status: MPI.Status | None = None) -> int:
@@ -148,13 +164,17 @@ class Request:
         cls, requests: Sequence[Any], statuses: list[MPI.Status] | None = None
     ) -> list[int] | None:
         """Indices of the requests completed now; the k-th one's status goes to
-        ``statuses[k]``, as in MPI."""
-        live = [i for i, r in enumerate(requests) if _active(r)]
-        if not live:
+        ``statuses[k]``, as in MPI. Plain requests go to MPI's own Testsome."""
+        plain = [i for i, r in enumerate(requests) if not _ours(r)]
+        found = MPI.Request.Testsome([requests[i] for i in plain], statuses) if plain else None
+        done = [plain[k] for k in found] if found is not None else []
+        ours = [i for i, r in enumerate(requests) if _ours(r) and r.active]
+        if found is None and not ours:
             return None
-        done = [i for i in live if _ready(requests[i])]
-        for k, i in enumerate(done):
-            requests[i].Wait(statuses[k] if statuses is not None else None)
+        for i in ours:
+            if requests[i].ready():
+                requests[i].Wait(_nth(statuses, len(done)))
+                done.append(i)
         return done
 
     @classmethod
@@ -167,16 +187,100 @@ class Request:
                 return done
 
 
-def _active(request: Any) -> bool:
-    if isinstance(request, Request):
-        return request.active
-    return request != MPI.REQUEST_NULL
+class Prequest:
+    """A persistent send or receive (``Send_init``, ``Recv_init``): each ``Start`` runs the
+    operation again on the same buffer and arguments; a completion call makes it inactive,
+    not null, and it can be started again until ``Free``."""
+
+    def __init__(self, start: Callable[[], Any]) -> None:
+        self._start = start
+        self._current: Any = None  # the operation of the last Start, until it completes
+        self._result: tuple[int, int, int] | None = None
+
+    def Start(self) -> None:
+        if self._current is not None:
+            raise MPI.Exception(MPI.ERR_REQUEST)
+        self._current = self._start()
+
+    @classmethod
+    def Startall(cls, requests: Sequence[Any]) -> None:
+        """Start each request: tempi's and mpi4py's persistent requests alike."""
+        for request in requests:
+            request.Start()
+
+    @property
+    def active(self) -> bool:
+        """Whether an operation is in flight (started and not yet completed)."""
+        return self._current is not None
+
+    @property
+    def current(self) -> Any:
+        """The operation in flight, or None."""
+        return self._current
+
+    @property
+    def result(self) -> tuple[int, int, int] | None:
+        """(source, tag, bytes) of the last receive, once it is done."""
+        return _result(self._current) if self._current is not None else self._result
+
+    def ready(self) -> bool:
+        return self._current is None or _ready(self._current)
+
+    def _finish(self) -> None:
+        self._result, self._current = _result(self._current), None
+
+    def Test(self, status: MPI.Status | None = None) -> bool:
+        if self._current is None:
+            _empty(status)
+            return True
+        if not self._current.Test(status):
+            return False
+        self._finish()
+        return True
+
+    def Wait(self, status: MPI.Status | None = None) -> None:
+        if self._current is None:
+            _empty(status)
+            return
+        self._current.Wait(status)
+        self._finish()
+
+    def Free(self) -> None:
+        """Release the request, waiting first for an operation still in flight."""
+        self.Wait()
+        self._start = None
 
 
-def _test(request: Any, status: MPI.Status | None) -> bool:
-    return request.Test(status)
+def _ours(request: Any) -> bool:
+    return isinstance(request, (Request, Prequest))
+
+
+def _operation(request: Any) -> Any:
+    """What a completion call drives: a persistent request's operation in flight."""
+    return request.current if isinstance(request, Prequest) else request
+
+
+def _result(operation: Any) -> tuple[int, int, int] | None:
+    return operation.result if isinstance(operation, Request) else None
+
+
+def _nth(statuses: list[MPI.Status] | None, k: int) -> MPI.Status | None:
+    """``statuses[k]``, extending the list as mpi4py does."""
+    if statuses is None:
+        return None
+    statuses.extend(MPI.Status() for _ in range(k + 1 - len(statuses)))
+    return statuses[k]
+
+
+def _empty(status: MPI.Status | None) -> None:
+    """MPI's empty status, which an inactive persistent request completes with."""
+    if status is not None:
+        status.Set_source(MPI.ANY_SOURCE)
+        status.Set_tag(MPI.ANY_TAG)
+        status.Set_error(MPI.SUCCESS)
+        status.Set_elements(MPI.BYTE, 0)
 
 
 def _ready(request: Any) -> bool:
     """Whether ``request`` is complete, without completing it (an inactive one is)."""
-    return request.ready() if isinstance(request, Request) else request.Get_status()
+    return request.ready() if _ours(request) else request.Get_status()
