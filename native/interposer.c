@@ -404,9 +404,15 @@ int MPI_Pack_size(int incount, MPI_Datatype datatype, MPI_Comm comm, int *size)
  * progress completes that one while the application still holds its handle, and MPI
  * hands a completed request's handle to the next plain request it makes. A generalized
  * request stays allocated until tempi completes and frees it when the application
- * completes tempi's request. ---- */
+ * completes tempi's request, or, for a persistent one (MPI_Send_init, MPI_Recv_init),
+ * when the application frees it. The system MPI never sees these handles: the completion
+ * calls hide them (MPI_REQUEST_NULL) in the arrays they pass on. ---- */
 
 #define TEMPI_I_MAX_REQUESTS (TEMPI_I_SLOTS / 2) /* keeps the request table's probes short */
+
+/* The request table holds tempi's id << 2 | these bits. */
+#define TEMPI_I_ACTIVE 1     /* an operation is in flight (always, for a one-shot request) */
+#define TEMPI_I_PERSISTENT 2 /* the handle outlives its operations, until MPI_Request_free */
 
 static int tempi_i_greq_query(void *extra, MPI_Status *status)
 {
@@ -444,6 +450,24 @@ static void tempi_i_forget(MPI_Request *request)
     tempi_i_drop_handle(request);
 }
 
+/* tempi's table entry for the request the application holds, or 0 for a plain request. */
+static int tempi_i_entry(MPI_Request request)
+{
+    if (tempi_i_requests.live == 0 || request == MPI_REQUEST_NULL)
+        return 0;
+    return tempi_i_find(&tempi_i_requests, tempi_i_request_key(request));
+}
+
+/* The application's request completed: a one-shot handle is released (now
+ * MPI_REQUEST_NULL), a persistent one becomes inactive. */
+static void tempi_i_finish(MPI_Request *request, int entry)
+{
+    if (entry & TEMPI_I_PERSISTENT)
+        tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), entry & ~TEMPI_I_ACTIVE);
+    else
+        tempi_i_forget(request);
+}
+
 /* Before tempi starts an operation: the handle the application will hold. */
 static int tempi_i_new_handle(MPI_Request *request)
 {
@@ -457,40 +481,44 @@ static int tempi_i_new_handle(MPI_Request *request)
 }
 
 /* After: map the handle to tempi's id, or drop it when tempi started nothing (rc is
- * TEMPI_I_PASS or an error, which is returned). */
-static int tempi_i_adopt(int rc, int id, MPI_Request *request)
+ * TEMPI_I_PASS or an error, which is returned). A persistent request starts inactive. */
+static int tempi_i_adopt(int rc, int id, int persistent, MPI_Request *request)
 {
     if (rc == TEMPI_I_OK)
-        tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), id);
+        tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request),
+                      id << 2 | (persistent ? TEMPI_I_PERSISTENT : TEMPI_I_ACTIVE));
     else
         tempi_i_drop_handle(request);
     return rc;
 }
 
+/* MPI_Isend, or with persistent MPI_Send_init. */
 static int tempi_i_isend(const void *buf, int64_t count, MPI_Datatype datatype, int dest,
-                         int tag, MPI_Comm comm, int synchronous, MPI_Request *request)
+                         int tag, MPI_Comm comm, int synchronous, int persistent,
+                         MPI_Request *request)
 {
     int id = 0, rc = tempi_i_new_handle(request);
     if (rc != TEMPI_I_OK)
         return rc;
     tempi_i_inside = 1;
     rc = tempi_py_isend((intptr_t)buf, count, MPI_Type_c2f(datatype), dest, tag,
-                        MPI_Comm_c2f(comm), synchronous, &id);
+                        MPI_Comm_c2f(comm), synchronous, persistent, &id);
     tempi_i_inside = 0;
-    return tempi_i_adopt(rc, id, request);
+    return tempi_i_adopt(rc, id, persistent, request);
 }
 
+/* MPI_Irecv, or with persistent MPI_Recv_init. */
 static int tempi_i_irecv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
-                         MPI_Comm comm, MPI_Request *request)
+                         MPI_Comm comm, int persistent, MPI_Request *request)
 {
     int id = 0, rc = tempi_i_new_handle(request);
     if (rc != TEMPI_I_OK)
         return rc;
     tempi_i_inside = 1;
     rc = tempi_py_irecv((intptr_t)buf, count, MPI_Type_c2f(datatype), source, tag,
-                        MPI_Comm_c2f(comm), &id);
+                        MPI_Comm_c2f(comm), persistent, &id);
     tempi_i_inside = 0;
-    return tempi_i_adopt(rc, id, request);
+    return tempi_i_adopt(rc, id, persistent, request);
 }
 
 static void tempi_i_fill_status(MPI_Status *status, int source, int tag, int64_t nbytes)
@@ -503,21 +531,29 @@ static void tempi_i_fill_status(MPI_Status *status, int source, int tag, int64_t
     MPI_Status_set_elements_x(status, MPI_BYTE, (MPI_Count)nbytes);
 }
 
-/* tempi's id of the request the application holds, or 0 for a plain MPI request. */
-static int tempi_i_request_id(MPI_Request request)
+/* MPI's empty status, which completing an inactive persistent request gives. */
+static void tempi_i_empty_status(MPI_Status *status)
 {
-    if (tempi_i_requests.live == 0 || request == MPI_REQUEST_NULL)
-        return 0;
-    return tempi_i_find(&tempi_i_requests, tempi_i_request_key(request));
+    if (status == MPI_STATUS_IGNORE)
+        return;
+    status->MPI_SOURCE = MPI_ANY_SOURCE;
+    status->MPI_TAG = MPI_ANY_TAG;
+    status->MPI_ERROR = MPI_SUCCESS;
+    MPI_Status_set_elements_x(status, MPI_BYTE, 0);
+    PMPI_Status_set_cancelled(status, 0);
 }
 
-static int tempi_i_wait(MPI_Request *request, int id, MPI_Status *status)
+static int tempi_i_wait(MPI_Request *request, int entry, MPI_Status *status)
 {
+    if (!(entry & TEMPI_I_ACTIVE)) {
+        tempi_i_empty_status(status);
+        return MPI_SUCCESS;
+    }
     int source = 0, tag = 0;
     int64_t nbytes = -1;
-    tempi_i_forget(request);
+    tempi_i_finish(request, entry);
     tempi_i_inside = 1;
-    int rc = tempi_py_wait(id, &source, &tag, &nbytes);
+    int rc = tempi_py_wait(entry >> 2, &source, &tag, &nbytes);
     tempi_i_inside = 0;
     if (rc != TEMPI_I_OK)
         return tempi_i_error(rc);
@@ -525,17 +561,22 @@ static int tempi_i_wait(MPI_Request *request, int id, MPI_Status *status)
     return MPI_SUCCESS;
 }
 
-static int tempi_i_test(MPI_Request *request, int id, int *flag, MPI_Status *status)
+static int tempi_i_test(MPI_Request *request, int entry, int *flag, MPI_Status *status)
 {
+    if (!(entry & TEMPI_I_ACTIVE)) {
+        *flag = 1;
+        tempi_i_empty_status(status);
+        return MPI_SUCCESS;
+    }
     int source = 0, tag = 0;
     int64_t nbytes = -1;
     tempi_i_inside = 1;
-    int rc = tempi_py_test(id, flag, &source, &tag, &nbytes);
+    int rc = tempi_py_test(entry >> 2, flag, &source, &tag, &nbytes);
     tempi_i_inside = 0;
     if (rc != TEMPI_I_OK)
         return tempi_i_error(rc);
     if (*flag) {
-        tempi_i_forget(request);
+        tempi_i_finish(request, entry);
         tempi_i_fill_status(status, source, tag, nbytes);
     }
     return MPI_SUCCESS;
@@ -546,10 +587,10 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
                         MPI_Comm comm, int synchronous)
 {
     MPI_Request request;
-    int rc = tempi_i_isend(buf, count, datatype, dest, tag, comm, synchronous, &request);
+    int rc = tempi_i_isend(buf, count, datatype, dest, tag, comm, synchronous, 0, &request);
     if (rc != TEMPI_I_OK)
         return rc;
-    int err = tempi_i_wait(&request, tempi_i_request_id(request), MPI_STATUS_IGNORE);
+    int err = tempi_i_wait(&request, tempi_i_entry(request), MPI_STATUS_IGNORE);
     return err == MPI_SUCCESS ? TEMPI_I_OK : err + 1000;
 }
 
@@ -573,13 +614,14 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
         return PNAME(buf, count, datatype, dest, tag, comm);                                   \
     }
 
-#define TEMPI_I_ISEND(NAME, PNAME, COUNT_T, SYNCHRONOUS)                                        \
+/* MPI_Isend and friends; PERSISTENT for the _init forms. */
+#define TEMPI_I_ISEND(NAME, PNAME, COUNT_T, SYNCHRONOUS, PERSISTENT)                            \
     int NAME(const void *buf, COUNT_T count, MPI_Datatype datatype, int dest, int tag,         \
              MPI_Comm comm, MPI_Request *request)                                               \
     {                                                                                           \
         if (tempi_i_takes(buf, datatype))                                                       \
             TEMPI_I_TRY(tempi_i_isend(buf, count, datatype, dest, tag, comm, SYNCHRONOUS,      \
-                                      request));                                                \
+                                      PERSISTENT, request));                                    \
         tempi_i_passed += !tempi_i_inside;                                                      \
         return PNAME(buf, count, datatype, dest, tag, comm, request);                          \
     }
@@ -590,9 +632,9 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
     {                                                                                           \
         if (tempi_i_takes(buf, datatype)) {                                                     \
             MPI_Request request;                                                                \
-            int rc = tempi_i_irecv(buf, count, datatype, source, tag, comm, &request);          \
+            int rc = tempi_i_irecv(buf, count, datatype, source, tag, comm, 0, &request);       \
             if (rc == TEMPI_I_OK)                                                               \
-                return tempi_i_wait(&request, tempi_i_request_id(request), status);             \
+                return tempi_i_wait(&request, tempi_i_entry(request), status);                  \
             if (rc != TEMPI_I_PASS)                                                             \
                 return tempi_i_error(rc);                                                       \
         }                                                                                       \
@@ -600,12 +642,13 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
         return PNAME(buf, count, datatype, source, tag, comm, status);                         \
     }
 
-#define TEMPI_I_IRECV(NAME, PNAME, COUNT_T)                                                     \
+#define TEMPI_I_IRECV(NAME, PNAME, COUNT_T, PERSISTENT)                                         \
     int NAME(void *buf, COUNT_T count, MPI_Datatype datatype, int source, int tag,             \
              MPI_Comm comm, MPI_Request *request)                                               \
     {                                                                                           \
         if (tempi_i_takes(buf, datatype))                                                       \
-            TEMPI_I_TRY(tempi_i_irecv(buf, count, datatype, source, tag, comm, request));       \
+            TEMPI_I_TRY(                                                                        \
+                tempi_i_irecv(buf, count, datatype, source, tag, comm, PERSISTENT, request));   \
         tempi_i_passed += !tempi_i_inside;                                                      \
         return PNAME(buf, count, datatype, source, tag, comm, request);                        \
     }
@@ -632,25 +675,37 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
         return err;                                                                             \
     }
 
+/* A ready send may always be a standard one (MPI 4.1, 3.4); buffered sends pass through. */
 TEMPI_I_SEND(MPI_Send, PMPI_Send, int, 0)
 TEMPI_I_SEND(MPI_Ssend, PMPI_Ssend, int, 1)
-TEMPI_I_ISEND(MPI_Isend, PMPI_Isend, int, 0)
+TEMPI_I_SEND(MPI_Rsend, PMPI_Rsend, int, 0)
+TEMPI_I_ISEND(MPI_Isend, PMPI_Isend, int, 0, 0)
+TEMPI_I_ISEND(MPI_Issend, PMPI_Issend, int, 1, 0)
+TEMPI_I_ISEND(MPI_Irsend, PMPI_Irsend, int, 0, 0)
+TEMPI_I_ISEND(MPI_Send_init, PMPI_Send_init, int, 0, 1)
+TEMPI_I_ISEND(MPI_Ssend_init, PMPI_Ssend_init, int, 1, 1)
+TEMPI_I_ISEND(MPI_Rsend_init, PMPI_Rsend_init, int, 0, 1)
 TEMPI_I_RECV(MPI_Recv, PMPI_Recv, int)
-TEMPI_I_IRECV(MPI_Irecv, PMPI_Irecv, int)
+TEMPI_I_IRECV(MPI_Irecv, PMPI_Irecv, int, 0)
+TEMPI_I_IRECV(MPI_Recv_init, PMPI_Recv_init, int, 1)
 TEMPI_I_SENDRECV(MPI_Sendrecv, PMPI_Sendrecv, int, MPI_Isend, MPI_Irecv)
 
-/* ---- completion: plain requests go to PMPI; tempi's run their remaining steps --------- */
+/* ---- persistent requests: each MPI_Start runs tempi's operation again ------------------ */
 
-int MPI_Wait(MPI_Request *request, MPI_Status *status)
+int MPI_Start(MPI_Request *request)
 {
-    int id = tempi_i_bypass() ? 0 : tempi_i_request_id(*request);
-    return id ? tempi_i_wait(request, id, status) : PMPI_Wait(request, status);
-}
-
-int MPI_Test(MPI_Request *request, int *flag, MPI_Status *status)
-{
-    int id = tempi_i_bypass() ? 0 : tempi_i_request_id(*request);
-    return id ? tempi_i_test(request, id, flag, status) : PMPI_Test(request, flag, status);
+    int entry = tempi_i_bypass() ? 0 : tempi_i_entry(*request);
+    if (!entry)
+        return PMPI_Start(request);
+    if (entry & TEMPI_I_ACTIVE)
+        return MPI_ERR_REQUEST;
+    tempi_i_inside = 1;
+    int rc = tempi_py_start(entry >> 2);
+    tempi_i_inside = 0;
+    if (rc != TEMPI_I_OK)
+        return tempi_i_error(rc);
+    tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), entry | TEMPI_I_ACTIVE);
+    return MPI_SUCCESS;
 }
 
 static int tempi_i_any_ours(int count, const MPI_Request requests[])
@@ -658,9 +713,35 @@ static int tempi_i_any_ours(int count, const MPI_Request requests[])
     if (tempi_i_bypass() || tempi_i_requests.live == 0)
         return 0;
     for (int i = 0; i < count; ++i)
-        if (tempi_i_request_id(requests[i]))
+        if (tempi_i_entry(requests[i]))
             return 1;
     return 0;
+}
+
+int MPI_Startall(int count, MPI_Request requests[])
+{
+    if (!tempi_i_any_ours(count, requests))
+        return PMPI_Startall(count, requests);
+    for (int i = 0; i < count; ++i) {
+        int err = MPI_Start(&requests[i]);
+        if (err != MPI_SUCCESS)
+            return err;
+    }
+    return MPI_SUCCESS;
+}
+
+/* ---- completion: plain requests go to the system MPI; tempi's run their remaining steps */
+
+int MPI_Wait(MPI_Request *request, MPI_Status *status)
+{
+    int entry = tempi_i_bypass() ? 0 : tempi_i_entry(*request);
+    return entry ? tempi_i_wait(request, entry, status) : PMPI_Wait(request, status);
+}
+
+int MPI_Test(MPI_Request *request, int *flag, MPI_Status *status)
+{
+    int entry = tempi_i_bypass() ? 0 : tempi_i_entry(*request);
+    return entry ? tempi_i_test(request, entry, flag, status) : PMPI_Test(request, flag, status);
 }
 
 static MPI_Status *tempi_i_nth(MPI_Status statuses[], int i)
@@ -668,32 +749,53 @@ static MPI_Status *tempi_i_nth(MPI_Status statuses[], int i)
     return statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i];
 }
 
-/* Plain requests go to PMPI_Waitall, tempi's to one Python call that drives them together.
- * Every operation was posted when it started, so the order of the two cannot deadlock. */
-int MPI_Waitall(int count, MPI_Request requests[], MPI_Status statuses[])
+/* A copy of requests with tempi's hidden (MPI_REQUEST_NULL) for a call of the system MPI,
+ * which applies its own rules to the plain ones (an inactive persistent request counts as
+ * none); NULL if out of memory. */
+static MPI_Request *tempi_i_hide(int count, const MPI_Request requests[])
 {
-    if (!tempi_i_any_ours(count, requests))
-        return PMPI_Waitall(count, requests, statuses);
-    int *ids = malloc(sizeof(int) * count), *where = malloc(sizeof(int) * count);
-    int *sources = malloc(sizeof(int) * count), *tags = malloc(sizeof(int) * count);
-    int64_t *nbytes = malloc(sizeof(int64_t) * count);
+    MPI_Request *plain = malloc(sizeof(MPI_Request) * (count > 0 ? count : 1));
+    if (plain)
+        for (int i = 0; i < count; ++i)
+            plain[i] = tempi_i_entry(requests[i]) ? MPI_REQUEST_NULL : requests[i];
+    return plain;
+}
+
+/* After that call: the plain handles back into the application's array; frees the copy. */
+static void tempi_i_unhide(int count, MPI_Request requests[], MPI_Request plain[])
+{
+    for (int i = 0; i < count; ++i)
+        if (!tempi_i_entry(requests[i]))
+            requests[i] = plain[i];
+    free(plain);
+}
+
+/* Complete tempi's active requests in one Python call that drives them together, and fill
+ * their statuses (an inactive one keeps the empty status its hidden slot got). */
+static int tempi_i_complete(int count, MPI_Request requests[], MPI_Status statuses[])
+{
+    int *ids = calloc(count, sizeof(int)), *where = calloc(count, sizeof(int));
+    int *sources = calloc(count, sizeof(int)), *tags = calloc(count, sizeof(int));
+    int64_t *nbytes = calloc(count, sizeof(int64_t));
+    int err = MPI_SUCCESS;
     if (!ids || !where || !sources || !tags || !nbytes) {
+        for (int i = 0; i < count && err == MPI_SUCCESS; ++i) {
+            int entry = tempi_i_entry(requests[i]);
+            if (entry & TEMPI_I_ACTIVE)
+                err = tempi_i_wait(&requests[i], entry, tempi_i_nth(statuses, i));
+        }
         free(ids), free(where), free(sources), free(tags), free(nbytes);
-        int err = MPI_SUCCESS;
-        for (int i = 0; i < count && err == MPI_SUCCESS; ++i)
-            err = MPI_Wait(&requests[i], tempi_i_nth(statuses, i));
         return err;
     }
     int n = 0;
     for (int i = 0; i < count; ++i) {
-        int id = tempi_i_request_id(requests[i]);
-        if (id) {
-            ids[n] = id;
+        int entry = tempi_i_entry(requests[i]);
+        if (entry & TEMPI_I_ACTIVE) {
+            ids[n] = entry >> 2;
             where[n++] = i;
-            tempi_i_forget(&requests[i]);
+            tempi_i_finish(&requests[i], entry);
         }
     }
-    int err = PMPI_Waitall(count, requests, statuses);
     tempi_i_inside = 1;
     int rc = tempi_py_waitall(n, ids, sources, tags, nbytes);
     tempi_i_inside = 0;
@@ -706,13 +808,33 @@ int MPI_Waitall(int count, MPI_Request requests[], MPI_Status statuses[])
     return err;
 }
 
-/* Whether tempi's request id is done, without completing it; its status if so. */
-static int tempi_i_request_ready(int id, int *flag, MPI_Status *status)
+/* Plain requests to PMPI_Waitall, then tempi's to one Python call. Every operation was
+ * posted when it started, so the order of the two cannot deadlock. */
+int MPI_Waitall(int count, MPI_Request requests[], MPI_Status statuses[])
 {
+    if (!tempi_i_any_ours(count, requests))
+        return PMPI_Waitall(count, requests, statuses);
+    MPI_Request *plain = tempi_i_hide(count, requests);
+    if (!plain)
+        return MPI_ERR_NO_MEM;
+    int err = PMPI_Waitall(count, plain, statuses);
+    tempi_i_unhide(count, requests, plain);
+    int rc = tempi_i_complete(count, requests, statuses);
+    return err != MPI_SUCCESS ? err : rc;
+}
+
+/* Whether tempi's request is done, without completing it; its status if so. */
+static int tempi_i_request_ready(int entry, int *flag, MPI_Status *status)
+{
+    *flag = 1;
+    if (!(entry & TEMPI_I_ACTIVE)) {
+        tempi_i_empty_status(status);
+        return MPI_SUCCESS;
+    }
     int source = 0, tag = 0;
     int64_t nbytes = -1;
     tempi_i_inside = 1;
-    int rc = tempi_py_ready(id, &source, &tag, &nbytes);
+    int rc = tempi_py_ready(entry >> 2, &source, &tag, &nbytes);
     tempi_i_inside = 0;
     if (rc != TEMPI_I_OK && rc != TEMPI_I_PASS)
         return tempi_i_error(rc);
@@ -724,48 +846,47 @@ static int tempi_i_request_ready(int id, int *flag, MPI_Status *status)
 
 int MPI_Request_get_status(MPI_Request request, int *flag, MPI_Status *status)
 {
-    int id = tempi_i_bypass() ? 0 : tempi_i_request_id(request);
-    return id ? tempi_i_request_ready(id, flag, status)
-              : PMPI_Request_get_status(request, flag, status);
+    int entry = tempi_i_bypass() ? 0 : tempi_i_entry(request);
+    return entry ? tempi_i_request_ready(entry, flag, status)
+                 : PMPI_Request_get_status(request, flag, status);
 }
 
-/* Done, without completing it: MPI_Testall completes nothing unless all are done. */
-static int tempi_i_done(MPI_Request request)
-{
-    int id = tempi_i_request_id(request), flag = 0;
-    if (id)
-        return tempi_i_request_ready(id, &flag, MPI_STATUS_IGNORE) == MPI_SUCCESS && flag;
-    if (request == MPI_REQUEST_NULL)
-        return 1;
-    PMPI_Request_get_status(request, &flag, MPI_STATUS_IGNORE);
-    return flag;
-}
-
+/* MPI_Testall completes nothing unless all are done: tempi's are asked first, without
+ * completing them, then the system MPI's Testall decides for the plain ones. */
 int MPI_Testall(int count, MPI_Request requests[], int *flag, MPI_Status statuses[])
 {
     if (!tempi_i_any_ours(count, requests))
         return PMPI_Testall(count, requests, flag, statuses);
-    for (int i = 0; i < count; ++i)
-        if (!tempi_i_done(requests[i])) {
+    for (int i = 0; i < count; ++i) {
+        int entry = tempi_i_entry(requests[i]), err = MPI_SUCCESS;
+        if (entry & TEMPI_I_ACTIVE)
+            err = tempi_i_request_ready(entry, flag, MPI_STATUS_IGNORE);
+        if (err != MPI_SUCCESS || ((entry & TEMPI_I_ACTIVE) && !*flag)) {
             *flag = 0;
-            return MPI_SUCCESS;
+            return err;
         }
-    *flag = 1;
-    return MPI_Waitall(count, requests, statuses);
+    }
+    MPI_Request *plain = tempi_i_hide(count, requests);
+    if (!plain)
+        return MPI_ERR_NO_MEM;
+    int err = PMPI_Testall(count, plain, flag, statuses);
+    tempi_i_unhide(count, requests, plain);
+    if (err != MPI_SUCCESS || !*flag)
+        return err;
+    return tempi_i_complete(count, requests, statuses);
 }
 
 int MPI_Testany(int count, MPI_Request requests[], int *index, int *flag, MPI_Status *status)
 {
     if (!tempi_i_any_ours(count, requests))
         return PMPI_Testany(count, requests, index, flag, status);
-    int active = 0;
-    *flag = 0;
-    *index = MPI_UNDEFINED;
+    int ours = 0;
     for (int i = 0; i < count; ++i) {
-        if (requests[i] == MPI_REQUEST_NULL)
+        int entry = tempi_i_entry(requests[i]);
+        if (!(entry & TEMPI_I_ACTIVE))
             continue;
-        active = 1;
-        int err = MPI_Test(&requests[i], flag, status);
+        ours = 1;
+        int err = tempi_i_test(&requests[i], entry, flag, status);
         if (err != MPI_SUCCESS)
             return err;
         if (*flag) {
@@ -773,9 +894,14 @@ int MPI_Testany(int count, MPI_Request requests[], int *index, int *flag, MPI_St
             return MPI_SUCCESS;
         }
     }
-    if (!active)
-        *flag = 1;
-    return MPI_SUCCESS;
+    MPI_Request *plain = tempi_i_hide(count, requests);
+    if (!plain)
+        return MPI_ERR_NO_MEM;
+    int err = PMPI_Testany(count, plain, index, flag, status);
+    tempi_i_unhide(count, requests, plain);
+    if (err == MPI_SUCCESS && *index == MPI_UNDEFINED && ours)
+        *flag = 0; /* none done, but tempi's are still active */
+    return err;
 }
 
 int MPI_Waitany(int count, MPI_Request requests[], int *index, MPI_Status *status)
@@ -788,25 +914,33 @@ int MPI_Waitany(int count, MPI_Request requests[], int *index, MPI_Status *statu
     return err;
 }
 
+/* The system MPI's Testsome on the plain requests, then tempi's that are done. */
 int MPI_Testsome(int incount, MPI_Request requests[], int *outcount, int indices[],
                  MPI_Status statuses[])
 {
     if (!tempi_i_any_ours(incount, requests))
         return PMPI_Testsome(incount, requests, outcount, indices, statuses);
-    int active = 0, done = 0;
-    for (int i = 0; i < incount; ++i) {
-        if (requests[i] == MPI_REQUEST_NULL)
+    MPI_Request *plain = tempi_i_hide(incount, requests);
+    if (!plain)
+        return MPI_ERR_NO_MEM;
+    int done = 0, err = PMPI_Testsome(incount, plain, &done, indices, statuses);
+    tempi_i_unhide(incount, requests, plain);
+    int active = done != MPI_UNDEFINED;
+    if (!active)
+        done = 0;
+    for (int i = 0; i < incount && err == MPI_SUCCESS; ++i) {
+        int entry = tempi_i_entry(requests[i]), flag = 0;
+        if (!(entry & TEMPI_I_ACTIVE))
             continue;
         active = 1;
-        if (tempi_i_done(requests[i])) {
-            int err = MPI_Wait(&requests[i], tempi_i_nth(statuses, done));
-            if (err != MPI_SUCCESS)
-                return err;
+        err = tempi_i_request_ready(entry, &flag, MPI_STATUS_IGNORE);
+        if (err == MPI_SUCCESS && flag) {
+            err = tempi_i_wait(&requests[i], entry, tempi_i_nth(statuses, done));
             indices[done++] = i;
         }
     }
     *outcount = active ? done : MPI_UNDEFINED;
-    return MPI_SUCCESS;
+    return err;
 }
 
 int MPI_Waitsome(int incount, MPI_Request requests[], int *outcount, int indices[],
@@ -823,12 +957,12 @@ int MPI_Waitsome(int incount, MPI_Request requests[], int *outcount, int indices
 
 int MPI_Request_free(MPI_Request *request)
 {
-    int id = tempi_i_bypass() ? 0 : tempi_i_request_id(*request);
-    if (!id)
+    int entry = tempi_i_bypass() ? 0 : tempi_i_entry(*request);
+    if (!entry)
         return PMPI_Request_free(request);
     tempi_i_forget(request);
     tempi_i_inside = 1;
-    tempi_py_request_free(id); /* completed in the background, buffers returned */
+    tempi_py_request_free(entry >> 2); /* an operation in flight completes in the background */
     tempi_i_inside = 0;
     return MPI_SUCCESS;
 }
@@ -985,9 +1119,16 @@ int MPI_Pack_size_c(MPI_Count incount, MPI_Datatype datatype, MPI_Comm comm, MPI
 
 TEMPI_I_SEND(MPI_Send_c, PMPI_Send_c, MPI_Count, 0)
 TEMPI_I_SEND(MPI_Ssend_c, PMPI_Ssend_c, MPI_Count, 1)
-TEMPI_I_ISEND(MPI_Isend_c, PMPI_Isend_c, MPI_Count, 0)
+TEMPI_I_SEND(MPI_Rsend_c, PMPI_Rsend_c, MPI_Count, 0)
+TEMPI_I_ISEND(MPI_Isend_c, PMPI_Isend_c, MPI_Count, 0, 0)
+TEMPI_I_ISEND(MPI_Issend_c, PMPI_Issend_c, MPI_Count, 1, 0)
+TEMPI_I_ISEND(MPI_Irsend_c, PMPI_Irsend_c, MPI_Count, 0, 0)
+TEMPI_I_ISEND(MPI_Send_init_c, PMPI_Send_init_c, MPI_Count, 0, 1)
+TEMPI_I_ISEND(MPI_Ssend_init_c, PMPI_Ssend_init_c, MPI_Count, 1, 1)
+TEMPI_I_ISEND(MPI_Rsend_init_c, PMPI_Rsend_init_c, MPI_Count, 0, 1)
 TEMPI_I_RECV(MPI_Recv_c, PMPI_Recv_c, MPI_Count)
-TEMPI_I_IRECV(MPI_Irecv_c, PMPI_Irecv_c, MPI_Count)
+TEMPI_I_IRECV(MPI_Irecv_c, PMPI_Irecv_c, MPI_Count, 0)
+TEMPI_I_IRECV(MPI_Recv_init_c, PMPI_Recv_init_c, MPI_Count, 1)
 TEMPI_I_SENDRECV(MPI_Sendrecv_c, PMPI_Sendrecv_c, MPI_Count, MPI_Isend_c, MPI_Irecv_c)
 
 int MPI_Alltoallv_c(const void *sendbuf, const MPI_Count sendcounts[], const MPI_Aint sdispls[],

@@ -16,9 +16,10 @@ int tempi_py_unpack(intptr_t inbuf, int64_t insize, int64_t *position, intptr_t 
                     int64_t outcount, int ftype, int fcomm);
 void tempi_py_finalize(void);
 int tempi_py_isend(intptr_t buf, int64_t count, int ftype, int dest, int tag, int fcomm,
-                   int synchronous, int *id);
+                   int synchronous, int persistent, int *id);
 int tempi_py_irecv(intptr_t buf, int64_t count, int ftype, int source, int tag, int fcomm,
-                   int *id);
+                   int persistent, int *id);
+int tempi_py_start(int id);
 int tempi_py_wait(int id, int *source, int *tag, int64_t *nbytes);
 int tempi_py_test(int id, int *flag, int *source, int *tag, int64_t *nbytes);
 int tempi_py_waitall(int n, const int *ids, int *sources, int *tags, int64_t *nbytes);

@@ -21,6 +21,7 @@ HERE = Path(__file__).parent
 ROUNDTRIP = HERE / "c" / "pack_roundtrip.c"
 P2P = HERE / "c" / "p2p.c"
 COLLECTIVES = HERE / "c" / "collectives.c"
+PERSISTENT = HERE / "c" / "persistent.c"
 MPI4PY_PACK = HERE / "c" / "mpi4py_pack.py"
 LOCALITY_PROBE = HERE / "c" / "locality_probe.py"
 
@@ -80,6 +81,11 @@ def collectives(tmp_path_factory) -> str:
     return _compile(COLLECTIVES, tmp_path_factory)
 
 
+@pytest.fixture(scope="module")
+def persistent(tmp_path_factory) -> str:
+    return _compile(PERSISTENT, tmp_path_factory)
+
+
 @pytest.mark.parametrize("nranks", [1, 2, 4])
 def test_c_halo_and_alltoallv_through_tempi(collectives, nranks):
     """Neighbor_alltoallw halo on a periodic 3-D Cartesian communicator (1 and 2 ranks
@@ -114,6 +120,29 @@ def test_c_point_to_point_through_tempi(p2p, nranks, strategy):
     for counters in stats:
         # the plain messages (mixed Waitall, the handle check) are the system MPI's
         assert counters[strategy] == messages and counters["passthrough"] == 6, counters
+
+
+PERSISTENT_MESSAGES = 30  # per rank: 4 persistent x 5 rounds, Rsend_init, freed, 3 one-shot
+PERSISTENT_PLAIN = 6  # Recv_init and 5 Isend of a contiguous double
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 3])
+@pytest.mark.parametrize("strategy", ["device", "oneshot", "staged"])
+def test_c_persistent_requests_through_tempi(persistent, nranks, strategy):
+    """Send_init, Ssend_init, Rsend_init and Recv_init restarted over rounds, completed by
+    every completion call next to a plain persistent request; inactive requests; freeing
+    an active one; Issend, Irsend and Rsend."""
+    plain = _plain(nranks, [persistent])
+    shim = _tempi_run(nranks, [persistent], TEMPI_HOST="1", TEMPI_DATATYPE=strategy)
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    records = _lines(shim.stdout, "rank")
+    assert records == _lines(plain.stdout, "rank")
+    assert len(records) == (5 + 5 + 5) * nranks and "WRONG" not in shim.stdout, records
+    stats = _stats(shim.stdout)
+    assert len(stats) == nranks, shim.stdout + shim.stderr
+    for counters in stats:
+        assert counters[strategy] == PERSISTENT_MESSAGES, counters
+        assert counters["passthrough"] == PERSISTENT_PLAIN, counters
 
 
 @pytest.mark.parametrize("nranks", [2, 4])

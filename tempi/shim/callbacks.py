@@ -165,9 +165,36 @@ def unpack(
     return _transfer(ftype, outcount, outbuf, inbuf, insize, position, False)
 
 
-_requests: dict[int, Any] = {}
+_requests: dict[int, Any] = {}  # id -> tempi's request (a Prequest for a persistent one)
 _detached: list[Any] = []
-_ids = itertools.count(1)
+_free_ids: list[int] = []
+_new_ids = itertools.count(1)
+
+
+def _adopt(request: Any) -> int:
+    """A C ``int`` id for ``request``: ids are reused, so they stay small however long
+    the program runs."""
+    rid = _free_ids.pop() if _free_ids else next(_new_ids)
+    _requests[rid] = request
+    return rid
+
+
+def _release(rid: int) -> Any:
+    _free_ids.append(rid)
+    return _requests.pop(rid)
+
+
+def _persistent(request: Any) -> bool:
+    from tempi.comm.requests import Prequest
+
+    return isinstance(request, Prequest)
+
+
+def _take(rid: int) -> Any:
+    """The request of ``rid``, which C has just completed: a one-shot one's id is
+    released; a persistent one keeps its id until MPI_Request_free."""
+    request = _requests[rid]
+    return request if _persistent(request) else _release(rid)
 
 
 def _message(ptr: int, count: int, ftype: int) -> Any:
@@ -202,10 +229,7 @@ def _start(start: Any, ptr: int, count: int, ftype: int, rid: Any) -> int:
     except Exception as exc:  # noqa: BLE001
         return _error(exc)
     try:
-        started = start(msg)
-        n = next(_ids)
-        _requests[n] = started
-        rid[0] = n
+        rid[0] = _adopt(start(msg))
         return OK
     except Exception as exc:  # noqa: BLE001
         return _error(exc)
@@ -219,13 +243,16 @@ def isend(
     tag: int,
     fcomm: int,
     synchronous: int,
+    persistent: int,
     rid: Any,
 ) -> int:
+    """MPI_Isend, or MPI_Send_init with ``persistent``."""
     from tempi.comm import engine
 
     comm = _mpi().Comm.f2py(fcomm)
+    start = engine.send_init if persistent else engine.isend_message
     return _start(
-        lambda m: engine.isend_message(
+        lambda m: start(
             comm, m, dest, tag, synchronous=bool(synchronous), local_ranks=_local(fcomm)
         ),
         buf,
@@ -235,17 +262,26 @@ def isend(
     )
 
 
-def irecv(buf: int, count: int, ftype: int, source: int, tag: int, fcomm: int, rid: Any) -> int:
+def irecv(
+    buf: int, count: int, ftype: int, source: int, tag: int, fcomm: int, persistent: int, rid: Any
+) -> int:
+    """MPI_Irecv, or MPI_Recv_init with ``persistent``."""
     from tempi.comm import engine
 
     comm = _mpi().Comm.f2py(fcomm)
+    start = engine.recv_init if persistent else engine.irecv_message
     return _start(
-        lambda m: engine.irecv_message(comm, m, source, tag, local_ranks=_local(fcomm)),
-        buf,
-        count,
-        ftype,
-        rid,
+        lambda m: start(comm, m, source, tag, local_ranks=_local(fcomm)), buf, count, ftype, rid
     )
+
+
+def start(rid: int) -> int:
+    """MPI_Start of a persistent request of tempi's (C has checked that it is inactive)."""
+    try:
+        _requests[rid].Start()
+        return OK
+    except Exception as exc:  # noqa: BLE001
+        return _error(exc)
 
 
 def _report(started: Any, source: Any, tag: Any, nbytes: Any) -> None:
@@ -263,7 +299,7 @@ def _progress_detached() -> None:
 
 def wait(rid: int, source: Any, tag: Any, nbytes: Any) -> int:
     try:
-        started = _requests.pop(rid)
+        started = _take(rid)
         started.Wait()
         _report(started, source, tag, nbytes)
         _progress_detached()
@@ -278,7 +314,7 @@ def waitall(n: int, rids: Any, sources: Any, tags: Any, nbytes: Any) -> int:
     from tempi.comm.requests import Request
 
     try:
-        started = [_requests.pop(rids[i]) for i in range(n)]
+        started = [_take(rids[i]) for i in range(n)]
         Request.Waitall(started)
         for i, request in enumerate(started):
             _report(request, sources + i, tags + i, nbytes + i)
@@ -293,8 +329,7 @@ def test(rid: int, flag: Any, source: Any, tag: Any, nbytes: Any) -> int:
         started = _requests[rid]
         flag[0] = int(started.ready())
         if flag[0]:
-            del _requests[rid]
-            started.Wait()
+            _take(rid).Wait()
             _report(started, source, tag, nbytes)
         return OK
     except Exception as exc:  # noqa: BLE001
@@ -314,7 +349,12 @@ def ready(rid: int, source: Any, tag: Any, nbytes: Any) -> int:
 
 
 def request_free(rid: int) -> None:
-    _detached.append(_requests.pop(rid))
+    """MPI_Request_free: an operation in flight completes in the background."""
+    started = _release(rid)
+    if _persistent(started):
+        started = started.current
+    if started is not None:
+        _detached.append(started)
     _progress_detached()
 
 
@@ -426,6 +466,7 @@ def install(ffi: Any, lib: Any) -> None:
     ffi.def_extern(name="tempi_py_isend", error=FAILED)(isend)
     ffi.def_extern(name="tempi_py_irecv", error=FAILED)(irecv)
     ffi.def_extern(name="tempi_py_wait", error=FAILED)(wait)
+    ffi.def_extern(name="tempi_py_start", error=FAILED)(start)
     ffi.def_extern(name="tempi_py_test", error=FAILED)(test)
     ffi.def_extern(name="tempi_py_waitall", error=FAILED)(waitall)
     ffi.def_extern(name="tempi_py_ready", error=FAILED)(ready)

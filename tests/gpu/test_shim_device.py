@@ -10,6 +10,9 @@ import pytest
 from tests.test_shim import (
     COLLECTIVES,
     P2P,
+    PERSISTENT,
+    PERSISTENT_MESSAGES,
+    PERSISTENT_PLAIN,
     ROUNDTRIP,
     _compile,
     _lines,
@@ -23,7 +26,9 @@ DEVICE_PATHS = ("device", "oneshot", "staged")
 
 @pytest.fixture(scope="module")
 def programs(tmp_path_factory) -> dict[str, str]:
-    return {s.stem: _compile(s, tmp_path_factory) for s in (P2P, COLLECTIVES, ROUNDTRIP)}
+    return {
+        s.stem: _compile(s, tmp_path_factory) for s in (P2P, COLLECTIVES, ROUNDTRIP, PERSISTENT)
+    }
 
 
 def _device_messages(counters: dict[str, int]) -> int:
@@ -46,6 +51,21 @@ def test_point_to_point_on_device_buffers(programs, nranks, strategy):
         assert _device_messages(counters) == 34 and counters["passthrough"] == 6, counters
         if strategy != "auto":
             assert counters[strategy] == 34, counters
+
+
+@pytest.mark.parametrize("nranks", [2, 3])
+def test_persistent_requests_on_device_buffers(programs, nranks):
+    plain = _plain(nranks, [programs["persistent"]])
+    shim = _tempi_run(nranks, [programs["persistent"], "device"])
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    records = _lines(shim.stdout, "rank")
+    assert records == _lines(plain.stdout, "rank")
+    assert "WRONG" not in shim.stdout, records
+    stats = _stats(shim.stdout)
+    assert len(stats) == nranks, shim.stdout + shim.stderr
+    for counters in stats:
+        assert _device_messages(counters) == PERSISTENT_MESSAGES, counters
+        assert counters["passthrough"] == PERSISTENT_PLAIN, counters
 
 
 @pytest.mark.parametrize("nranks", [1, 2, 4])
