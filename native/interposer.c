@@ -15,10 +15,15 @@
  *
  * Calls that tempi itself makes (mpi4py inside the callbacks) must reach the real MPI: a
  * thread-local flag marks "inside tempi" and every entry point then goes straight to PMPI.
+ *
+ * Threads: when MPI_Init_thread provides MPI_THREAD_MULTIPLE, a mutex guards the tables and
+ * the pass-through counter is added atomically; the Python side takes the GIL per callback.
+ * Blocking waits hold neither lock, so one thread waiting never stops another.
  */
 #include <Python.h>
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +48,21 @@ static int tempi_i_no_pack = 0;  /* TEMPI_NO_PACK: leave MPI_Pack/MPI_Unpack alo
 static int tempi_i_host = 0;     /* TEMPI_HOST: host memory goes through tempi too */
 static __thread int tempi_i_inside = 0;
 static long tempi_i_passed = 0; /* intercepted calls handed to the system MPI (TEMPI_STATS) */
+static int tempi_i_threaded = 0; /* MPI_THREAD_MULTIPLE provided: lock what threads share */
+static pthread_mutex_t tempi_i_table_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t tempi_i_start_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Called from Python at finalize, for TEMPI_STATS. */
+/* An intercepted call goes to the system MPI (counted unless tempi itself made it). */
+static inline void tempi_i_count_pass(void)
+{
+    if (tempi_i_inside)
+        return;
+    if (tempi_i_threaded)
+        __atomic_fetch_add(&tempi_i_passed, 1, __ATOMIC_RELAXED);
+    else
+        tempi_i_passed++;
+}
+
 /* Set by tempi at start-up: the system MPI cannot take device buffers (not CUDA-aware, or
  * TEMPI_CONTIGUOUS=staged), so tempi stages every device buffer, whatever its type. */
 static int tempi_i_stage_device = 0;
@@ -54,9 +72,10 @@ void tempi_stage_device_buffers(int on)
     tempi_i_stage_device = on;
 }
 
+/* Called from Python at finalize, for TEMPI_STATS. */
 long tempi_passed_calls(void)
 {
-    return tempi_i_passed;
+    return __atomic_load_n(&tempi_i_passed, __ATOMIC_RELAXED);
 }
 
 /* node_of[r]: the lowest MPI_COMM_WORLD rank on world rank r's node. Learnt inside MPI_Init
@@ -108,11 +127,26 @@ static unsigned tempi_i_slot(uint64_t key)
     return (unsigned)((key * 0x9E3779B97F4A7C15ull) >> 40) % TEMPI_I_SLOTS;
 }
 
-/* The value stored under key, or 0. */
-static int tempi_i_find(const struct tempi_i_table *t, uint64_t key)
+static void tempi_i_lock(void)
 {
-    if (t->live == 0)
-        return 0;
+    if (tempi_i_threaded)
+        pthread_mutex_lock(&tempi_i_table_lock);
+}
+
+static void tempi_i_unlock(void)
+{
+    if (tempi_i_threaded)
+        pthread_mutex_unlock(&tempi_i_table_lock);
+}
+
+/* Entries in the table: read without the lock, for the fast path's "is it empty?". */
+static int tempi_i_live(const struct tempi_i_table *t)
+{
+    return __atomic_load_n(&t->live, __ATOMIC_RELAXED);
+}
+
+static int tempi_i_probe(const struct tempi_i_table *t, uint64_t key)
+{
     unsigned s = tempi_i_slot(key);
     for (unsigned n = 0; n < TEMPI_I_SLOTS; ++n, s = (s + 1) % TEMPI_I_SLOTS) {
         if (t->used[s] == 0)
@@ -123,8 +157,18 @@ static int tempi_i_find(const struct tempi_i_table *t, uint64_t key)
     return 0;
 }
 
-/* Store value (non-zero) under key, or remove key when value is 0. Returns 0 if full. */
-static int tempi_i_store(struct tempi_i_table *t, uint64_t key, int value)
+/* The value stored under key, or 0. */
+static int tempi_i_find(const struct tempi_i_table *t, uint64_t key)
+{
+    if (tempi_i_live(t) == 0)
+        return 0;
+    tempi_i_lock();
+    int value = tempi_i_probe(t, key);
+    tempi_i_unlock();
+    return value;
+}
+
+static int tempi_i_put(struct tempi_i_table *t, uint64_t key, int value)
 {
     unsigned s = tempi_i_slot(key), free_slot = TEMPI_I_SLOTS;
     for (unsigned n = 0; n < TEMPI_I_SLOTS; ++n, s = (s + 1) % TEMPI_I_SLOTS) {
@@ -133,7 +177,7 @@ static int tempi_i_store(struct tempi_i_table *t, uint64_t key, int value)
                 t->value[s] = value;
             else {
                 t->used[s] = 2;
-                t->live--;
+                __atomic_store_n(&t->live, t->live - 1, __ATOMIC_RELAXED);
             }
             return 1;
         }
@@ -149,8 +193,17 @@ static int tempi_i_store(struct tempi_i_table *t, uint64_t key, int value)
     t->key[free_slot] = key;
     t->value[free_slot] = value;
     t->used[free_slot] = 1;
-    t->live++;
+    __atomic_store_n(&t->live, t->live + 1, __ATOMIC_RELAXED);
     return 1;
+}
+
+/* Store value (non-zero) under key, or remove key when value is 0. Returns 0 if full. */
+static int tempi_i_store(struct tempi_i_table *t, uint64_t key, int value)
+{
+    tempi_i_lock();
+    int stored = tempi_i_put(t, key, value);
+    tempi_i_unlock();
+    return stored;
 }
 
 static struct tempi_i_table tempi_i_types;    /* Fortran handle -> 1 if accelerated */
@@ -179,25 +232,31 @@ static tempi_i_cu_attr_fn tempi_i_cu_attr = NULL;
  * noticed within 4096 calls. */
 static void tempi_i_find_cuda(void)
 {
-    if (tempi_i_cu_attr != NULL)
+    if (__atomic_load_n(&tempi_i_cu_attr, __ATOMIC_ACQUIRE) != NULL)
         return;
     void *cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
     if (cuda != NULL)
-        tempi_i_cu_attr = (tempi_i_cu_attr_fn)dlsym(cuda, "cuPointerGetAttribute");
+        __atomic_store_n(&tempi_i_cu_attr,
+                         (tempi_i_cu_attr_fn)dlsym(cuda, "cuPointerGetAttribute"),
+                         __ATOMIC_RELEASE);
 }
 
 static int tempi_i_on_device(const void *ptr)
 {
-    static unsigned calls = 0;
-    if (tempi_i_cu_attr == NULL) {
-        if (++calls % 4096 != 0)
+    static unsigned calls = 0; /* threads may lose counts: it only paces the next look */
+    tempi_i_cu_attr_fn attr = __atomic_load_n(&tempi_i_cu_attr, __ATOMIC_ACQUIRE);
+    if (attr == NULL) {
+        unsigned n = __atomic_load_n(&calls, __ATOMIC_RELAXED) + 1;
+        __atomic_store_n(&calls, n, __ATOMIC_RELAXED);
+        if (n % 4096 != 0)
             return 0; /* no CUDA in this process: every pointer is host memory */
         tempi_i_find_cuda();
-        if (tempi_i_cu_attr == NULL)
+        attr = __atomic_load_n(&tempi_i_cu_attr, __ATOMIC_ACQUIRE);
+        if (attr == NULL)
             return 0;
     }
     unsigned int kind = 0; /* CU_POINTER_ATTRIBUTE_MEMORY_TYPE = 2; CU_MEMORYTYPE_DEVICE = 2 */
-    return tempi_i_cu_attr(&kind, 2, (unsigned long long)(uintptr_t)ptr) == 0 && kind == 2;
+    return attr(&kind, 2, (unsigned long long)(uintptr_t)ptr) == 0 && kind == 2;
 }
 
 /* ---- Python ----------------------------------------------------------------------------- */
@@ -221,25 +280,35 @@ static int tempi_i_start_python(void)
     return 1;
 }
 
-/* Whether the Python side is usable; starts it on first use. */
+static int tempi_i_state_now(void)
+{
+    return __atomic_load_n(&tempi_i_state, __ATOMIC_ACQUIRE);
+}
+
+/* Whether the Python side is usable; starts it on first use (once, whichever thread). */
 static int tempi_i_ready(void)
 {
-    if (tempi_i_state == TEMPI_I_UNTRIED) {
-        tempi_i_inside = 1;
-        int ok = tempi_i_start_python() && tempi_py_init() == TEMPI_I_OK;
-        tempi_i_inside = 0;
-        tempi_i_state = ok ? TEMPI_I_READY : TEMPI_I_BROKEN;
-        if (!ok)
-            fprintf(stderr, "tempi: could not start Python/tempi (TEMPI_PYTHON=%s); "
-                            "passing every MPI call to the system MPI\n",
-                    getenv("TEMPI_PYTHON") ? getenv("TEMPI_PYTHON") : TEMPI_I_PYTHON);
+    if (tempi_i_state_now() == TEMPI_I_UNTRIED) {
+        pthread_mutex_lock(&tempi_i_start_lock);
+        if (tempi_i_state == TEMPI_I_UNTRIED) {
+            tempi_i_inside = 1;
+            int ok = tempi_i_start_python() && tempi_py_init() == TEMPI_I_OK;
+            tempi_i_inside = 0;
+            __atomic_store_n(&tempi_i_state, ok ? TEMPI_I_READY : TEMPI_I_BROKEN,
+                             __ATOMIC_RELEASE);
+            if (!ok)
+                fprintf(stderr, "tempi: could not start Python/tempi (TEMPI_PYTHON=%s); "
+                                "passing every MPI call to the system MPI\n",
+                        getenv("TEMPI_PYTHON") ? getenv("TEMPI_PYTHON") : TEMPI_I_PYTHON);
+        }
+        pthread_mutex_unlock(&tempi_i_start_lock);
     }
-    return tempi_i_state == TEMPI_I_READY;
+    return tempi_i_state_now() == TEMPI_I_READY;
 }
 
 static int tempi_i_bypass(void)
 {
-    return tempi_i_inside || tempi_i_disabled || tempi_i_state == TEMPI_I_BROKEN;
+    return tempi_i_inside || tempi_i_disabled || tempi_i_state_now() == TEMPI_I_BROKEN;
 }
 
 static void tempi_i_read_environment(void)
@@ -267,8 +336,10 @@ int MPI_Init_thread(int *argc, char ***argv, int required, int *provided)
     tempi_i_read_environment();
     tempi_i_find_cuda();
     int err = PMPI_Init_thread(argc, argv, required, provided);
-    if (err == MPI_SUCCESS && !tempi_i_disabled)
+    if (err == MPI_SUCCESS && !tempi_i_disabled) {
+        tempi_i_threaded = *provided == MPI_THREAD_MULTIPLE;
         tempi_i_learn_nodes();
+    }
     return err;
 }
 
@@ -276,7 +347,7 @@ int MPI_Finalize(void)
 {
     /* mpi4py finalizes MPI after the interpreter is gone: then Python's own atexit hook
      * has already run tempi's finalize. */
-    if (!tempi_i_bypass() && tempi_i_state == TEMPI_I_READY && Py_IsInitialized()) {
+    if (!tempi_i_bypass() && tempi_i_state_now() == TEMPI_I_READY && Py_IsInitialized()) {
         tempi_i_inside = 1;
         tempi_py_finalize();
         tempi_i_inside = 0;
@@ -300,7 +371,7 @@ int MPI_Type_commit(MPI_Datatype *datatype)
 
 int MPI_Type_free(MPI_Datatype *datatype)
 {
-    if (!tempi_i_bypass() && tempi_i_state == TEMPI_I_READY) {
+    if (!tempi_i_bypass() && tempi_i_state_now() == TEMPI_I_READY) {
         MPI_Fint key = MPI_Type_c2f(*datatype);
         tempi_i_store(&tempi_i_types, (uint64_t)(uint32_t)key, 0);
         tempi_i_inside = 1;
@@ -317,7 +388,7 @@ int MPI_Type_free(MPI_Datatype *datatype)
  * the process loads the CUDA driver. */
 static int tempi_i_takes(const void *typed, MPI_Datatype datatype)
 {
-    if (tempi_i_bypass() || tempi_i_state != TEMPI_I_READY)
+    if (tempi_i_bypass() || tempi_i_state_now() != TEMPI_I_READY)
         return 0;
     if (!tempi_i_accelerated(datatype))
         return tempi_i_stage_device && tempi_i_on_device(typed);
@@ -369,7 +440,7 @@ static int tempi_i_error(int rc)
             if (rc != TEMPI_I_PASS)                                                             \
                 return tempi_i_error(rc);                                                       \
         }                                                                                       \
-        tempi_i_passed += !tempi_i_inside;                                                      \
+        tempi_i_count_pass();                                                                   \
         return PNAME(inbuf, incount, datatype, outbuf, outsize, position, comm);               \
     }
 
@@ -387,7 +458,7 @@ static int tempi_i_error(int rc)
             if (rc != TEMPI_I_PASS)                                                             \
                 return tempi_i_error(rc);                                                       \
         }                                                                                       \
-        tempi_i_passed += !tempi_i_inside;                                                      \
+        tempi_i_count_pass();                                                                   \
         return PNAME(inbuf, insize, position, outbuf, outcount, datatype, comm);               \
     }
 
@@ -453,7 +524,7 @@ static void tempi_i_forget(MPI_Request *request)
 /* tempi's table entry for the request the application holds, or 0 for a plain request. */
 static int tempi_i_entry(MPI_Request request)
 {
-    if (tempi_i_requests.live == 0 || request == MPI_REQUEST_NULL)
+    if (tempi_i_live(&tempi_i_requests) == 0 || request == MPI_REQUEST_NULL)
         return 0;
     return tempi_i_find(&tempi_i_requests, tempi_i_request_key(request));
 }
@@ -471,7 +542,7 @@ static void tempi_i_finish(MPI_Request *request, int entry)
 /* Before tempi starts an operation: the handle the application will hold. */
 static int tempi_i_new_handle(MPI_Request *request)
 {
-    if (tempi_i_requests.live >= TEMPI_I_MAX_REQUESTS) {
+    if (tempi_i_live(&tempi_i_requests) >= TEMPI_I_MAX_REQUESTS) {
         fprintf(stderr, "tempi: more than %d requests in flight\n", TEMPI_I_MAX_REQUESTS);
         return 1000 + MPI_ERR_INTERN;
     }
@@ -610,7 +681,7 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
     {                                                                                           \
         if (tempi_i_takes(buf, datatype))                                                       \
             TEMPI_I_TRY(tempi_i_send(buf, count, datatype, dest, tag, comm, SYNCHRONOUS));     \
-        tempi_i_passed += !tempi_i_inside;                                                      \
+        tempi_i_count_pass();                                                                   \
         return PNAME(buf, count, datatype, dest, tag, comm);                                   \
     }
 
@@ -622,7 +693,7 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
         if (tempi_i_takes(buf, datatype))                                                       \
             TEMPI_I_TRY(tempi_i_isend(buf, count, datatype, dest, tag, comm, SYNCHRONOUS,      \
                                       PERSISTENT, request));                                    \
-        tempi_i_passed += !tempi_i_inside;                                                      \
+        tempi_i_count_pass();                                                                   \
         return PNAME(buf, count, datatype, dest, tag, comm, request);                          \
     }
 
@@ -638,7 +709,7 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
             if (rc != TEMPI_I_PASS)                                                             \
                 return tempi_i_error(rc);                                                       \
         }                                                                                       \
-        tempi_i_passed += !tempi_i_inside;                                                      \
+        tempi_i_count_pass();                                                                   \
         return PNAME(buf, count, datatype, source, tag, comm, status);                         \
     }
 
@@ -649,7 +720,7 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
         if (tempi_i_takes(buf, datatype))                                                       \
             TEMPI_I_TRY(                                                                        \
                 tempi_i_irecv(buf, count, datatype, source, tag, comm, PERSISTENT, request));   \
-        tempi_i_passed += !tempi_i_inside;                                                      \
+        tempi_i_count_pass();                                                                   \
         return PNAME(buf, count, datatype, source, tag, comm, request);                        \
     }
 
@@ -660,7 +731,7 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
              int recvtag, MPI_Comm comm, MPI_Status *status)                                    \
     {                                                                                           \
         if (!tempi_i_takes(sendbuf, sendtype) && !tempi_i_takes(recvbuf, recvtype)) {           \
-            tempi_i_passed += !tempi_i_inside;                                                  \
+            tempi_i_count_pass();                                                               \
             return PNAME(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount,      \
                          recvtype, source, recvtag, comm, status);                              \
         }                                                                                       \
@@ -710,7 +781,7 @@ int MPI_Start(MPI_Request *request)
 
 static int tempi_i_any_ours(int count, const MPI_Request requests[])
 {
-    if (tempi_i_bypass() || tempi_i_requests.live == 0)
+    if (tempi_i_bypass() || tempi_i_live(&tempi_i_requests) == 0)
         return 0;
     for (int i = 0; i < count; ++i)
         if (tempi_i_entry(requests[i]))
@@ -1030,7 +1101,7 @@ static int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
                             const tempi_i_parts_t *recv, MPI_Comm comm)
 {
     int nsend, nrecv;
-    if (tempi_i_bypass() || tempi_i_state != TEMPI_I_READY || send->buf == MPI_IN_PLACE ||
+    if (tempi_i_bypass() || tempi_i_state_now() != TEMPI_I_READY || send->buf == MPI_IN_PLACE ||
         tempi_i_parts(comm, neighbor, &nsend, &nrecv) != MPI_SUCCESS)
         return TEMPI_I_PASS;
     int64_t *sc = malloc(sizeof(int64_t) * (nsend + 1));
@@ -1062,7 +1133,7 @@ static int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
 #define TEMPI_I_COLLECTIVE(CALL, PCALL)                                                         \
     do {                                                                                        \
         TEMPI_I_TRY(CALL);                                                                      \
-        tempi_i_passed += !tempi_i_inside;                                                      \
+        tempi_i_count_pass();                                                                   \
         return PCALL;                                                                           \
     } while (0)
 

@@ -22,6 +22,7 @@ ROUNDTRIP = HERE / "c" / "pack_roundtrip.c"
 P2P = HERE / "c" / "p2p.c"
 COLLECTIVES = HERE / "c" / "collectives.c"
 PERSISTENT = HERE / "c" / "persistent.c"
+THREADS = HERE / "c" / "threads.c"
 MPI4PY_PACK = HERE / "c" / "mpi4py_pack.py"
 LOCALITY_PROBE = HERE / "c" / "locality_probe.py"
 
@@ -60,7 +61,8 @@ def _compile(source: Path, tmp_path_factory) -> str:
     build.build()
     binary = tmp_path_factory.mktemp("c") / source.stem
     subprocess.run(
-        [build.mpicc(), "-O1", "-I", str(native_dir()), "-o", str(binary), str(source), "-ldl"],
+        [build.mpicc(), "-O1", "-pthread", "-I", str(native_dir()), "-o", str(binary), str(source)]
+        + ["-ldl"],
         check=True,
     )
     return str(binary)
@@ -84,6 +86,11 @@ def collectives(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def persistent(tmp_path_factory) -> str:
     return _compile(PERSISTENT, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def threads(tmp_path_factory) -> str:
+    return _compile(THREADS, tmp_path_factory)
 
 
 @pytest.mark.parametrize("nranks", [1, 2, 4])
@@ -143,6 +150,25 @@ def test_c_persistent_requests_through_tempi(persistent, nranks, strategy):
     for counters in stats:
         assert counters[strategy] == PERSISTENT_MESSAGES, counters
         assert counters["passthrough"] == PERSISTENT_PLAIN, counters
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 3])
+def test_c_threads_through_tempi(threads, nranks):
+    """MPI_THREAD_MULTIPLE: 4 threads per rank commit types, exchange (one-shot requests
+    under every completion call, a persistent pair) and pack at the same time."""
+    plain = _plain(nranks, [threads])
+    if "no MPI_THREAD_MULTIPLE" in plain.stdout:
+        pytest.skip("this MPI does not provide MPI_THREAD_MULTIPLE")
+    shim = _tempi_run(nranks, [threads], TEMPI_HOST="1")
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    records = _lines(shim.stdout, "rank")
+    assert records == _lines(plain.stdout, "rank")
+    assert len(records) == 4 * nranks and "WRONG" not in shim.stdout, records
+    stats = _stats(shim.stdout)
+    assert len(stats) == nranks, shim.stdout + shim.stderr
+    for counters in stats:  # per thread and iteration: 4 messages, a pack and an unpack
+        assert counters["host"] == 4 * 40 * 4 and counters["passthrough"] == 0, counters
+        assert counters["host_pack"] == counters["host_unpack"] == 4 * 40, counters
 
 
 @pytest.mark.parametrize("nranks", [2, 4])

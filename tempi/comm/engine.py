@@ -56,13 +56,14 @@ def _pool(kind: str, memory: str) -> BufferPool:
     if pool is None:
         space = _space(kind)
         allocate = space.device if memory == "device" else space.pinned
-        pool = _pools[(kind, memory)] = BufferPool(allocate, space.free, POOL_LIMIT_B)
+        # setdefault: two threads starting at once end up with the same pool
+        pool = _pools.setdefault((kind, memory), BufferPool(allocate, space.free, POOL_LIMIT_B))
     return pool
 
 
 def release() -> None:
     """Free every pooled staging buffer (registered to run before MPI finalizes)."""
-    for pool in _pools.values():
+    for pool in list(_pools.values()):
         pool.release()
 
 

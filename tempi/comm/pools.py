@@ -1,11 +1,13 @@
 """Bounded pools of staging buffers, reused across messages and released at finalize.
 
 Allocating pinned host memory costs milliseconds and device memory synchronises, so
-buffers are kept by power-of-two size class; at most ``limit_b`` bytes stay cached.
+buffers are kept by power-of-two size class; at most ``limit_b`` bytes stay cached. The
+interposer serves every thread of an MPI_THREAD_MULTIPLE program: a lock guards the lists.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -24,27 +26,32 @@ class BufferPool:
     ):
         self._allocate, self._free, self.limit_b = allocate, free, limit_b
         self._idle: dict[int, list[Buffer]] = defaultdict(list)
+        self._lock = threading.Lock()
         self.cached_b = 0
 
     def get(self, nbytes: int) -> Buffer:
         size = size_class(nbytes)
-        idle = self._idle[size]
-        if idle:
-            self.cached_b -= size
-            return idle.pop()
+        with self._lock:
+            idle = self._idle[size]
+            if idle:
+                self.cached_b -= size
+                return idle.pop()
         return self._allocate(size)
 
     def put(self, buf: Buffer) -> None:
-        if self.cached_b + buf.nbytes > self.limit_b:
+        with self._lock:
+            keep = self.cached_b + buf.nbytes <= self.limit_b
+            if keep:
+                self._idle[buf.nbytes].append(buf)
+                self.cached_b += buf.nbytes
+        if not keep:
             self._free(buf)
-            return
-        self._idle[buf.nbytes].append(buf)
-        self.cached_b += buf.nbytes
 
     def release(self) -> None:
         """Free every cached buffer."""
-        for idle in self._idle.values():
-            for buf in idle:
-                self._free(buf)
-            idle.clear()
-        self.cached_b = 0
+        with self._lock:
+            idle = [buf for bufs in self._idle.values() for buf in bufs]
+            self._idle.clear()
+            self.cached_b = 0
+        for buf in idle:
+            self._free(buf)

@@ -65,9 +65,17 @@ def remembered(desc: Any, table: str, key: Any, make: Any) -> Any:
     found = entries.get(key)
     if found is None:
         if len(entries) >= _REMEMBERED:
-            del entries[next(iter(entries))]
+            evict_oldest(entries)
         found = entries[key] = make(key)
     return found
+
+
+def evict_oldest(entries: dict) -> None:
+    """Drop the first-inserted entry; another thread may be evicting at the same time."""
+    try:
+        entries.pop(next(iter(entries)), None)
+    except StopIteration:
+        pass
 
 
 @dataclass(frozen=True, repr=False)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from tempi._native import native_dir
-from tempi.datatype.descriptor import BlockList, Descriptor, StridedBlock
+from tempi.datatype.descriptor import BlockList, Descriptor, StridedBlock, evict_oldest
 from tempi.errors import KernelCompileError, UnsupportedDatatype
 
 WORD_TYPES: dict[int, str] = {
@@ -232,7 +232,7 @@ def _entry(desc: Descriptor) -> _Entry:
 
 def _bounded(cache: dict) -> None:
     if len(cache) >= _CACHE_SIZE:
-        del cache[next(iter(cache))]
+        evict_oldest(cache)
 
 
 def _run(desc: Descriptor, typed: int, packed: int, unpack: int, stream: Any, sync: bool) -> None:

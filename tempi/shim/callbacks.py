@@ -13,6 +13,7 @@ import atexit
 import itertools
 import os
 import sys
+import threading
 from collections import Counter
 from typing import Any
 
@@ -166,7 +167,8 @@ def unpack(
 
 
 _requests: dict[int, Any] = {}  # id -> tempi's request (a Prequest for a persistent one)
-_detached: list[Any] = []
+_detached: list[Any] = []  # freed by the application (MPI_Request_free), not yet done
+_detached_lock = threading.Lock()
 _free_ids: list[int] = []
 _new_ids = itertools.count(1)
 
@@ -174,7 +176,10 @@ _new_ids = itertools.count(1)
 def _adopt(request: Any) -> int:
     """A C ``int`` id for ``request``: ids are reused, so they stay small however long
     the program runs."""
-    rid = _free_ids.pop() if _free_ids else next(_new_ids)
+    try:
+        rid = _free_ids.pop()
+    except IndexError:  # (not a check first: another thread may take the last one)
+        rid = next(_new_ids)
     _requests[rid] = request
     return rid
 
@@ -292,9 +297,16 @@ def _report(started: Any, source: Any, tag: Any, nbytes: Any) -> None:
 
 
 def _progress_detached() -> None:
-    for started in [r for r in _detached if r.ready()]:
-        started.Wait()
-        _detached.remove(started)
+    """Complete freed requests that are done; one thread at a time (the others skip it: a
+    request's steps must not run in two threads)."""
+    if not _detached_lock.acquire(blocking=False):
+        return
+    try:
+        for started in [r for r in _detached if r.ready()]:
+            started.Wait()
+            _detached.remove(started)
+    finally:
+        _detached_lock.release()
 
 
 def wait(rid: int, source: Any, tag: Any, nbytes: Any) -> int:
