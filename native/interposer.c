@@ -503,7 +503,7 @@ static int tempi_i_greq_free(void *extra)
 
 static int tempi_i_greq_cancel(void *extra, int complete)
 {
-    (void)extra, (void)complete; /* tempi's operations are not cancelled */
+    (void)extra, (void)complete; /* MPI_Cancel of tempi's requests never reaches MPI */
     return MPI_SUCCESS;
 }
 
@@ -592,10 +592,17 @@ static int tempi_i_irecv(void *buf, int64_t count, MPI_Datatype datatype, int so
     return tempi_i_adopt(rc, id, persistent, request);
 }
 
+/* nbytes: -1 for a send (its status stays as the system MPI left it), -2 if cancelled. */
 static void tempi_i_fill_status(MPI_Status *status, int source, int tag, int64_t nbytes)
 {
-    if (status == MPI_STATUS_IGNORE || nbytes < 0) /* nbytes < 0: a send */
+    if (status == MPI_STATUS_IGNORE || nbytes == -1)
         return;
+    if (nbytes == -2) {
+        status->MPI_ERROR = MPI_SUCCESS;
+        MPI_Status_set_elements_x(status, MPI_BYTE, 0);
+        PMPI_Status_set_cancelled(status, 1);
+        return;
+    }
     status->MPI_SOURCE = source;
     status->MPI_TAG = tag;
     status->MPI_ERROR = MPI_SUCCESS;
@@ -1024,6 +1031,21 @@ int MPI_Waitsome(int incount, MPI_Request requests[], int *outcount, int indices
         err = MPI_Testsome(incount, requests, outcount, indices, statuses);
     while (err == MPI_SUCCESS && *outcount == 0);
     return err;
+}
+
+/* A receive not yet matched is cancelled (MPI_Test_cancelled then says so); the request
+ * must still be completed. */
+int MPI_Cancel(MPI_Request *request)
+{
+    int entry = tempi_i_bypass() ? 0 : tempi_i_entry(*request);
+    if (!entry)
+        return PMPI_Cancel(request);
+    if (!(entry & TEMPI_I_ACTIVE))
+        return MPI_SUCCESS;
+    tempi_i_inside = 1;
+    int rc = tempi_py_cancel(entry >> 2);
+    tempi_i_inside = 0;
+    return rc == TEMPI_I_OK ? MPI_SUCCESS : tempi_i_error(rc);
 }
 
 int MPI_Request_free(MPI_Request *request)

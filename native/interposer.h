@@ -20,6 +20,7 @@ int tempi_py_isend(intptr_t buf, int64_t count, int ftype, int dest, int tag, in
 int tempi_py_irecv(intptr_t buf, int64_t count, int ftype, int source, int tag, int fcomm,
                    int persistent, int *id);
 int tempi_py_start(int id);
+int tempi_py_cancel(int id);
 int tempi_py_wait(int id, int *source, int *tag, int64_t *nbytes);
 int tempi_py_test(int id, int *flag, int *source, int *tag, int64_t *nbytes);
 int tempi_py_waitall(int n, const int *ids, int *sources, int *tags, int64_t *nbytes);

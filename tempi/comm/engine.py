@@ -140,7 +140,7 @@ def _recv_steps(msg: Message, path: str, kind: str, post: Any) -> Any:
     device, pinned = _pool(kind, "device"), _pool(kind, "pinned")
     wire = (device if path == "device" else pinned).get(capacity)
     status = yield post(_wire(wire, capacity))
-    got = status.Get_count(MPI.BYTE)
+    got = 0 if status.Is_cancelled() else status.Get_count(MPI.BYTE)
     scratch = None
     if path == "contiguous":
         space.copy(msg.buffer.ptr + msg.origin + desc.start, wire.ptr, got)

@@ -27,6 +27,7 @@ class Request:
         self._waiting: Any = None
         self._result: tuple[int, int, int] | None = None  # source, tag, bytes
         self._active = True
+        self._cancelled = False
         self._advance(None)
 
     def _advance(self, value: Any) -> None:
@@ -47,6 +48,7 @@ class Request:
                 waiting.Wait(status)
             elif not waiting.Test(status):
                 return False
+            self._cancelled |= status.Is_cancelled()
             self._advance(status)
         else:
             if block:
@@ -75,6 +77,19 @@ class Request:
             status.Set_source(source)
             status.Set_tag(tag)
             status.Set_elements(MPI.BYTE, nbytes)
+        if status is not None:
+            status.Set_cancelled(self._cancelled)
+
+    def Cancel(self) -> None:
+        """Ask MPI to cancel the operation's transfer (a receive not yet matched); the
+        request must still be completed, and its status tells whether it was cancelled."""
+        if isinstance(self._waiting, MPI.Request):
+            self._waiting.Cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether MPI cancelled the transfer (known once the request is done)."""
+        return self._cancelled
 
     @property
     def result(self) -> tuple[int, int, int] | None:
@@ -195,7 +210,7 @@ class Prequest:
     def __init__(self, start: Callable[[], Any]) -> None:
         self._start = start
         self._current: Any = None  # the operation of the last Start, until it completes
-        self._result: tuple[int, int, int] | None = None
+        self._done: Any = None  # the last completed one
 
     def Start(self) -> None:
         if self._current is not None:
@@ -221,13 +236,23 @@ class Prequest:
     @property
     def result(self) -> tuple[int, int, int] | None:
         """(source, tag, bytes) of the last receive, once it is done."""
-        return _result(self._current) if self._current is not None else self._result
+        operation = self._current if self._current is not None else self._done
+        return operation.result if isinstance(operation, Request) else None
+
+    @property
+    def cancelled(self) -> bool:
+        operation = self._current if self._current is not None else self._done
+        return isinstance(operation, Request) and operation.cancelled
+
+    def Cancel(self) -> None:
+        if self._current is not None:
+            self._current.Cancel()
 
     def ready(self) -> bool:
         return self._current is None or _ready(self._current)
 
     def _finish(self) -> None:
-        self._result, self._current = _result(self._current), None
+        self._done, self._current = self._current, None
 
     def Test(self, status: MPI.Status | None = None) -> bool:
         if self._current is None:
@@ -258,10 +283,6 @@ def _ours(request: Any) -> bool:
 def _operation(request: Any) -> Any:
     """What a completion call drives: a persistent request's operation in flight."""
     return request.current if isinstance(request, Prequest) else request
-
-
-def _result(operation: Any) -> tuple[int, int, int] | None:
-    return operation.result if isinstance(operation, Request) else None
 
 
 def _nth(statuses: list[MPI.Status] | None, k: int) -> MPI.Status | None:

@@ -280,6 +280,15 @@ def irecv(
     )
 
 
+def cancel(rid: int) -> int:
+    """MPI_Cancel of one of tempi's active requests."""
+    try:
+        _requests[rid].Cancel()
+        return OK
+    except Exception as exc:  # noqa: BLE001
+        return _error(exc)
+
+
 def start(rid: int) -> int:
     """MPI_Start of a persistent request of tempi's (C has checked that it is inactive)."""
     try:
@@ -290,7 +299,10 @@ def start(rid: int) -> int:
 
 
 def _report(started: Any, source: Any, tag: Any, nbytes: Any) -> None:
-    if started.result is not None:
+    """A receive's source, tag and bytes; ``nbytes`` -1 for a send, -2 when cancelled."""
+    if started.cancelled:
+        nbytes[0] = -2
+    elif started.result is not None:
         source[0], tag[0], nbytes[0] = started.result
     else:
         nbytes[0] = -1
@@ -479,6 +491,7 @@ def install(ffi: Any, lib: Any) -> None:
     ffi.def_extern(name="tempi_py_irecv", error=FAILED)(irecv)
     ffi.def_extern(name="tempi_py_wait", error=FAILED)(wait)
     ffi.def_extern(name="tempi_py_start", error=FAILED)(start)
+    ffi.def_extern(name="tempi_py_cancel", error=FAILED)(cancel)
     ffi.def_extern(name="tempi_py_test", error=FAILED)(test)
     ffi.def_extern(name="tempi_py_waitall", error=FAILED)(waitall)
     ffi.def_extern(name="tempi_py_ready", error=FAILED)(ready)

@@ -4,7 +4,8 @@
  * different completion call each round, next to a plain persistent request; inactive
  * requests (before the first start) in Wait, Test, Testany, Testsome and
  * Request_get_status; Rsend_init after a barrier; MPI_Request_free of an active persistent
- * send; the one-shot Issend and Irsend. Buffers are in device memory with "device" as the
+ * send; cancelled receives (one-shot and persistent, which then runs again); the one-shot
+ * Issend and Irsend. Buffers are in device memory with "device" as the
  * first argument (see native/devmem.h), in host memory otherwise. */
 #include "devmem.h"
 #include <mpi.h>
@@ -164,6 +165,31 @@ int main(int argc, char **argv)
     MPI_Recv(in, 2, column, left, 5, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     printf("rank %d freed active %d %016lx\n", rank, freed == MPI_REQUEST_NULL, checksum(in));
     MPI_Barrier(MPI_COMM_WORLD); /* out stays untouched until every rank has received */
+
+    /* cancel receives nobody sends to, one-shot and persistent; the persistent one is then
+     * started again (the barrier: no rank sends before every rank has cancelled) */
+    MPI_Request c[2];
+    double *never = fresh();
+    MPI_Irecv(never, 2, column, left, 98, MPI_COMM_WORLD, &c[0]);
+    MPI_Recv_init(in, 2, column, left, 99, MPI_COMM_WORLD, &c[1]);
+    MPI_Start(&c[1]);
+    MPI_Cancel(&c[0]);
+    MPI_Cancel(&c[1]);
+    MPI_Waitall(2, c, st);
+    int cancelled0, cancelled1;
+    MPI_Test_cancelled(&st[0], &cancelled0);
+    MPI_Test_cancelled(&st[1], &cancelled1);
+    MPI_Barrier(MPI_COMM_WORLD);
+    fill(out, rank, 10);
+    MPI_Start(&c[1]);
+    MPI_Send(out, 2, column, right, 99, MPI_COMM_WORLD);
+    MPI_Wait(&c[1], &status);
+    MPI_Test_cancelled(&status, &flag);
+    MPI_Request_free(&c[1]);
+    printf("rank %d cancelled %d %d %016lx then %d %d %016lx\n", rank, cancelled0, cancelled1,
+           checksum(never), flag, status.MPI_SOURCE == left, checksum(in));
+    devmem_free(never);
+    MPI_Barrier(MPI_COMM_WORLD);
 
     /* one-shot synchronous and ready sends */
     MPI_Request s;

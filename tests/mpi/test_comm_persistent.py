@@ -182,3 +182,34 @@ def test_persistent_passthrough_without_tempi_host(tempi_env, wire, neighbours):
     finally:
         datatype.Free()
     assert np.array_equal(target, expected)
+
+
+@pytest.mark.mpi(min_size=1)
+def test_cancelled_receives(strategy, usertype, wire, neighbours):
+    """A receive nobody sends to is cancelled (one-shot and persistent): it completes with
+    a cancelled status and writes nothing; the persistent one then receives normally."""
+    dest, source = neighbours
+    rank, count = MPI.COMM_WORLD.rank, 2
+    comm = tempi.Comm(MPI.COMM_WORLD)
+    never = wire.payload(usertype, count, rank, -5)
+    initial = never.copy()
+    target = wire.payload(usertype, count, rank, -6)
+    one_shot = comm.Irecv([never, count, usertype], source, TAG + 5)
+    persistent = comm.Recv_init([target, count, usertype], source, TAG + 6)
+    persistent.Start()
+    one_shot.Cancel()
+    persistent.Cancel()
+    statuses = [MPI.Status(), MPI.Status()]
+    tempi.Request.Waitall([one_shot, persistent], statuses)
+    assert all(status.Is_cancelled() for status in statuses)
+    assert np.array_equal(never, initial)
+    MPI.COMM_WORLD.Barrier()  # every rank has cancelled before anyone sends
+    expected = wire.delivered(wire.payload(usertype, count, source, 6), count, usertype, target)
+    persistent.Start()
+    send = comm.Isend([wire.payload(usertype, count, rank, 6), count, usertype], dest, TAG + 6)
+    status = MPI.Status()
+    persistent.Wait(status)
+    send.Wait()
+    assert not status.Is_cancelled() and status.Get_source() == source
+    assert np.array_equal(target, expected)
+    persistent.Free()
