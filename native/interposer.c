@@ -1176,6 +1176,18 @@ int MPI_Alltoallv(const void *sendbuf, const int sendcounts[], const int sdispls
                        recvtype, comm));
 }
 
+int MPI_Alltoallw(const void *sendbuf, const int sendcounts[], const int sdispls[],
+                  const MPI_Datatype sendtypes[], void *recvbuf, const int recvcounts[],
+                  const int rdispls[], const MPI_Datatype recvtypes[], MPI_Comm comm)
+{
+    TEMPI_I_COLLECTIVE(
+        tempi_i_alltoall(0, TEMPI_I_SIDE(sendbuf, sendcounts, NULL, sdispls, NULL, 1, sendtypes, 0),
+                         TEMPI_I_SIDE(recvbuf, recvcounts, NULL, rdispls, NULL, 1, recvtypes, 0),
+                         comm),
+        PMPI_Alltoallw(sendbuf, sendcounts, sdispls, sendtypes, recvbuf, recvcounts, rdispls,
+                       recvtypes, comm));
+}
+
 int MPI_Neighbor_alltoallv(const void *sendbuf, const int sendcounts[], const int sdispls[],
                            MPI_Datatype sendtype, void *recvbuf, const int recvcounts[],
                            const int rdispls[], MPI_Datatype recvtype, MPI_Comm comm)
@@ -1234,6 +1246,18 @@ int MPI_Alltoallv_c(const void *sendbuf, const MPI_Count sendcounts[], const MPI
                          comm),
         PMPI_Alltoallv_c(sendbuf, sendcounts, sdispls, sendtype, recvbuf, recvcounts, rdispls,
                          recvtype, comm));
+}
+
+int MPI_Alltoallw_c(const void *sendbuf, const MPI_Count sendcounts[], const MPI_Aint sdispls[],
+                    const MPI_Datatype sendtypes[], void *recvbuf, const MPI_Count recvcounts[],
+                    const MPI_Aint rdispls[], const MPI_Datatype recvtypes[], MPI_Comm comm)
+{
+    TEMPI_I_COLLECTIVE(
+        tempi_i_alltoall(0, TEMPI_I_SIDE(sendbuf, NULL, sendcounts, NULL, sdispls, 1, sendtypes, 0),
+                         TEMPI_I_SIDE(recvbuf, NULL, recvcounts, NULL, rdispls, 1, recvtypes, 0),
+                         comm),
+        PMPI_Alltoallw_c(sendbuf, sendcounts, sdispls, sendtypes, recvbuf, recvcounts, rdispls,
+                         recvtypes, comm));
 }
 
 int MPI_Neighbor_alltoallv_c(const void *sendbuf, const MPI_Count sendcounts[],

@@ -97,14 +97,14 @@ def threads(tmp_path_factory) -> str:
 def test_c_halo_and_alltoallv_through_tempi(collectives, nranks):
     """Neighbor_alltoallw halo on a periodic 3-D Cartesian communicator (1 and 2 ranks
     along a dimension included) and on a non-periodic one, Neighbor_alltoallv and
-    Alltoallv with a vector type."""
+    Alltoallv with a vector type, Alltoallw with subarray types."""
     plain = _plain(nranks, [collectives])
     shim = _tempi_run(nranks, [collectives], TEMPI_HOST="1")
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
     stats = _stats(shim.stdout)
     assert len(stats) == nranks, shim.stdout + shim.stderr
-    parts = 12 + 12 + 12 + 2 * nranks  # two halos (6 out, 6 in), neighbor_v, alltoallv
+    parts = 12 + 12 + 12 + 4 * nranks  # two halos (6 out, 6 in), neighbor_v, alltoallv/w
     assert all(c["host"] == parts and c["passthrough"] == 0 for c in stats), stats
 
 

@@ -1,4 +1,4 @@
-"""Alltoallv and the neighbor collectives, built on the engine's sends and receives.
+"""Alltoallv, Alltoallw and the neighbor collectives, built on the engine's sends and receives.
 
 Every part (one peer's count and displacement) is a message of its own; receives are
 posted first, then sends, then all are completed. When every part is in the same memory
@@ -112,12 +112,18 @@ def neighbors(comm: MPI.Comm) -> tuple[list[int], list[int], tuple[list[int], li
     raise ValueError("neighbor collectives need a communicator with a topology")
 
 
-def alltoallv(
-    comm: MPI.Comm, sendspec: Any, recvspec: Any, local_ranks: frozenset[int] | None = None
+def alltoall(
+    comm: MPI.Comm,
+    sendspec: Any,
+    recvspec: Any,
+    displs_in_bytes: bool,
+    local_ranks: frozenset[int] | None = None,
 ) -> None:
+    """Alltoallv (displacements in extents) or Alltoallw (in bytes, a type per peer)."""
     size = comm.Get_size()
     peers = list(range(size))
-    sends, recvs = _parts(sendspec, size, False), _parts(recvspec, size, False)
+    sends = _parts(sendspec, size, displs_in_bytes)
+    recvs = _parts(recvspec, size, displs_in_bytes)
     exchange(comm, sends, peers, recvs, peers, local_ranks=local_ranks)
 
 

@@ -1,4 +1,4 @@
-"""``tempi.Comm``: an mpi4py communicator whose point-to-point and (neighbor) all-to-all
+"""``tempi.Comm``: an mpi4py communicator whose point-to-point and (neighbor) all-to-all(v/w)
 calls take non-contiguous device (and, with ``TEMPI_HOST=1``, host) data through tempi.
 
 Method names and buffer specs are mpi4py's; everything else is delegated to the wrapped
@@ -93,7 +93,12 @@ class Comm:
     def Alltoallv(self, sendbuf: Any, recvbuf: Any) -> None:
         if not self._ours(sendbuf, recvbuf):
             return self.comm.Alltoallv(sendbuf, recvbuf)
-        collectives.alltoallv(self._collective_comm(), sendbuf, recvbuf, self._local)
+        collectives.alltoall(self._collective_comm(), sendbuf, recvbuf, False, self._local)
+
+    def Alltoallw(self, sendbuf: Any, recvbuf: Any) -> None:
+        if not self._ours(sendbuf, recvbuf):
+            return self.comm.Alltoallw(sendbuf, recvbuf)
+        collectives.alltoall(self._collective_comm(), sendbuf, recvbuf, True, self._local)
 
     def Neighbor_alltoallv(self, sendbuf: Any, recvbuf: Any) -> None:
         if not self._ours(sendbuf, recvbuf):

@@ -1,7 +1,8 @@
 /* A 3-D halo exchange with MPI_Neighbor_alltoallw (one subarray type per face) on a
  * periodic Cartesian communicator and on a non-periodic one (MPI_PROC_NULL beyond the
- * edges: those ghost layers keep their values), MPI_Neighbor_alltoallv with a vector type, and
- * MPI_Alltoallv with a vector type; prints checksums so runs with and without the tempi
+ * edges: those ghost layers keep their values), MPI_Neighbor_alltoallv with a vector type,
+ * MPI_Alltoallv with a vector type, and MPI_Alltoallw of column blocks with subarray
+ * types; prints checksums so runs with and without the tempi
  * shim can be compared. Buffers are in device memory with "device" as the first argument
  * (see native/devmem.h). */
 #include "devmem.h"
@@ -91,6 +92,35 @@ int main(int argc, char **argv)
     }
     MPI_Alltoallv(aout, ac, ad, column, ain, ac, ad, column, MPI_COMM_WORLD);
     printf("rank %d alltoallv %016lx\n", rank, checksum(ain, 12 * size));
+
+    /* Alltoallw: rank j gets columns [2j, 2j+2) of this rank's 2 x (2size+1) array, into
+     * its own columns [2r, 2r+2); one send type moved by byte displacements, one receive
+     * type per peer placed by its subarray start (as a slab FFT's transpose does) */
+    int wc[2] = {2, 2 * size + 1}, wsub[2] = {2, 2}, zero[2] = {0, 0};
+    int *wcounts = malloc(size * sizeof(int)), *wsd = malloc(size * sizeof(int));
+    int *wrd = malloc(size * sizeof(int));
+    MPI_Datatype *wst = malloc(size * sizeof(MPI_Datatype));
+    MPI_Datatype *wrt = malloc(size * sizeof(MPI_Datatype)), block;
+    MPI_Type_create_subarray(2, wc, wsub, zero, MPI_ORDER_C, MPI_DOUBLE, &block);
+    MPI_Type_commit(&block);
+    for (int j = 0; j < size; ++j) {
+        int start[2] = {0, 2 * j};
+        wcounts[j] = 1;
+        wsd[j] = 2 * j * (int)sizeof(double);
+        wrd[j] = 0;
+        wst[j] = block;
+        MPI_Type_create_subarray(2, wc, wsub, start, MPI_ORDER_C, MPI_DOUBLE, &wrt[j]);
+        MPI_Type_commit(&wrt[j]);
+    }
+    double *wout = filled(2 * wc[1], rank * 10000), *win = filled(2 * wc[1], -1);
+    MPI_Alltoallw(wout, wcounts, wsd, wst, win, wcounts, wrd, wrt, MPI_COMM_WORLD);
+    printf("rank %d alltoallw %016lx\n", rank, checksum(win, 2 * wc[1]));
+    for (int j = 0; j < size; ++j)
+        MPI_Type_free(&wrt[j]);
+    MPI_Type_free(&block);
+    devmem_free(wout);
+    devmem_free(win);
+    free(wcounts), free(wsd), free(wrd), free(wst), free(wrt);
 
     for (int i = 0; i < 6; ++i) {
         MPI_Type_free(&send[i]);

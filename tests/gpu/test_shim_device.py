@@ -77,7 +77,7 @@ def test_collectives_on_device_buffers(programs, nranks):
     stats = _stats(shim.stdout)
     assert len(stats) == nranks, shim.stdout + shim.stderr
     for counters in stats:
-        assert _device_messages(counters) == 36 + 2 * nranks, counters
+        assert _device_messages(counters) == 36 + 4 * nranks, counters
         assert counters["passthrough"] == 0, counters
 
 

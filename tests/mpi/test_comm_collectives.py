@@ -1,4 +1,4 @@
-"""tempi.Comm's Alltoallv and neighbor collectives on host memory (TEMPI_HOST=1, every
+"""tempi.Comm's Alltoallv, Alltoallw and neighbor collectives on host memory (TEMPI_HOST=1, every
 strategy) against the system MPI's own collective on copies of the same arrays.
 
 The halo exchange: a periodic 3-D Cartesian communicator (``MPI.Compute_dims(size, 3)``, so
@@ -236,4 +236,55 @@ def test_alltoallv_converting_types(strategy, engine_ran):
     finally:
         sendtype.Free()
         recvtype.Free()
+    engine_ran()
+
+
+@pytest.mark.mpi(min_size=1)
+def test_alltoallw_column_blocks(strategy, engine_ran):
+    """A slab FFT's redistribution: rank j gets columns [2j, 2j+2) of every rank's
+    2 x (2 size + 1) array; one send type moved by byte displacements, one receive type
+    per peer placed by its subarray start."""
+    world = MPI.COMM_WORLD
+    shape = [2, 2 * world.size + 1]
+    block = MPI.DOUBLE.Create_subarray(shape, [2, 2], [0, 0]).Commit()
+    placed = [
+        MPI.DOUBLE.Create_subarray(shape, [2, 2], [0, 2 * j]).Commit() for j in range(world.size)
+    ]
+    try:
+        a = np.arange(np.prod(shape), dtype=np.float64) + 1000.0 * world.rank
+        b = np.full(np.prod(shape), -1.0)
+        ones, zeros = [1] * world.size, [0] * world.size
+        sdispls = [16 * j for j in range(world.size)]
+
+        def specs(sendbuf, recvbuf):
+            return [sendbuf, ones, sdispls, [block] * world.size], [
+                recvbuf,
+                (ones, zeros),
+                placed,
+            ]
+
+        _compare(world, "Alltoallw", a, b, specs)
+    finally:
+        block.Free()
+        for datatype in placed:
+            datatype.Free()
+    engine_ran()
+
+
+@pytest.mark.mpi(min_size=1)
+@pytest.mark.parametrize("recv_order", ["same", "reversed"])
+def test_alltoallw_user_types(strategy, usertype, recv_order, wire, engine_ran):
+    world = MPI.COMM_WORLD
+    extent = usertype.Get_extent()[1]
+    counts = [1 + (world.rank + j) % 3 for j in range(world.size)]
+    sdispls = [extent * d for d in _displs(counts, False)]
+    rdispls = [extent * d for d in _displs(counts, recv_order == "reversed")]
+    types = [usertype] * world.size
+    a = wire.payload(usertype, sum(counts), world.rank, 9)
+    b = wire.payload(usertype, sum(counts), world.rank, -9)
+
+    def specs(sendbuf, recvbuf):
+        return [sendbuf, counts, sdispls, types], [recvbuf, counts, rdispls, types]
+
+    _compare(world, "Alltoallw", a, b, specs)
     engine_ran()
