@@ -23,6 +23,7 @@
 #include <Python.h>
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -753,6 +754,43 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
         return err;                                                                             \
     }
 
+/* Sendrecv_replace: tempi's send has packed the buffer before it returns, so the receive
+ * may land in the same buffer; a send tempi passes on goes to the system MPI's
+ * Sendrecv_replace whole. */
+static int tempi_i_sendrecv_replace(void *buf, int64_t count, MPI_Datatype datatype, int dest,
+                                    int sendtag, int source, int recvtag, MPI_Comm comm,
+                                    MPI_Status *status)
+{
+    MPI_Request requests[2];
+    int rc = tempi_i_isend(buf, count, datatype, dest, sendtag, comm, 0, 0, &requests[1]);
+    if (rc != TEMPI_I_OK)
+        return rc;
+    rc = tempi_i_irecv(buf, count, datatype, source, recvtag, comm, 0, &requests[0]);
+    int err = MPI_SUCCESS;
+    if (rc == TEMPI_I_PASS)
+        err = count > INT_MAX ? MPI_ERR_COUNT
+                              : PMPI_Irecv(buf, (int)count, datatype, source, recvtag, comm,
+                                           &requests[0]);
+    else if (rc != TEMPI_I_OK)
+        err = tempi_i_error(rc);
+    int send_err = MPI_Wait(&requests[1], MPI_STATUS_IGNORE);
+    if (err == MPI_SUCCESS)
+        err = MPI_Wait(&requests[0], status);
+    err = err != MPI_SUCCESS ? err : send_err;
+    return err == MPI_SUCCESS ? TEMPI_I_OK : err + 1000;
+}
+
+#define TEMPI_I_SENDRECV_REPLACE(NAME, PNAME, COUNT_T)                                          \
+    int NAME(void *buf, COUNT_T count, MPI_Datatype datatype, int dest, int sendtag,           \
+             int source, int recvtag, MPI_Comm comm, MPI_Status *status)                        \
+    {                                                                                           \
+        if (tempi_i_takes(buf, datatype))                                                       \
+            TEMPI_I_TRY(tempi_i_sendrecv_replace(buf, count, datatype, dest, sendtag, source,  \
+                                                 recvtag, comm, status));                       \
+        tempi_i_count_pass();                                                                   \
+        return PNAME(buf, count, datatype, dest, sendtag, source, recvtag, comm, status);      \
+    }
+
 /* A ready send may always be a standard one (MPI 4.1, 3.4); buffered sends pass through. */
 TEMPI_I_SEND(MPI_Send, PMPI_Send, int, 0)
 TEMPI_I_SEND(MPI_Ssend, PMPI_Ssend, int, 1)
@@ -767,6 +805,7 @@ TEMPI_I_RECV(MPI_Recv, PMPI_Recv, int)
 TEMPI_I_IRECV(MPI_Irecv, PMPI_Irecv, int, 0)
 TEMPI_I_IRECV(MPI_Recv_init, PMPI_Recv_init, int, 1)
 TEMPI_I_SENDRECV(MPI_Sendrecv, PMPI_Sendrecv, int, MPI_Isend, MPI_Irecv)
+TEMPI_I_SENDRECV_REPLACE(MPI_Sendrecv_replace, PMPI_Sendrecv_replace, int)
 
 /* ---- persistent requests: each MPI_Start runs tempi's operation again ------------------ */
 
@@ -1235,6 +1274,7 @@ TEMPI_I_RECV(MPI_Recv_c, PMPI_Recv_c, MPI_Count)
 TEMPI_I_IRECV(MPI_Irecv_c, PMPI_Irecv_c, MPI_Count, 0)
 TEMPI_I_IRECV(MPI_Recv_init_c, PMPI_Recv_init_c, MPI_Count, 1)
 TEMPI_I_SENDRECV(MPI_Sendrecv_c, PMPI_Sendrecv_c, MPI_Count, MPI_Isend_c, MPI_Irecv_c)
+TEMPI_I_SENDRECV_REPLACE(MPI_Sendrecv_replace_c, PMPI_Sendrecv_replace_c, MPI_Count)
 
 int MPI_Alltoallv_c(const void *sendbuf, const MPI_Count sendcounts[], const MPI_Aint sdispls[],
                     MPI_Datatype sendtype, void *recvbuf, const MPI_Count recvcounts[],

@@ -13,6 +13,7 @@ from mpi4py import MPI
 
 from tempi import config
 from tempi.comm import collectives, engine, locality
+from tempi.comm.message import resolve
 
 
 class Comm:
@@ -76,6 +77,25 @@ class Comm:
     ) -> None:
         receive = self.Irecv(recvbuf, source, recvtag)
         self.Isend(sendbuf, dest, sendtag).Wait()
+        receive.Wait(status)
+
+    def Sendrecv_replace(
+        self,
+        buf: Any,
+        dest: int,
+        sendtag: int = 0,
+        source: int = MPI.ANY_SOURCE,
+        recvtag: int = MPI.ANY_TAG,
+        status: MPI.Status | None = None,
+    ) -> None:
+        """tempi's send has packed the buffer when it returns, so the receive may land in
+        it; a buffer tempi passes on goes to mpi4py's Sendrecv_replace whole."""
+        msg = resolve(buf, writable=True)
+        if engine.route(msg) == "passthrough":
+            return self.comm.Sendrecv_replace(msg.spec, dest, sendtag, source, recvtag, status)
+        send = engine.isend(self.comm, msg, dest, sendtag, local_ranks=self._local)
+        receive = engine.irecv(self.comm, msg, source, recvtag, local_ranks=self._local)
+        send.Wait()
         receive.Wait(status)
 
     def _collective_comm(self) -> MPI.Comm:

@@ -1,11 +1,12 @@
 /* Point to point with derived types, checked by the program itself and printed so runs
  * with and without the tempi shim can be compared: ring Isend/Irecv completed by Waitall,
  * Testany and Waitsome; blocking Send/Recv with wildcards and MPI_Get_count; Sendrecv;
- * Ssend; a short receive; MPI_Request_free on a send; Waitall with statuses over tempi's
- * and plain requests; Wait, Test, Waitany, Testall and Testsome with statuses;
- * Request_get_status; a plain request made after tempi's progress completed the MPI
- * request under one of tempi's (MPI may give it the same handle). Buffers are in device memory with "device" as the first argument
- * (see native/devmem.h), in host memory otherwise. */
+ * Ssend; a short receive; MPI_Request_free on a send; Sendrecv_replace; Waitall with
+ * statuses over tempi's and plain requests; Wait, Test, Waitany, Testall and Testsome
+ * with statuses; Request_get_status; a plain request made after tempi's progress
+ * completed the MPI request under one of tempi's (MPI may give it the same handle).
+ * Buffers are in device memory with "device" as the first argument (see
+ * native/devmem.h), in host memory otherwise. */
 #include "devmem.h"
 #include <mpi.h>
 #include <stdio.h>
@@ -97,6 +98,13 @@ int main(int argc, char **argv)
     MPI_Request_free(&freed);
     MPI_Recv(a, 2, column, left, 88, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     printf("rank %d freed %016lx\n", rank, checksum(a, len));
+    /* Sendrecv_replace: the columns received replace the ones sent, in the same buffer */
+    double *swapped = filled(len, rank, 11);
+    MPI_Sendrecv_replace(swapped, 2, column, right, 95, left, 95, MPI_COMM_WORLD, &status);
+    MPI_Get_count(&status, column, &count);
+    printf("rank %d sendrecv_replace %d/%d/%d %016lx\n", rank, status.MPI_SOURCE,
+           status.MPI_TAG, count, checksum(swapped, len));
+    devmem_free(swapped);
     /* Waitall with statuses over a tempi receive and a plain (contiguous, host) one */
     MPI_Request mixed[4];
     MPI_Status st[4];

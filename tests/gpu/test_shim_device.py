@@ -48,9 +48,9 @@ def test_point_to_point_on_device_buffers(programs, nranks, strategy):
     assert len(stats) == nranks, shim.stdout + shim.stderr
     for counters in stats:
         # the plain messages (mixed Waitall, the handle check) are the system MPI's
-        assert _device_messages(counters) == 34 and counters["passthrough"] == 6, counters
+        assert _device_messages(counters) == 36 and counters["passthrough"] == 6, counters
         if strategy != "auto":
-            assert counters[strategy] == 34, counters
+            assert counters[strategy] == 36, counters
 
 
 @pytest.mark.parametrize("nranks", [2, 3])

@@ -362,3 +362,20 @@ def test_proc_null_peer(strategy, usertype, wire):
     request.Wait(status)
     _check_status(status, MPI.PROC_NULL, MPI.ANY_TAG, 0, usertype)
     assert np.array_equal(into, initial)
+
+
+@pytest.mark.mpi(min_size=1)
+def test_sendrecv_replace(strategy, usertype, wire, neighbours, engine_ran):
+    """The elements received replace the ones sent, in the same buffer; bytes outside the
+    type's map stay as they were."""
+    dest, source = neighbours
+    rank, tag, count = MPI.COMM_WORLD.rank, 23, 2
+    mine = wire.payload(usertype, count, rank, tag)
+    expected = wire.delivered(wire.payload(usertype, count, source, tag), count, usertype, mine)
+    status = MPI.Status()
+    tempi.Comm(MPI.COMM_WORLD).Sendrecv_replace(
+        [mine, count, usertype], dest, tag, source, tag, status
+    )
+    assert np.array_equal(mine, expected)
+    _check_status(status, source, tag, count, usertype)
+    engine_ran()
