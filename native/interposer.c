@@ -564,9 +564,15 @@ static int tempi_i_adopt(int rc, int id, int persistent, MPI_Request *request)
     return rc;
 }
 
+/* Send modes (tempi_py_isend's mode): a ready send may always be a standard one (MPI
+ * 4.1, 3.4); a buffered one posts tempi's packed bytes with MPI_Ibsend. */
+#define TEMPI_I_STANDARD 0
+#define TEMPI_I_SYNCHRONOUS 1
+#define TEMPI_I_BUFFERED 2
+
 /* MPI_Isend, or with persistent MPI_Send_init. */
 static int tempi_i_isend(const void *buf, int64_t count, MPI_Datatype datatype, int dest,
-                         int tag, MPI_Comm comm, int synchronous, int persistent,
+                         int tag, MPI_Comm comm, int mode, int persistent,
                          MPI_Request *request)
 {
     int id = 0, rc = tempi_i_new_handle(request);
@@ -574,7 +580,7 @@ static int tempi_i_isend(const void *buf, int64_t count, MPI_Datatype datatype, 
         return rc;
     tempi_i_inside = 1;
     rc = tempi_py_isend((intptr_t)buf, count, MPI_Type_c2f(datatype), dest, tag,
-                        MPI_Comm_c2f(comm), synchronous, persistent, &id);
+                        MPI_Comm_c2f(comm), mode, persistent, &id);
     tempi_i_inside = 0;
     return tempi_i_adopt(rc, id, persistent, request);
 }
@@ -663,10 +669,10 @@ static int tempi_i_test(MPI_Request *request, int entry, int *flag, MPI_Status *
 
 /* Blocking forms: start, then wait, on tempi's path. */
 static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, int dest, int tag,
-                        MPI_Comm comm, int synchronous)
+                        MPI_Comm comm, int mode)
 {
     MPI_Request request;
-    int rc = tempi_i_isend(buf, count, datatype, dest, tag, comm, synchronous, 0, &request);
+    int rc = tempi_i_isend(buf, count, datatype, dest, tag, comm, mode, 0, &request);
     if (rc != TEMPI_I_OK)
         return rc;
     int err = tempi_i_wait(&request, tempi_i_entry(request), MPI_STATUS_IGNORE);
@@ -683,23 +689,23 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
             return tempi_i_error(rc_);                                                          \
     } while (0)
 
-#define TEMPI_I_SEND(NAME, PNAME, COUNT_T, SYNCHRONOUS)                                         \
+#define TEMPI_I_SEND(NAME, PNAME, COUNT_T, MODE)                                                \
     int NAME(const void *buf, COUNT_T count, MPI_Datatype datatype, int dest, int tag,         \
              MPI_Comm comm)                                                                     \
     {                                                                                           \
         if (tempi_i_takes(buf, datatype))                                                       \
-            TEMPI_I_TRY(tempi_i_send(buf, count, datatype, dest, tag, comm, SYNCHRONOUS));     \
+            TEMPI_I_TRY(tempi_i_send(buf, count, datatype, dest, tag, comm, MODE));            \
         tempi_i_count_pass();                                                                   \
         return PNAME(buf, count, datatype, dest, tag, comm);                                   \
     }
 
 /* MPI_Isend and friends; PERSISTENT for the _init forms. */
-#define TEMPI_I_ISEND(NAME, PNAME, COUNT_T, SYNCHRONOUS, PERSISTENT)                            \
+#define TEMPI_I_ISEND(NAME, PNAME, COUNT_T, MODE, PERSISTENT)                                   \
     int NAME(const void *buf, COUNT_T count, MPI_Datatype datatype, int dest, int tag,         \
              MPI_Comm comm, MPI_Request *request)                                               \
     {                                                                                           \
         if (tempi_i_takes(buf, datatype))                                                       \
-            TEMPI_I_TRY(tempi_i_isend(buf, count, datatype, dest, tag, comm, SYNCHRONOUS,      \
+            TEMPI_I_TRY(tempi_i_isend(buf, count, datatype, dest, tag, comm, MODE,             \
                                       PERSISTENT, request));                                    \
         tempi_i_count_pass();                                                                   \
         return PNAME(buf, count, datatype, dest, tag, comm, request);                          \
@@ -762,7 +768,8 @@ static int tempi_i_sendrecv_replace(void *buf, int64_t count, MPI_Datatype datat
                                     MPI_Status *status)
 {
     MPI_Request requests[2];
-    int rc = tempi_i_isend(buf, count, datatype, dest, sendtag, comm, 0, 0, &requests[1]);
+    int rc = tempi_i_isend(buf, count, datatype, dest, sendtag, comm, TEMPI_I_STANDARD, 0,
+                           &requests[1]);
     if (rc != TEMPI_I_OK)
         return rc;
     rc = tempi_i_irecv(buf, count, datatype, source, recvtag, comm, 0, &requests[0]);
@@ -791,16 +798,18 @@ static int tempi_i_sendrecv_replace(void *buf, int64_t count, MPI_Datatype datat
         return PNAME(buf, count, datatype, dest, sendtag, source, recvtag, comm, status);      \
     }
 
-/* A ready send may always be a standard one (MPI 4.1, 3.4); buffered sends pass through. */
-TEMPI_I_SEND(MPI_Send, PMPI_Send, int, 0)
-TEMPI_I_SEND(MPI_Ssend, PMPI_Ssend, int, 1)
-TEMPI_I_SEND(MPI_Rsend, PMPI_Rsend, int, 0)
-TEMPI_I_ISEND(MPI_Isend, PMPI_Isend, int, 0, 0)
-TEMPI_I_ISEND(MPI_Issend, PMPI_Issend, int, 1, 0)
-TEMPI_I_ISEND(MPI_Irsend, PMPI_Irsend, int, 0, 0)
-TEMPI_I_ISEND(MPI_Send_init, PMPI_Send_init, int, 0, 1)
-TEMPI_I_ISEND(MPI_Ssend_init, PMPI_Ssend_init, int, 1, 1)
-TEMPI_I_ISEND(MPI_Rsend_init, PMPI_Rsend_init, int, 0, 1)
+TEMPI_I_SEND(MPI_Send, PMPI_Send, int, TEMPI_I_STANDARD)
+TEMPI_I_SEND(MPI_Ssend, PMPI_Ssend, int, TEMPI_I_SYNCHRONOUS)
+TEMPI_I_SEND(MPI_Rsend, PMPI_Rsend, int, TEMPI_I_STANDARD)
+TEMPI_I_SEND(MPI_Bsend, PMPI_Bsend, int, TEMPI_I_BUFFERED)
+TEMPI_I_ISEND(MPI_Isend, PMPI_Isend, int, TEMPI_I_STANDARD, 0)
+TEMPI_I_ISEND(MPI_Issend, PMPI_Issend, int, TEMPI_I_SYNCHRONOUS, 0)
+TEMPI_I_ISEND(MPI_Irsend, PMPI_Irsend, int, TEMPI_I_STANDARD, 0)
+TEMPI_I_ISEND(MPI_Ibsend, PMPI_Ibsend, int, TEMPI_I_BUFFERED, 0)
+TEMPI_I_ISEND(MPI_Send_init, PMPI_Send_init, int, TEMPI_I_STANDARD, 1)
+TEMPI_I_ISEND(MPI_Ssend_init, PMPI_Ssend_init, int, TEMPI_I_SYNCHRONOUS, 1)
+TEMPI_I_ISEND(MPI_Rsend_init, PMPI_Rsend_init, int, TEMPI_I_STANDARD, 1)
+TEMPI_I_ISEND(MPI_Bsend_init, PMPI_Bsend_init, int, TEMPI_I_BUFFERED, 1)
 TEMPI_I_RECV(MPI_Recv, PMPI_Recv, int)
 TEMPI_I_IRECV(MPI_Irecv, PMPI_Irecv, int, 0)
 TEMPI_I_IRECV(MPI_Recv_init, PMPI_Recv_init, int, 1)
@@ -1261,15 +1270,18 @@ int MPI_Pack_size_c(MPI_Count incount, MPI_Datatype datatype, MPI_Comm comm, MPI
     return PMPI_Pack_size_c(incount, datatype, comm, size);
 }
 
-TEMPI_I_SEND(MPI_Send_c, PMPI_Send_c, MPI_Count, 0)
-TEMPI_I_SEND(MPI_Ssend_c, PMPI_Ssend_c, MPI_Count, 1)
-TEMPI_I_SEND(MPI_Rsend_c, PMPI_Rsend_c, MPI_Count, 0)
-TEMPI_I_ISEND(MPI_Isend_c, PMPI_Isend_c, MPI_Count, 0, 0)
-TEMPI_I_ISEND(MPI_Issend_c, PMPI_Issend_c, MPI_Count, 1, 0)
-TEMPI_I_ISEND(MPI_Irsend_c, PMPI_Irsend_c, MPI_Count, 0, 0)
-TEMPI_I_ISEND(MPI_Send_init_c, PMPI_Send_init_c, MPI_Count, 0, 1)
-TEMPI_I_ISEND(MPI_Ssend_init_c, PMPI_Ssend_init_c, MPI_Count, 1, 1)
-TEMPI_I_ISEND(MPI_Rsend_init_c, PMPI_Rsend_init_c, MPI_Count, 0, 1)
+TEMPI_I_SEND(MPI_Send_c, PMPI_Send_c, MPI_Count, TEMPI_I_STANDARD)
+TEMPI_I_SEND(MPI_Ssend_c, PMPI_Ssend_c, MPI_Count, TEMPI_I_SYNCHRONOUS)
+TEMPI_I_SEND(MPI_Rsend_c, PMPI_Rsend_c, MPI_Count, TEMPI_I_STANDARD)
+TEMPI_I_SEND(MPI_Bsend_c, PMPI_Bsend_c, MPI_Count, TEMPI_I_BUFFERED)
+TEMPI_I_ISEND(MPI_Isend_c, PMPI_Isend_c, MPI_Count, TEMPI_I_STANDARD, 0)
+TEMPI_I_ISEND(MPI_Issend_c, PMPI_Issend_c, MPI_Count, TEMPI_I_SYNCHRONOUS, 0)
+TEMPI_I_ISEND(MPI_Irsend_c, PMPI_Irsend_c, MPI_Count, TEMPI_I_STANDARD, 0)
+TEMPI_I_ISEND(MPI_Ibsend_c, PMPI_Ibsend_c, MPI_Count, TEMPI_I_BUFFERED, 0)
+TEMPI_I_ISEND(MPI_Send_init_c, PMPI_Send_init_c, MPI_Count, TEMPI_I_STANDARD, 1)
+TEMPI_I_ISEND(MPI_Ssend_init_c, PMPI_Ssend_init_c, MPI_Count, TEMPI_I_SYNCHRONOUS, 1)
+TEMPI_I_ISEND(MPI_Rsend_init_c, PMPI_Rsend_init_c, MPI_Count, TEMPI_I_STANDARD, 1)
+TEMPI_I_ISEND(MPI_Bsend_init_c, PMPI_Bsend_init_c, MPI_Count, TEMPI_I_BUFFERED, 1)
 TEMPI_I_RECV(MPI_Recv_c, PMPI_Recv_c, MPI_Count)
 TEMPI_I_IRECV(MPI_Irecv_c, PMPI_Irecv_c, MPI_Count, 0)
 TEMPI_I_IRECV(MPI_Recv_init_c, PMPI_Recv_init_c, MPI_Count, 1)

@@ -16,7 +16,7 @@ int tempi_py_unpack(intptr_t inbuf, int64_t insize, int64_t *position, intptr_t 
                     int64_t outcount, int ftype, int fcomm);
 void tempi_py_finalize(void);
 int tempi_py_isend(intptr_t buf, int64_t count, int ftype, int dest, int tag, int fcomm,
-                   int synchronous, int persistent, int *id);
+                   int mode, int persistent, int *id);
 int tempi_py_irecv(intptr_t buf, int64_t count, int ftype, int source, int tag, int fcomm,
                    int persistent, int *id);
 int tempi_py_start(int id);

@@ -130,8 +130,8 @@ def test_c_point_to_point_through_tempi(p2p, nranks, strategy):
         assert counters[strategy] == messages and counters["passthrough"] == 6, counters
 
 
-# per rank: 4 persistent x 5 rounds, Rsend_init, freed, cancel (4), 3 one-shot
-PERSISTENT_MESSAGES = 34
+# per rank: 4 persistent x 5 rounds, Rsend_init, freed, cancel (4), buffered (6), 3 one-shot
+PERSISTENT_MESSAGES = 40
 PERSISTENT_PLAIN = 6  # Recv_init and 5 Isend of a contiguous double
 
 
@@ -140,13 +140,14 @@ PERSISTENT_PLAIN = 6  # Recv_init and 5 Isend of a contiguous double
 def test_c_persistent_requests_through_tempi(persistent, nranks, strategy):
     """Send_init, Ssend_init, Rsend_init and Recv_init restarted over rounds, completed by
     every completion call next to a plain persistent request; inactive requests; freeing
-    an active one; cancelled receives; Issend, Irsend and Rsend."""
+    an active one; cancelled receives; Bsend, Ibsend, Bsend_init; Issend, Irsend and
+    Rsend."""
     plain = _plain(nranks, [persistent])
     shim = _tempi_run(nranks, [persistent], TEMPI_HOST="1", TEMPI_DATATYPE=strategy)
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     records = _lines(shim.stdout, "rank")
     assert records == _lines(plain.stdout, "rank")
-    assert len(records) == (5 + 5 + 6) * nranks and "WRONG" not in shim.stdout, records
+    assert len(records) == (5 + 5 + 7) * nranks and "WRONG" not in shim.stdout, records
     stats = _stats(shim.stdout)
     assert len(stats) == nranks, shim.stdout + shim.stderr
     for counters in stats:

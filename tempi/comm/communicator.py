@@ -34,7 +34,10 @@ class Comm:
         return engine.isend(self.comm, buf, dest, tag, local_ranks=self._local)
 
     def Issend(self, buf: Any, dest: int, tag: int = 0) -> Any:
-        return engine.isend(self.comm, buf, dest, tag, synchronous=True, local_ranks=self._local)
+        return engine.isend(self.comm, buf, dest, tag, mode="synchronous", local_ranks=self._local)
+
+    def Ibsend(self, buf: Any, dest: int, tag: int = 0) -> Any:
+        return engine.isend(self.comm, buf, dest, tag, mode="buffered", local_ranks=self._local)
 
     def Irecv(self, buf: Any, source: int = MPI.ANY_SOURCE, tag: int = MPI.ANY_TAG) -> Any:
         return engine.irecv(self.comm, buf, source, tag, local_ranks=self._local)
@@ -44,8 +47,11 @@ class Comm:
 
     def Ssend_init(self, buf: Any, dest: int, tag: int = 0) -> Any:
         return engine.send_init(
-            self.comm, buf, dest, tag, synchronous=True, local_ranks=self._local
+            self.comm, buf, dest, tag, mode="synchronous", local_ranks=self._local
         )
+
+    def Bsend_init(self, buf: Any, dest: int, tag: int = 0) -> Any:
+        return engine.send_init(self.comm, buf, dest, tag, mode="buffered", local_ranks=self._local)
 
     def Recv_init(self, buf: Any, source: int = MPI.ANY_SOURCE, tag: int = MPI.ANY_TAG) -> Any:
         return engine.recv_init(self.comm, buf, source, tag, local_ranks=self._local)
@@ -55,6 +61,9 @@ class Comm:
 
     def Ssend(self, buf: Any, dest: int, tag: int = 0) -> None:
         self.Issend(buf, dest, tag).Wait()
+
+    def Bsend(self, buf: Any, dest: int, tag: int = 0) -> None:
+        self.Ibsend(buf, dest, tag).Wait()
 
     def Recv(
         self,

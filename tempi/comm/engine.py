@@ -31,6 +31,14 @@ from tempi.pack.buffers import Buffer
 
 log = get_logger("comm")
 
+SEND_MODES = {
+    "standard": ("Isend", "Send_init"),
+    "synchronous": ("Issend", "Ssend_init"),
+    "buffered": ("Ibsend", "Bsend_init"),
+}
+"""MPI's send modes: the mpi4py methods that post one (packed bytes, or a passed-through
+buffer) and that make a persistent one."""
+
 POOL_LIMIT_B = 256 << 20
 """Bytes of idle staging buffers kept per pool (device, pinned) and memory space."""
 
@@ -172,13 +180,14 @@ def isend(
     dest: int,
     tag: int,
     *,
-    synchronous: bool = False,
+    mode: str = "standard",
     deferred: bool = False,
     local_ranks: frozenset[int] | None = None,
 ) -> Any:
     """Start a send of an mpi4py buffer spec (or a resolved :class:`Message`); an
-    ``MPI.Request`` on the passthrough path, else a tempi Request. ``local_ranks``: the
-    ranks of ``comm`` on this node, where known (:mod:`tempi.comm.locality`).
+    ``MPI.Request`` on the passthrough path, else a tempi Request. ``mode``: one of
+    :data:`SEND_MODES` (MPI's send modes; a ready send is a standard one). ``local_ranks``:
+    the ranks of ``comm`` on this node, where known (:mod:`tempi.comm.locality`).
 
     A packed send reaches MPI once its pack is done: at once (the pack is waited for
     here), or with ``deferred`` when a completion call finds the pack done, so that
@@ -190,7 +199,7 @@ def isend(
         msg,
         dest,
         tag,
-        synchronous=synchronous,
+        mode=mode,
         deferred=deferred,
         local_ranks=local_ranks,
     )
@@ -216,14 +225,14 @@ def isend_message(
     dest: int,
     tag: int,
     *,
-    synchronous: bool = False,
+    mode: str = "standard",
     deferred: bool = False,
     local_ranks: frozenset[int] | None = None,
 ) -> Any:
     """:func:`isend` of a resolved message (the interposer builds them from C pointers)."""
     path = route(msg, locality.peer_local(comm, dest, local_ranks))
     kind = _count(msg, path)
-    start = comm.Issend if synchronous else comm.Isend
+    start = getattr(comm, SEND_MODES[mode][0])
     if path == "passthrough":
         return start(msg.spec, dest, tag)
     steps = _send_steps(msg, path, kind, lambda wire: start(wire, dest, tag), deferred)
@@ -254,7 +263,7 @@ def send_init(
     dest: int,
     tag: int,
     *,
-    synchronous: bool = False,
+    mode: str = "standard",
     local_ranks: frozenset[int] | None = None,
 ) -> Any:
     """A persistent send: mpi4py's ``Prequest`` on the passthrough path, else a tempi
@@ -262,12 +271,8 @@ def send_init(
     at that moment."""
     msg = spec if isinstance(spec, Message) else resolve(spec, writable=False)
     if route(msg) == "passthrough":
-        return (comm.Ssend_init if synchronous else comm.Send_init)(msg.spec, dest, tag)
-    return Prequest(
-        lambda: isend_message(
-            comm, msg, dest, tag, synchronous=synchronous, local_ranks=local_ranks
-        )
-    )
+        return getattr(comm, SEND_MODES[mode][1])(msg.spec, dest, tag)
+    return Prequest(lambda: isend_message(comm, msg, dest, tag, mode=mode, local_ranks=local_ranks))
 
 
 def recv_init(

@@ -247,19 +247,19 @@ def isend(
     dest: int,
     tag: int,
     fcomm: int,
-    synchronous: int,
+    mode: int,
     persistent: int,
     rid: Any,
 ) -> int:
-    """MPI_Isend, or MPI_Send_init with ``persistent``."""
+    """MPI_Isend, or MPI_Send_init with ``persistent``; ``mode`` 0, 1, 2: standard,
+    synchronous, buffered."""
     from tempi.comm import engine
 
     comm = _mpi().Comm.f2py(fcomm)
     start = engine.send_init if persistent else engine.isend_message
+    kind = ("standard", "synchronous", "buffered")[mode]
     return _start(
-        lambda m: start(
-            comm, m, dest, tag, synchronous=bool(synchronous), local_ranks=_local(fcomm)
-        ),
+        lambda m: start(comm, m, dest, tag, mode=kind, local_ranks=_local(fcomm)),
         buf,
         count,
         ftype,

@@ -4,8 +4,8 @@
  * different completion call each round, next to a plain persistent request; inactive
  * requests (before the first start) in Wait, Test, Testany, Testsome and
  * Request_get_status; Rsend_init after a barrier; MPI_Request_free of an active persistent
- * send; cancelled receives (one-shot and persistent, which then runs again); the one-shot
- * Issend and Irsend. Buffers are in device memory with "device" as the
+ * send; cancelled receives (one-shot and persistent, which then runs again); Bsend,
+ * Ibsend and Bsend_init; the one-shot Issend and Irsend. Buffers are in device memory with "device" as the
  * first argument (see native/devmem.h), in host memory otherwise. */
 #include "devmem.h"
 #include <mpi.h>
@@ -190,6 +190,34 @@ int main(int argc, char **argv)
            checksum(never), flag, status.MPI_SOURCE == left, checksum(in));
     devmem_free(never);
     MPI_Barrier(MPI_COMM_WORLD);
+
+    /* buffered sends complete from the attached buffer before anything is received, so the
+     * send buffer may be refilled at once */
+    int pack_size;
+    MPI_Pack_size(2, column, MPI_COMM_WORLD, &pack_size);
+    int attached_size = 3 * (pack_size + MPI_BSEND_OVERHEAD);
+    char *attached = malloc(attached_size);
+    MPI_Buffer_attach(attached, attached_size);
+    MPI_Request b;
+    fill(out, rank, 11);
+    MPI_Bsend(out, 2, column, right, 10, MPI_COMM_WORLD);
+    fill(out, rank, 12);
+    MPI_Ibsend(out, 2, column, right, 11, MPI_COMM_WORLD, &b);
+    MPI_Wait(&b, MPI_STATUS_IGNORE);
+    fill(out, rank, 13);
+    MPI_Bsend_init(out, 2, column, right, 12, MPI_COMM_WORLD, &b);
+    MPI_Start(&b);
+    MPI_Wait(&b, MPI_STATUS_IGNORE);
+    MPI_Request_free(&b);
+    fill(out, rank, 14);
+    unsigned long got[3];
+    for (int k = 0; k < 3; ++k) {
+        MPI_Recv(in, 2, column, left, 10 + k, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        got[k] = checksum(in);
+    }
+    printf("rank %d bsend %016lx %016lx %016lx\n", rank, got[0], got[1], got[2]);
+    MPI_Buffer_detach(&attached, &attached_size);
+    free(attached);
 
     /* one-shot synchronous and ready sends */
     MPI_Request s;

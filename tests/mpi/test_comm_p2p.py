@@ -379,3 +379,34 @@ def test_sendrecv_replace(strategy, usertype, wire, neighbours, engine_ran):
     assert np.array_equal(mine, expected)
     _check_status(status, source, tag, count, usertype)
     engine_ran()
+
+
+@pytest.mark.mpi(min_size=1)
+def test_buffered_sends(strategy, usertype, wire, neighbours, engine_ran):
+    """Bsend, Ibsend and Bsend_init complete from the attached buffer before anything is
+    received (each send buffer is overwritten at once), and deliver what was sent."""
+    dest, source = neighbours
+    rank, tag, count = MPI.COMM_WORLD.rank, 24, 2
+    world, comm = MPI.COMM_WORLD, tempi.Comm(MPI.COMM_WORLD)
+    size = 3 * (usertype.Pack_size(count, world) + MPI.BSEND_OVERHEAD)
+    MPI.Attach_buffer(bytearray(size))
+    try:
+        mine = wire.payload(usertype, count, rank, 0)
+        comm.Bsend([mine, count, usertype], dest, tag)
+        mine[:] = wire.payload(usertype, count, rank, 1)
+        comm.Ibsend([mine, count, usertype], dest, tag + 1).Wait()
+        mine[:] = wire.payload(usertype, count, rank, 2)
+        persistent = comm.Bsend_init([mine, count, usertype], dest, tag + 2)
+        persistent.Start()
+        persistent.Wait()
+        persistent.Free()
+        mine[:] = 0
+        for k in range(3):
+            target = wire.payload(usertype, count, rank, -k)
+            sent = wire.payload(usertype, count, source, k)
+            expected = wire.delivered(sent, count, usertype, target)
+            comm.Recv([target, count, usertype], source, tag + k)
+            assert np.array_equal(target, expected), k
+    finally:
+        MPI.Detach_buffer()
+    engine_ran()
