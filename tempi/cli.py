@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import platform
 import sys
+from pathlib import Path
 
 import tempi
 from tempi import config, system
@@ -108,6 +110,60 @@ def _demo(args: argparse.Namespace) -> int:
     return subprocess.call(launch.command(args.np, program), env=launch.environment())
 
 
+BENCHMARKS = {
+    "pack-host": ("pack_host.py", 1),
+    "pack-device": ("pack_device.py", 1),
+    "pingpong": ("pingpong.py", 2),
+    "halo": ("halo/run.py", 1),
+    "model-validation": ("model_validation.py", 2),
+    "shim-overhead": ("shim_overhead.py", 1),
+}
+"""``tempi bench`` names: the script under benchmarks/ and the ranks it runs on (a script
+on one rank launches whatever it needs itself)."""
+
+
+def _benchmarks_dir() -> Path | None:
+    """benchmarks/ of the source tree tempi runs from (an editable install or a clone)."""
+    found = Path(tempi.__file__).resolve().parent.parent / "benchmarks"
+    return found if found.is_dir() else None
+
+
+def _summary(script: Path) -> str:
+    """The first sentence of a benchmark script's docstring: what it measures."""
+    doc = ast.get_docstring(ast.parse(script.read_text())) or ""
+    paragraph = " ".join(doc.split("\n\n")[0].split())
+    ends = [i for i in (paragraph.find("? "), paragraph.find(". ")) if i >= 0]
+    return paragraph[: min(ends) + 1] if ends else paragraph
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from tempi import launch
+
+    where = _benchmarks_dir()
+    if where is None:
+        print(
+            "tempi bench: the benchmarks come with the source tree, which this installation "
+            "lacks; clone the repository and `pip install -e .` from it",
+            file=sys.stderr,
+        )
+        return 2
+    if args.name is None:
+        width = max(map(len, BENCHMARKS))
+        for name, (script, ranks) in BENCHMARKS.items():
+            note = f" ({ranks} ranks)" if ranks > 1 else ""
+            print(f"{name:<{width}}  {_summary(where / script)}{note}")
+        print(
+            "\nrun one with `tempi bench NAME [its options]`; `tempi bench NAME --help` lists them"
+        )
+        return 0
+    script, ranks = BENCHMARKS[args.name]
+    program = [sys.executable, str(where / script), *args.rest]
+    command = launch.command(ranks, program) if ranks > 1 else program
+    return subprocess.call(command, env=launch.environment())
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="tempi",
@@ -163,6 +219,24 @@ def parser() -> argparse.ArgumentParser:
         "--out", default="tempi-demo.png", help="PNG to write (default ./tempi-demo.png)"
     )
     demo.set_defaults(run=_demo)
+    bench = sub.add_parser(
+        "bench",
+        help="run one of the benchmarks (tables on stdout, CSV and PNG under results/)",
+        description="Run a benchmark script of the source tree's benchmarks/ folder with this "
+        "Python, on the ranks it needs (with the MPI's mpiexec); every one measures its "
+        "baseline in the same run and reports ratios. Without NAME, list them. Options after "
+        "NAME go to the script: tempi bench pack-host --quick. Results of earlier runs, with "
+        "the machines they came from, are in benchmarks/RESULTS.md.",
+    )
+    bench.add_argument(
+        "name",
+        nargs="?",
+        choices=sorted(BENCHMARKS),
+        metavar="NAME",
+        help="one of: " + ", ".join(BENCHMARKS),
+    )
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="the script's own options")
+    bench.set_defaults(run=_bench)
     from tempi.model.commands import add_parsers
 
     add_parsers(sub)
