@@ -185,8 +185,9 @@ def _adopt(request: Any) -> int:
 
 
 def _release(rid: int) -> Any:
-    _free_ids.append(rid)
-    return _requests.pop(rid)
+    request = _requests.pop(rid)
+    _free_ids.append(rid)  # only now: another thread may reuse it at once
+    return request
 
 
 def _persistent(request: Any) -> bool:
