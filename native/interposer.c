@@ -1149,7 +1149,9 @@ typedef struct {
 } tempi_i_parts_t;
 
 /* Counts, byte displacements and Fortran type handles of one side; whether tempi should
- * take any of its parts. */
+ * take any of its parts. Parts of count 0 count too: every rank must take the same path,
+ * and one that moves nothing (all counts 0) still has the types and memory its peers
+ * decide by; its peers' tempi path starts with a collective on the communicator. */
 static int tempi_i_side(const tempi_i_parts_t *side, int n, int64_t *c, int64_t *d, int *t)
 {
     int takes = 0;
@@ -1162,7 +1164,7 @@ static int tempi_i_side(const tempi_i_parts_t *side, int n, int64_t *c, int64_t 
         if (!side->displs_in_bytes)
             d[i] *= extent;
         t[i] = MPI_Type_c2f(type);
-        takes |= c[i] > 0 && tempi_i_takes((const char *)side->buf + d[i], type);
+        takes |= tempi_i_takes((const char *)side->buf + d[i], type);
     }
     return takes;
 }

@@ -23,6 +23,7 @@ P2P = HERE / "c" / "p2p.c"
 COLLECTIVES = HERE / "c" / "collectives.c"
 PERSISTENT = HERE / "c" / "persistent.c"
 THREADS = HERE / "c" / "threads.c"
+ZERO_COUNTS = HERE / "c" / "zero_counts.c"
 MPI4PY_PACK = HERE / "c" / "mpi4py_pack.py"
 LOCALITY_PROBE = HERE / "c" / "locality_probe.py"
 
@@ -153,6 +154,19 @@ def test_c_persistent_requests_through_tempi(persistent, nranks, strategy):
     for counters in stats:
         assert counters[strategy] == PERSISTENT_MESSAGES, counters
         assert counters["passthrough"] == PERSISTENT_PLAIN, counters
+
+
+@pytest.mark.parametrize("nranks", [2, 3])
+def test_c_collective_where_a_rank_moves_nothing(tmp_path_factory, nranks):
+    """Rank 0's Alltoallv parts all have count 0: it must still go where its peers go."""
+    program = _compile(ZERO_COUNTS, tmp_path_factory)
+    plain = _plain(nranks, [program])
+    shim = _tempi_run(nranks, [program], TEMPI_HOST="1")
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    stats = _stats(shim.stdout)
+    assert len(stats) == nranks, shim.stdout + shim.stderr
+    assert sum(c.get("host", 0) for c in stats) == 3 * 2 * (nranks - 1) ** 2, stats
 
 
 @pytest.mark.parametrize("nranks", [1, 2, 3])
