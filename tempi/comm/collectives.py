@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from mpi4py import MPI
+from mpi4py.util.dtlib import from_numpy_dtype
 
 from tempi.comm import batch, engine
 from tempi.comm.message import Message, resolve
@@ -38,6 +40,33 @@ def _parts(spec: Any, peers: int, displs_in_bytes: bool) -> list[Any]:
         offset = displ if displs_in_bytes else displ * datatype.Get_extent()[1]
         parts.append([_window(buf, offset), count, datatype])
     return parts
+
+
+def blocks(spec: Any, size: int, vector: bool) -> list[Any]:
+    """One mpi4py spec per rank of a gather's receive buffer (or a scatter's send buffer):
+    ``[buf, count, datatype]`` with the count per rank (default: an equal share of the
+    buffer), or with ``vector`` ``[buf, counts, displs, datatype]``, ``[buf, (counts,
+    displs), datatype]`` or ``[buf, counts, datatype]`` (back to back); displacements in
+    extents, as in mpi4py."""
+    buf, *rest = spec if isinstance(spec, (list, tuple)) else [spec]
+    datatype = rest.pop() if rest and isinstance(rest[-1], MPI.Datatype) else None
+    if datatype is None:
+        datatype = from_numpy_dtype(buf.dtype)
+    extent = datatype.Get_extent()[1]
+    if not vector:
+        if rest:
+            count = rest[0]
+        else:
+            count = memoryview(buf).nbytes if not hasattr(buf, "nbytes") else buf.nbytes
+            count = count // extent // size if extent > 0 else 0
+        counts, displs = [count] * size, [count * j for j in range(size)]
+    else:
+        counts, displs = rest if len(rest) == 2 else (rest[0], None)
+        if isinstance(counts, tuple) and displs is None:
+            counts, displs = counts
+        if displs is None:
+            displs = [int(d) for d in np.cumsum([0] + list(counts)[:-1])]
+    return _parts([buf, counts, displs, datatype], size, False)
 
 
 def _window(buf: Any, offset: int) -> Any:

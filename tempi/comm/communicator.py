@@ -12,7 +12,7 @@ from typing import Any
 from mpi4py import MPI
 
 from tempi import config
-from tempi.comm import collectives, engine, locality
+from tempi.comm import collectives, engine, locality, packed_collectives
 from tempi.comm.message import resolve
 
 
@@ -128,6 +128,60 @@ class Comm:
         if not self._ours(sendbuf, recvbuf):
             return self.comm.Alltoallw(sendbuf, recvbuf)
         collectives.alltoall(self._collective_comm(), sendbuf, recvbuf, True, self._local)
+
+    def Bcast(self, buf: Any, root: int = 0) -> None:
+        if not self._ours(buf):
+            return self.comm.Bcast(buf, root)
+        msg = resolve(buf, writable=self.comm.Get_rank() != root)
+        if msg.desc is None:
+            return self.comm.Bcast(buf, root)
+        packed_collectives.bcast(self.comm, msg, root)
+
+    def Gather(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
+        self._rooted("Gather", sendbuf, recvbuf, root)
+
+    def Gatherv(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
+        self._rooted("Gatherv", sendbuf, recvbuf, root)
+
+    def Scatter(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
+        self._rooted("Scatter", sendbuf, recvbuf, root)
+
+    def Scatterv(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
+        self._rooted("Scatterv", sendbuf, recvbuf, root)
+
+    def Allgather(self, sendbuf: Any, recvbuf: Any) -> None:
+        self._rooted("Allgather", sendbuf, recvbuf, None)
+
+    def Allgatherv(self, sendbuf: Any, recvbuf: Any) -> None:
+        self._rooted("Allgatherv", sendbuf, recvbuf, None)
+
+    def _rooted(self, name: str, sendbuf: Any, recvbuf: Any, root: int | None) -> None:
+        """Gather(v), Scatter(v), Allgather(v) (``root`` None): tempi packs this rank's
+        side and the system MPI's collective moves the bytes, so ranks meet there whatever
+        each decided; arguments significant only at the root are read only there."""
+        comm, size = self.comm, self.comm.Get_size()
+        at_root = root is None or comm.Get_rank() == root
+        scatter = name.startswith("Scatter")
+        significant = [sendbuf] if at_root or not scatter else []
+        significant += [recvbuf] if at_root or scatter else []
+        plain = getattr(comm, name)
+        if sendbuf is MPI.IN_PLACE or recvbuf is MPI.IN_PLACE or not self._ours(*significant):
+            return plain(sendbuf, recvbuf) if root is None else plain(sendbuf, recvbuf, root)
+        vector = name.endswith("v")
+        many_spec, one_spec = (sendbuf, recvbuf) if scatter else (recvbuf, sendbuf)
+        one = resolve(one_spec, writable=scatter)
+        many = None
+        if at_root:
+            parts = collectives.blocks(many_spec, size, vector)
+            many = [resolve(part, writable=not scatter) for part in parts]
+        if any(m.desc is None for m in [one, *(many or [])]):
+            return plain(sendbuf, recvbuf) if root is None else plain(sendbuf, recvbuf, root)
+        if root is None:
+            packed_collectives.allgather(comm, one, many, vector)
+        elif scatter:
+            packed_collectives.scatter(comm, many, one, root, vector)
+        else:
+            packed_collectives.gather(comm, one, many, root, vector)
 
     def Neighbor_alltoallv(self, sendbuf: Any, recvbuf: Any) -> None:
         if not self._ours(sendbuf, recvbuf):
