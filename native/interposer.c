@@ -1169,12 +1169,18 @@ static int tempi_i_side(const tempi_i_parts_t *side, int n, int64_t *c, int64_t 
     return takes;
 }
 
-static int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
-                            const tempi_i_parts_t *recv, MPI_Comm comm)
+/* What tempi_py_collective does (tempi/shim/callbacks.py reads the same numbers). */
+enum {
+    TEMPI_I_ALLTOALL, TEMPI_I_NEIGHBOR, TEMPI_I_BCAST, TEMPI_I_GATHER, TEMPI_I_GATHERV,
+    TEMPI_I_SCATTER, TEMPI_I_SCATTERV, TEMPI_I_ALLGATHER, TEMPI_I_ALLGATHERV
+};
+
+/* A collective whose parts are nsend of send and nrecv of recv: tempi's if it takes any
+ * part, else TEMPI_I_PASS. */
+static int tempi_i_collective(int kind, const tempi_i_parts_t *send, int nsend,
+                              const tempi_i_parts_t *recv, int nrecv, int root, MPI_Comm comm)
 {
-    int nsend, nrecv;
-    if (tempi_i_bypass() || tempi_i_state_now() != TEMPI_I_READY || send->buf == MPI_IN_PLACE ||
-        tempi_i_parts(comm, neighbor, &nsend, &nrecv) != MPI_SUCCESS)
+    if (send->buf == MPI_IN_PLACE || recv->buf == MPI_IN_PLACE)
         return TEMPI_I_PASS;
     int64_t *sc = malloc(sizeof(int64_t) * (nsend + 1));
     int64_t *sd = malloc(sizeof(int64_t) * (nsend + 1));
@@ -1187,9 +1193,9 @@ static int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
         takes |= tempi_i_side(recv, nrecv, rc, rd, rt);
         if (takes) {
             tempi_i_inside = 1;
-            result = tempi_py_alltoall(neighbor, (intptr_t)send->buf, nsend, sc, sd, st,
-                                       (intptr_t)recv->buf, nrecv, rc, rd, rt,
-                                       MPI_Comm_c2f(comm));
+            result = tempi_py_collective(kind, (intptr_t)send->buf, nsend, sc, sd, st,
+                                         (intptr_t)recv->buf, nrecv, rc, rd, rt, root,
+                                         MPI_Comm_c2f(comm));
             tempi_i_inside = 0;
         }
     }
@@ -1200,6 +1206,17 @@ static int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
     free(st);
     free(rt);
     return result;
+}
+
+static int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
+                            const tempi_i_parts_t *recv, MPI_Comm comm)
+{
+    int nsend, nrecv;
+    if (tempi_i_bypass() || tempi_i_state_now() != TEMPI_I_READY ||
+        tempi_i_parts(comm, neighbor, &nsend, &nrecv) != MPI_SUCCESS)
+        return TEMPI_I_PASS;
+    return tempi_i_collective(neighbor ? TEMPI_I_NEIGHBOR : TEMPI_I_ALLTOALL, send, nsend, recv,
+                              nrecv, 0, comm);
 }
 
 #define TEMPI_I_COLLECTIVE(CALL, PCALL)                                                         \
@@ -1262,6 +1279,184 @@ int MPI_Neighbor_alltoallw(const void *sendbuf, const int sendcounts[], const MP
         PMPI_Neighbor_alltoallw(sendbuf, sendcounts, sdispls, sendtypes, recvbuf, recvcounts,
                                 rdispls, recvtypes, comm));
 }
+
+/* ---- Bcast, Gather(v), Scatter(v), Allgather(v): tempi packs this rank's parts and calls
+ * the system MPI's own collective on the bytes (tempi/comm/packed_collectives.py), so every
+ * rank reaches the same collective of the system MPI, whatever each decided. Arguments
+ * significant only at the root are read only there. ---- */
+
+/* Whether tempi may take a rooted collective on comm (not an intercommunicator, whose
+ * roots are MPI_ROOT and MPI_PROC_NULL); this rank and the size if so. */
+static int tempi_i_rooted(MPI_Comm comm, int *rank, int *size)
+{
+    int inter = 0;
+    if (tempi_i_bypass() || tempi_i_state_now() != TEMPI_I_READY)
+        return 0;
+    if (PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter)
+        return 0;
+    PMPI_Comm_rank(comm, rank);
+    PMPI_Comm_size(comm, size);
+    return 1;
+}
+
+static int tempi_i_spreads(int kind)
+{
+    return kind == TEMPI_I_SCATTER || kind == TEMPI_I_SCATTERV;
+}
+
+/* One part (the send side's, or for a scatter the receive side's) against many, one per
+ * rank, which exist at the root (everywhere for an allgather). */
+static int tempi_i_one_and_many(int kind, const void *one_buf, MPI_Count one_count,
+                                MPI_Datatype one_type, const tempi_i_parts_t *many, int root,
+                                int rank, int size, MPI_Comm comm)
+{
+    int everywhere = kind == TEMPI_I_ALLGATHER || kind == TEMPI_I_ALLGATHERV;
+    int n = everywhere || rank == root ? size : 0;
+    MPI_Aint zero = 0;
+    tempi_i_parts_t one = {one_buf, NULL, &one_count, NULL, &zero, 1, &one_type, 1};
+    return tempi_i_spreads(kind) ? tempi_i_collective(kind, many, n, &one, 1, root, comm)
+                                 : tempi_i_collective(kind, &one, 1, many, n, root, comm);
+}
+
+/* Gather, Scatter, Allgather: block j of the many side is `each` elements at element
+ * j * each. */
+static int tempi_i_blocks(int kind, const void *sendbuf, MPI_Count sendcount,
+                          MPI_Datatype sendtype, const void *recvbuf, MPI_Count recvcount,
+                          MPI_Datatype recvtype, int root, MPI_Comm comm)
+{
+    int rank, size;
+    if (!tempi_i_rooted(comm, &rank, &size))
+        return TEMPI_I_PASS;
+    int spreads = tempi_i_spreads(kind);
+    MPI_Count each = spreads ? sendcount : recvcount;
+    MPI_Count *counts = malloc(sizeof(MPI_Count) * size);
+    MPI_Aint *displs = malloc(sizeof(MPI_Aint) * size);
+    int result = TEMPI_I_PASS;
+    if (counts && displs) {
+        for (int j = 0; j < size; ++j) {
+            counts[j] = each;
+            displs[j] = (MPI_Aint)(j * each);
+        }
+        tempi_i_parts_t many = {spreads ? sendbuf : recvbuf, NULL, counts, NULL, displs, 0,
+                                spreads ? &sendtype : &recvtype, 1};
+        result = spreads ? tempi_i_one_and_many(kind, recvbuf, recvcount, recvtype, &many, root,
+                                                rank, size, comm)
+                         : tempi_i_one_and_many(kind, sendbuf, sendcount, sendtype, &many, root,
+                                                rank, size, comm);
+    }
+    free(counts);
+    free(displs);
+    return result;
+}
+
+/* Gatherv, Scatterv, Allgatherv: the many side's counts and displacements are the caller's. */
+static int tempi_i_vector(int kind, const void *one_buf, MPI_Count one_count,
+                          MPI_Datatype one_type, const tempi_i_parts_t *many, int root,
+                          MPI_Comm comm)
+{
+    int rank, size;
+    if (!tempi_i_rooted(comm, &rank, &size))
+        return TEMPI_I_PASS;
+    return tempi_i_one_and_many(kind, one_buf, one_count, one_type, many, root, rank, size,
+                                comm);
+}
+
+#define TEMPI_I_BCAST_FN(NAME, PNAME, COUNT_T)                                                  \
+    int NAME(void *buffer, COUNT_T count, MPI_Datatype datatype, int root, MPI_Comm comm)      \
+    {                                                                                           \
+        int rank, size;                                                                         \
+        if (tempi_i_rooted(comm, &rank, &size)) {                                               \
+            MPI_Count c = count;                                                                \
+            MPI_Aint zero = 0;                                                                  \
+            tempi_i_parts_t one = {buffer, NULL, &c, NULL, &zero, 1, &datatype, 1};             \
+            TEMPI_I_TRY(tempi_i_collective(TEMPI_I_BCAST, &one, rank == root, &one,            \
+                                           rank != root, root, comm));                          \
+        }                                                                                       \
+        tempi_i_count_pass();                                                                   \
+        return PNAME(buffer, count, datatype, root, comm);                                     \
+    }
+
+#define TEMPI_I_ROOTED_FN(NAME, PNAME, KIND, COUNT_T)                                            \
+    int NAME(const void *sendbuf, COUNT_T sendcount, MPI_Datatype sendtype, void *recvbuf,     \
+             COUNT_T recvcount, MPI_Datatype recvtype, int root, MPI_Comm comm)                 \
+    {                                                                                           \
+        TEMPI_I_COLLECTIVE(tempi_i_blocks(KIND, sendbuf, sendcount, sendtype, recvbuf,          \
+                                          recvcount, recvtype, root, comm),                     \
+                           PNAME(sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype,    \
+                                 root, comm));                                                  \
+    }
+
+#define TEMPI_I_ALLGATHER_FN(NAME, PNAME, COUNT_T)                                              \
+    int NAME(const void *sendbuf, COUNT_T sendcount, MPI_Datatype sendtype, void *recvbuf,     \
+             COUNT_T recvcount, MPI_Datatype recvtype, MPI_Comm comm)                           \
+    {                                                                                           \
+        TEMPI_I_COLLECTIVE(tempi_i_blocks(TEMPI_I_ALLGATHER, sendbuf, sendcount, sendtype,      \
+                                          recvbuf, recvcount, recvtype, 0, comm),               \
+                           PNAME(sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype,    \
+                                 comm));                                                        \
+    }
+
+/* The v forms: int counts and displacements, or MPI_Count and MPI_Aint (the _c forms). */
+#define TEMPI_I_MANY(BUF, COUNTS, DISPLS, TYPE, INTS)                                           \
+    (&(tempi_i_parts_t){(BUF), (INTS) ? (const int *)(const void *)(COUNTS) : NULL,           \
+                        (INTS) ? NULL : (const MPI_Count *)(const void *)(COUNTS),             \
+                        (INTS) ? (const int *)(const void *)(DISPLS) : NULL,                   \
+                        (INTS) ? NULL : (const MPI_Aint *)(const void *)(DISPLS), 0, &(TYPE), 1})
+
+#define TEMPI_I_GATHERV_FN(NAME, PNAME, COUNT_T, DISPL_T, INTS)                                 \
+    int NAME(const void *sendbuf, COUNT_T sendcount, MPI_Datatype sendtype, void *recvbuf,     \
+             const COUNT_T recvcounts[], const DISPL_T displs[], MPI_Datatype recvtype,        \
+             int root, MPI_Comm comm)                                                           \
+    {                                                                                           \
+        TEMPI_I_COLLECTIVE(                                                                     \
+            tempi_i_vector(TEMPI_I_GATHERV, sendbuf, sendcount, sendtype,                       \
+                           TEMPI_I_MANY(recvbuf, recvcounts, displs, recvtype, INTS), root,     \
+                           comm),                                                               \
+            PNAME(sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, recvtype, root,   \
+                  comm));                                                                       \
+    }
+
+#define TEMPI_I_SCATTERV_FN(NAME, PNAME, COUNT_T, DISPL_T, INTS)                                \
+    int NAME(const void *sendbuf, const COUNT_T sendcounts[], const DISPL_T displs[],          \
+             MPI_Datatype sendtype, void *recvbuf, COUNT_T recvcount, MPI_Datatype recvtype,   \
+             int root, MPI_Comm comm)                                                           \
+    {                                                                                           \
+        TEMPI_I_COLLECTIVE(                                                                     \
+            tempi_i_vector(TEMPI_I_SCATTERV, recvbuf, recvcount, recvtype,                      \
+                           TEMPI_I_MANY(sendbuf, sendcounts, displs, sendtype, INTS), root,     \
+                           comm),                                                               \
+            PNAME(sendbuf, sendcounts, displs, sendtype, recvbuf, recvcount, recvtype, root,   \
+                  comm));                                                                       \
+    }
+
+#define TEMPI_I_ALLGATHERV_FN(NAME, PNAME, COUNT_T, DISPL_T, INTS)                              \
+    int NAME(const void *sendbuf, COUNT_T sendcount, MPI_Datatype sendtype, void *recvbuf,     \
+             const COUNT_T recvcounts[], const DISPL_T displs[], MPI_Datatype recvtype,        \
+             MPI_Comm comm)                                                                     \
+    {                                                                                           \
+        TEMPI_I_COLLECTIVE(                                                                     \
+            tempi_i_vector(TEMPI_I_ALLGATHERV, sendbuf, sendcount, sendtype,                    \
+                           TEMPI_I_MANY(recvbuf, recvcounts, displs, recvtype, INTS), 0, comm), \
+            PNAME(sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, recvtype, comm)); \
+    }
+
+TEMPI_I_BCAST_FN(MPI_Bcast, PMPI_Bcast, int)
+TEMPI_I_ROOTED_FN(MPI_Gather, PMPI_Gather, TEMPI_I_GATHER, int)
+TEMPI_I_ROOTED_FN(MPI_Scatter, PMPI_Scatter, TEMPI_I_SCATTER, int)
+TEMPI_I_ALLGATHER_FN(MPI_Allgather, PMPI_Allgather, int)
+TEMPI_I_GATHERV_FN(MPI_Gatherv, PMPI_Gatherv, int, int, 1)
+TEMPI_I_SCATTERV_FN(MPI_Scatterv, PMPI_Scatterv, int, int, 1)
+TEMPI_I_ALLGATHERV_FN(MPI_Allgatherv, PMPI_Allgatherv, int, int, 1)
+
+#if MPI_VERSION >= 4
+TEMPI_I_BCAST_FN(MPI_Bcast_c, PMPI_Bcast_c, MPI_Count)
+TEMPI_I_ROOTED_FN(MPI_Gather_c, PMPI_Gather_c, TEMPI_I_GATHER, MPI_Count)
+TEMPI_I_ROOTED_FN(MPI_Scatter_c, PMPI_Scatter_c, TEMPI_I_SCATTER, MPI_Count)
+TEMPI_I_ALLGATHER_FN(MPI_Allgather_c, PMPI_Allgather_c, MPI_Count)
+TEMPI_I_GATHERV_FN(MPI_Gatherv_c, PMPI_Gatherv_c, MPI_Count, MPI_Aint, 0)
+TEMPI_I_SCATTERV_FN(MPI_Scatterv_c, PMPI_Scatterv_c, MPI_Count, MPI_Aint, 0)
+TEMPI_I_ALLGATHERV_FN(MPI_Allgatherv_c, PMPI_Allgatherv_c, MPI_Count, MPI_Aint, 0)
+#endif
 
 #if MPI_VERSION >= 4
 TEMPI_I_PACK(MPI_Pack_c, PMPI_Pack_c, MPI_Count)

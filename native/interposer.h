@@ -26,10 +26,10 @@ int tempi_py_test(int id, int *flag, int *source, int *tag, int64_t *nbytes);
 int tempi_py_waitall(int n, const int *ids, int *sources, int *tags, int64_t *nbytes);
 int tempi_py_ready(int id, int *source, int *tag, int64_t *nbytes);
 void tempi_py_request_free(int id);
-int tempi_py_alltoall(int kind, intptr_t sendbuf, int nsend, const int64_t *sendcounts,
-                      const int64_t *senddispls, const int *sendtypes, intptr_t recvbuf,
-                      int nrecv, const int64_t *recvcounts, const int64_t *recvdispls,
-                      const int *recvtypes, int fcomm);
+int tempi_py_collective(int kind, intptr_t sendbuf, int nsend, const int64_t *sendcounts,
+                        const int64_t *senddispls, const int *sendtypes, intptr_t recvbuf,
+                        int nrecv, const int64_t *recvcounts, const int64_t *recvdispls,
+                        const int *recvtypes, int root, int fcomm);
 /* END tempi_py */
 
 long tempi_passed_calls(void);

@@ -24,6 +24,7 @@ COLLECTIVES = HERE / "c" / "collectives.c"
 PERSISTENT = HERE / "c" / "persistent.c"
 THREADS = HERE / "c" / "threads.c"
 ZERO_COUNTS = HERE / "c" / "zero_counts.c"
+ROOTED = HERE / "c" / "rooted.c"
 MPI4PY_PACK = HERE / "c" / "mpi4py_pack.py"
 LOCALITY_PROBE = HERE / "c" / "locality_probe.py"
 
@@ -154,6 +155,35 @@ def test_c_persistent_requests_through_tempi(persistent, nranks, strategy):
     for counters in stats:
         assert counters[strategy] == PERSISTENT_MESSAGES, counters
         assert counters["passthrough"] == PERSISTENT_PLAIN, counters
+
+
+def rooted_messages(rank: int, nranks: int) -> tuple[int, int]:
+    """(tempi's messages, plain calls) of tests/c/rooted.c on a rank: the root packs both
+    sides of everything; the others pass their plain-double Gather and Scatter on."""
+    bcasts = 2 if nranks > 1 else 1
+    if rank == 0:
+        return bcasts + 6 * (1 + nranks), 0
+    return bcasts + 2 + 2 * (1 + nranks), 2
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 3])
+def test_c_rooted_collectives_through_tempi(tmp_path_factory, nranks):
+    """Bcast, Gather(v), Scatter(v), Allgather(v) with a vector type, the root of the
+    Gather and Scatter using it against plain doubles elsewhere."""
+    program = _compile(ROOTED, tmp_path_factory)
+    plain = _plain(nranks, [program])
+    shim = _tempi_run(nranks, [program], TEMPI_HOST="1")
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    records = _lines(shim.stdout, "rank")
+    assert records == _lines(plain.stdout, "rank") and len(records) >= 6 * nranks, records
+    found = {
+        int(r.split("[")[1].split("]")[0]): c
+        for r, c in zip(_records(shim.stdout, "tempi["), _stats(shim.stdout))
+    }
+    assert sorted(found) == list(range(nranks)), shim.stdout + shim.stderr
+    for rank, counters in found.items():
+        messages, passed = rooted_messages(rank, nranks)
+        assert counters["host"] == messages and counters["passthrough"] == passed, counters
 
 
 @pytest.mark.parametrize("nranks", [2, 3])

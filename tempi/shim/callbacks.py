@@ -419,8 +419,12 @@ def _private_comm(comm: Any) -> tuple[Any, frozenset[int]]:
     return known
 
 
-def alltoall(
-    neighbor: int,
+ALLTOALL, NEIGHBOR, BCAST, GATHER, GATHERV, SCATTER, SCATTERV, ALLGATHER, ALLGATHERV = range(9)
+"""The collectives of tempi_py_collective, numbered as in native/interposer.c."""
+
+
+def collective(
+    kind: int,
     sendbuf: int,
     nsend: int,
     sendcounts: Any,
@@ -431,26 +435,46 @@ def alltoall(
     recvcounts: Any,
     recvdispls: Any,
     recvtypes: Any,
+    root: int,
     fcomm: int,
 ) -> int:
-    """MPI_Alltoallv (neighbor=0) or MPI_Neighbor_alltoallv/w (1): byte displacements."""
-    from tempi.comm import collectives
+    """A collective whose parts C has listed (byte displacements): the all-to-alls through
+    tempi's exchange; Bcast, Gather(v), Scatter(v) and Allgather(v) packed and handed to
+    the system MPI's same collective (a part tempi cannot describe: PASS, before anything
+    moved, and C calls that collective itself)."""
+    from tempi.comm import collectives, packed_collectives
+    from tempi.errors import TempiError
 
     try:
         comm = _mpi().Comm.f2py(fcomm)
-        sends = [
-            _message(sendbuf + senddispls[i], sendcounts[i], sendtypes[i]) for i in range(nsend)
-        ]
-        recvs = [
-            _message(recvbuf + recvdispls[i], recvcounts[i], recvtypes[i]) for i in range(nrecv)
-        ]
-        private, local = _private_comm(comm)
-        if neighbor:
-            sources, destinations, tags = collectives.neighbors(collectives.topology_comm(comm))
-            collectives.exchange(private, sends, destinations, recvs, sources, tags, local)
+        try:
+            sends = [
+                _message(sendbuf + senddispls[i], sendcounts[i], sendtypes[i]) for i in range(nsend)
+            ]
+            recvs = [
+                _message(recvbuf + recvdispls[i], recvcounts[i], recvtypes[i]) for i in range(nrecv)
+            ]
+        except TempiError:
+            if kind in (ALLTOALL, NEIGHBOR):
+                raise
+            return PASS
+        if kind in (ALLTOALL, NEIGHBOR):
+            private, local = _private_comm(comm)
+            if kind == NEIGHBOR:
+                topo = collectives.topology_comm(comm)
+                sources, destinations, tags = collectives.neighbors(topo)
+                collectives.exchange(private, sends, destinations, recvs, sources, tags, local)
+            else:
+                peers = list(range(comm.Get_size()))
+                collectives.exchange(private, sends, peers, recvs, peers, local_ranks=local)
+        elif kind == BCAST:
+            packed_collectives.bcast(comm, (sends or recvs)[0], root)
+        elif kind in (GATHER, GATHERV):
+            packed_collectives.gather(comm, sends[0], recvs or None, root, kind == GATHERV)
+        elif kind in (SCATTER, SCATTERV):
+            packed_collectives.scatter(comm, sends or None, recvs[0], root, kind == SCATTERV)
         else:
-            peers = list(range(comm.Get_size()))
-            collectives.exchange(private, sends, peers, recvs, peers, local_ranks=local)
+            packed_collectives.allgather(comm, sends[0], recvs, kind == ALLGATHERV)
         return OK
     except Exception as exc:  # noqa: BLE001
         return _error(exc)
@@ -497,4 +521,4 @@ def install(ffi: Any, lib: Any) -> None:
     ffi.def_extern(name="tempi_py_waitall", error=FAILED)(waitall)
     ffi.def_extern(name="tempi_py_ready", error=FAILED)(ready)
     ffi.def_extern(name="tempi_py_request_free")(request_free)
-    ffi.def_extern(name="tempi_py_alltoall", error=FAILED)(alltoall)
+    ffi.def_extern(name="tempi_py_collective", error=FAILED)(collective)

@@ -13,12 +13,15 @@ from tests.test_shim import (
     PERSISTENT,
     PERSISTENT_MESSAGES,
     PERSISTENT_PLAIN,
+    ROOTED,
     ROUNDTRIP,
     _compile,
     _lines,
     _plain,
+    _records,
     _stats,
     _tempi_run,
+    rooted_messages,
 )
 
 DEVICE_PATHS = ("device", "oneshot", "staged")
@@ -26,9 +29,8 @@ DEVICE_PATHS = ("device", "oneshot", "staged")
 
 @pytest.fixture(scope="module")
 def programs(tmp_path_factory) -> dict[str, str]:
-    return {
-        s.stem: _compile(s, tmp_path_factory) for s in (P2P, COLLECTIVES, ROUNDTRIP, PERSISTENT)
-    }
+    sources = (P2P, COLLECTIVES, ROUNDTRIP, PERSISTENT, ROOTED)
+    return {s.stem: _compile(s, tmp_path_factory) for s in sources}
 
 
 def _device_messages(counters: dict[str, int]) -> int:
@@ -66,6 +68,24 @@ def test_persistent_requests_on_device_buffers(programs, nranks):
     for counters in stats:
         assert _device_messages(counters) == PERSISTENT_MESSAGES, counters
         assert counters["passthrough"] == PERSISTENT_PLAIN, counters
+
+
+@pytest.mark.parametrize("nranks", [2, 3])
+def test_rooted_collectives_on_device_buffers(programs, nranks):
+    """On an MPI that is not CUDA-aware the plain-double Gather and Scatter of the non-root
+    ranks are device buffers too: tempi stages them, so every rank's parts are tempi's."""
+    plain = _plain(nranks, [programs["rooted"]])
+    shim = _tempi_run(nranks, [programs["rooted"], "device"])
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    found = {
+        int(r.split("[")[1].split("]")[0]): c
+        for r, c in zip(_records(shim.stdout, "tempi["), _stats(shim.stdout))
+    }
+    assert sorted(found) == list(range(nranks)), shim.stdout + shim.stderr
+    for rank, counters in found.items():
+        messages, passed = rooted_messages(rank, nranks)
+        assert _device_messages(counters) == messages + passed, counters
 
 
 @pytest.mark.parametrize("nranks", [1, 2, 4])
