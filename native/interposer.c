@@ -1304,14 +1304,28 @@ static int tempi_i_spreads(int kind)
     return kind == TEMPI_I_SCATTER || kind == TEMPI_I_SCATTERV;
 }
 
+/* The parts one per rank exist at the root (everywhere for an allgather). */
+static int tempi_i_many_here(int kind, int rank, int root)
+{
+    return kind == TEMPI_I_ALLGATHER || kind == TEMPI_I_ALLGATHERV || rank == root;
+}
+
+/* A cheap first look, before any part is listed: whether tempi takes the one part's buffer
+ * and type or the many parts' (one buffer, one type). */
+static int tempi_i_worth_it(int kind, const void *one_buf, MPI_Datatype one_type,
+                            const void *many_buf, MPI_Datatype many_type, int rank, int root)
+{
+    return tempi_i_takes(one_buf, one_type) ||
+           (tempi_i_many_here(kind, rank, root) && tempi_i_takes(many_buf, many_type));
+}
+
 /* One part (the send side's, or for a scatter the receive side's) against many, one per
- * rank, which exist at the root (everywhere for an allgather). */
+ * rank. */
 static int tempi_i_one_and_many(int kind, const void *one_buf, MPI_Count one_count,
                                 MPI_Datatype one_type, const tempi_i_parts_t *many, int root,
                                 int rank, int size, MPI_Comm comm)
 {
-    int everywhere = kind == TEMPI_I_ALLGATHER || kind == TEMPI_I_ALLGATHERV;
-    int n = everywhere || rank == root ? size : 0;
+    int n = tempi_i_many_here(kind, rank, root) ? size : 0;
     MPI_Aint zero = 0;
     tempi_i_parts_t one = {one_buf, NULL, &one_count, NULL, &zero, 1, &one_type, 1};
     return tempi_i_spreads(kind) ? tempi_i_collective(kind, many, n, &one, 1, root, comm)
@@ -1328,6 +1342,9 @@ static int tempi_i_blocks(int kind, const void *sendbuf, MPI_Count sendcount,
     if (!tempi_i_rooted(comm, &rank, &size))
         return TEMPI_I_PASS;
     int spreads = tempi_i_spreads(kind);
+    if (!(spreads ? tempi_i_worth_it(kind, recvbuf, recvtype, sendbuf, sendtype, rank, root)
+                  : tempi_i_worth_it(kind, sendbuf, sendtype, recvbuf, recvtype, rank, root)))
+        return TEMPI_I_PASS;
     MPI_Count each = spreads ? sendcount : recvcount;
     MPI_Count *counts = malloc(sizeof(MPI_Count) * size);
     MPI_Aint *displs = malloc(sizeof(MPI_Aint) * size);
@@ -1355,7 +1372,8 @@ static int tempi_i_vector(int kind, const void *one_buf, MPI_Count one_count,
                           MPI_Comm comm)
 {
     int rank, size;
-    if (!tempi_i_rooted(comm, &rank, &size))
+    if (!tempi_i_rooted(comm, &rank, &size) ||
+        !tempi_i_worth_it(kind, one_buf, one_type, many->buf, many->types[0], rank, root))
         return TEMPI_I_PASS;
     return tempi_i_one_and_many(kind, one_buf, one_count, one_type, many, root, rank, size,
                                 comm);
