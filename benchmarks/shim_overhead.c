@@ -1,7 +1,8 @@
 /* Cost per call of MPI entry points the tempi shim intercepts, for calls that stay on its
  * C fast path (host memory, TEMPI_HOST unset): prints "<case> <ns per call>" lines; the
  * exchange case is one Irecv + Isend + Waitall of a vector to self, the persistent one a
- * Startall + Waitall of a Recv_init and a Send_init of it. Run plain and under `tempi run`
+ * Startall + Waitall of a Recv_init and a Send_init of it, and an MPI_Allgather of one
+ * MPI_DOUBLE on MPI_COMM_SELF. Run plain and under `tempi run`
  * and compare (benchmarks/shim_overhead.py does both). */
 #include <mpi.h>
 #include <stdio.h>
@@ -62,6 +63,20 @@ static double persistent_ns(int calls, MPI_Datatype type, double *a, double *b)
     return best;
 }
 
+static double allgather_ns(int calls, double *a, double *b)
+{
+    double best = 1e30;
+    for (int rep = 0; rep < 7; ++rep) {
+        double t0 = MPI_Wtime();
+        for (int i = 0; i < calls; ++i)
+            MPI_Allgather(a, 1, MPI_DOUBLE, b, 1, MPI_DOUBLE, MPI_COMM_SELF);
+        double t = (MPI_Wtime() - t0) / calls * 1e9;
+        if (t < best)
+            best = t;
+    }
+    return best;
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -74,6 +89,7 @@ int main(int argc, char **argv)
     printf("pack_vector_host %.2f\n", per_call_ns(calls, in, vector, out, sizeof out));
     printf("irecv_isend_waitall_3calls %.2f\n", exchange_ns(calls / 10, vector, in, out));
     printf("startall_waitall_2calls %.2f\n", persistent_ns(calls / 10, vector, in, out));
+    printf("allgather_named %.2f\n", allgather_ns(calls, in, out));
     MPI_Type_free(&vector);
     MPI_Finalize();
     return 0;

@@ -3,8 +3,9 @@
 Cases (host memory, TEMPI_HOST unset, so nothing enters Python): ``MPI_Pack`` of one
 ``MPI_DOUBLE`` (a type tempi does not accelerate) and of a committed vector (accelerated,
 but host memory goes to the system MPI), and an Irecv + Isend + Waitall of that vector to
-self (three intercepted calls), and a Startall + Waitall of a persistent receive and send of
-it (two). Each is the best of 7 timings of N calls, run
+self (three intercepted calls), a Startall + Waitall of a persistent receive and send of
+it (two), and an Allgather of one MPI_DOUBLE on MPI_COMM_SELF (a collective the shim looks
+at). Each is the best of 7 timings of N calls, run
 plain and under ``tempi run`` alternately, --repeat times; the table gives the medians and
 the difference (target: at most 50 ns per call).
 

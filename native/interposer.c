@@ -1285,20 +1285,6 @@ int MPI_Neighbor_alltoallw(const void *sendbuf, const int sendcounts[], const MP
  * rank reaches the same collective of the system MPI, whatever each decided. Arguments
  * significant only at the root are read only there. ---- */
 
-/* Whether tempi may take a rooted collective on comm (not an intercommunicator, whose
- * roots are MPI_ROOT and MPI_PROC_NULL); this rank and the size if so. */
-static int tempi_i_rooted(MPI_Comm comm, int *rank, int *size)
-{
-    int inter = 0;
-    if (tempi_i_bypass() || tempi_i_state_now() != TEMPI_I_READY)
-        return 0;
-    if (PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter)
-        return 0;
-    PMPI_Comm_rank(comm, rank);
-    PMPI_Comm_size(comm, size);
-    return 1;
-}
-
 static int tempi_i_spreads(int kind)
 {
     return kind == TEMPI_I_SCATTER || kind == TEMPI_I_SCATTERV;
@@ -1310,13 +1296,28 @@ static int tempi_i_many_here(int kind, int rank, int root)
     return kind == TEMPI_I_ALLGATHER || kind == TEMPI_I_ALLGATHERV || rank == root;
 }
 
-/* A cheap first look, before any part is listed: whether tempi takes the one part's buffer
- * and type or the many parts' (one buffer, one type). */
-static int tempi_i_worth_it(int kind, const void *one_buf, MPI_Datatype one_type,
-                            const void *many_buf, MPI_Datatype many_type, int rank, int root)
+/* Whether tempi takes a rooted collective: the one part's buffer and type, or the many
+ * parts' (one buffer, one type) where they exist; this rank and the size if so. Plain
+ * calls cost a look at the tables and at most one handle query; intercommunicators (roots
+ * MPI_ROOT, MPI_PROC_NULL) are the system MPI's. */
+static int tempi_i_rooted(int kind, const void *one_buf, MPI_Datatype one_type,
+                          const void *many_buf, MPI_Datatype many_type, int root, MPI_Comm comm,
+                          int *rank, int *size)
 {
-    return tempi_i_takes(one_buf, one_type) ||
-           (tempi_i_many_here(kind, rank, root) && tempi_i_takes(many_buf, many_type));
+    if (tempi_i_bypass() || tempi_i_state_now() != TEMPI_I_READY)
+        return 0;
+    int takes = tempi_i_takes(one_buf, one_type), inter = 0;
+    if (!takes) {
+        int everywhere = kind == TEMPI_I_ALLGATHER || kind == TEMPI_I_ALLGATHERV;
+        if (!everywhere)
+            PMPI_Comm_rank(comm, rank);
+        takes = (everywhere || *rank == root) && tempi_i_takes(many_buf, many_type);
+    }
+    if (!takes || PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter)
+        return 0;
+    PMPI_Comm_rank(comm, rank);
+    PMPI_Comm_size(comm, size);
+    return 1;
 }
 
 /* One part (the send side's, or for a scatter the receive side's) against many, one per
@@ -1338,12 +1339,11 @@ static int tempi_i_blocks(int kind, const void *sendbuf, MPI_Count sendcount,
                           MPI_Datatype sendtype, const void *recvbuf, MPI_Count recvcount,
                           MPI_Datatype recvtype, int root, MPI_Comm comm)
 {
-    int rank, size;
-    if (!tempi_i_rooted(comm, &rank, &size))
-        return TEMPI_I_PASS;
-    int spreads = tempi_i_spreads(kind);
-    if (!(spreads ? tempi_i_worth_it(kind, recvbuf, recvtype, sendbuf, sendtype, rank, root)
-                  : tempi_i_worth_it(kind, sendbuf, sendtype, recvbuf, recvtype, rank, root)))
+    int rank, size, spreads = tempi_i_spreads(kind);
+    if (!(spreads ? tempi_i_rooted(kind, recvbuf, recvtype, sendbuf, sendtype, root, comm,
+                                   &rank, &size)
+                  : tempi_i_rooted(kind, sendbuf, sendtype, recvbuf, recvtype, root, comm,
+                                   &rank, &size)))
         return TEMPI_I_PASS;
     MPI_Count each = spreads ? sendcount : recvcount;
     MPI_Count *counts = malloc(sizeof(MPI_Count) * size);
@@ -1372,8 +1372,8 @@ static int tempi_i_vector(int kind, const void *one_buf, MPI_Count one_count,
                           MPI_Comm comm)
 {
     int rank, size;
-    if (!tempi_i_rooted(comm, &rank, &size) ||
-        !tempi_i_worth_it(kind, one_buf, one_type, many->buf, many->types[0], rank, root))
+    if (!tempi_i_rooted(kind, one_buf, one_type, many->buf, many->types[0], root, comm, &rank,
+                        &size))
         return TEMPI_I_PASS;
     return tempi_i_one_and_many(kind, one_buf, one_count, one_type, many, root, rank, size,
                                 comm);
@@ -1383,7 +1383,8 @@ static int tempi_i_vector(int kind, const void *one_buf, MPI_Count one_count,
     int NAME(void *buffer, COUNT_T count, MPI_Datatype datatype, int root, MPI_Comm comm)      \
     {                                                                                           \
         int rank, size;                                                                         \
-        if (tempi_i_rooted(comm, &rank, &size)) {                                               \
+        if (tempi_i_rooted(TEMPI_I_BCAST, buffer, datatype, buffer, datatype, root, comm,       \
+                           &rank, &size)) {                                                     \
             MPI_Count c = count;                                                                \
             MPI_Aint zero = 0;                                                                  \
             tempi_i_parts_t one = {buffer, NULL, &c, NULL, &zero, 1, &datatype, 1};             \
