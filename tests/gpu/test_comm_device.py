@@ -277,3 +277,42 @@ def test_neighbor_alltoallw_halo(cp, runnable):
         for t in sends + recvs:
             t.Free()
         cart.Free()
+
+
+@pytest.mark.mpi(min_size=1)
+def test_persistent_ring(cp, runnable, usertype):
+    """Send_init/Recv_init on device arrays, started three times with new contents."""
+    world, (dest, source), tag, count = MPI.COMM_WORLD, _ring(), 38, 2
+    comm = tempi.Comm(world)
+    target = _payload(usertype, count, world.rank, -tag)
+    src, dst = cp.asarray(_payload(usertype, count, world.rank, 0)), cp.asarray(target)
+    recv = comm.Recv_init([dst, count, usertype], source, tag)
+    send = comm.Send_init([src, count, usertype], dest, tag)
+    for round_ in range(3):
+        src[:] = cp.asarray(_payload(usertype, count, world.rank, round_))
+        expected = _delivered(
+            _payload(usertype, count, source, round_), count, usertype, cp.asnumpy(dst)
+        )
+        tempi.Prequest.Startall([recv, send])
+        tempi.Request.Waitall([recv, send])
+        assert np.array_equal(cp.asnumpy(dst), expected), round_
+    recv.Free()
+    send.Free()
+
+
+@pytest.mark.mpi(min_size=1)
+def test_allgather_and_gather(cp, runnable, usertype):
+    """The packed collectives on device arrays against the system MPI on host copies."""
+    world, count = MPI.COMM_WORLD, 2
+    mine = _payload(usertype, count, world.rank, 40)
+    whole = _payload(usertype, count * world.size, world.rank, -40)
+    ref = whole.copy()
+    world.Allgather([mine, count, usertype], [ref, count, usertype])
+    got = cp.asarray(whole)
+    tempi.Comm(world).Allgather([cp.asarray(mine), count, usertype], [got, count, usertype])
+    assert np.array_equal(cp.asnumpy(got), ref)
+    ref, got = whole.copy(), cp.asarray(whole)
+    world.Gather([mine, count, usertype], [ref, count, usertype] if world.rank == 0 else None)
+    recvspec = [got, count, usertype] if world.rank == 0 else None
+    tempi.Comm(world).Gather([cp.asarray(mine), count, usertype], recvspec)
+    assert np.array_equal(cp.asnumpy(got), ref)
