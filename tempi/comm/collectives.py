@@ -20,7 +20,7 @@ from mpi4py import MPI
 from mpi4py.util.dtlib import from_numpy_dtype
 
 from tempi.comm import batch, engine
-from tempi.comm.message import Message, resolve
+from tempi.comm.message import as_message
 from tempi.comm.requests import Request
 
 TAG = 7007
@@ -89,8 +89,8 @@ def exchange(
     (default: the k-th part between two ranks gets ``TAG + k``); ``local_ranks``: the
     ranks of ``comm`` on this node, where known."""
     send_tags, recv_tags = tags or (_occurrences(dests), _occurrences(sources))
-    sends = [_message(s, writable=False) for s in sends]
-    recvs = [_message(r, writable=True) for r in recvs]
+    sends = [as_message(s, writable=False) for s in sends]
+    recvs = [as_message(r, writable=True) for r in recvs]
     if batch.exchange(comm, sends, dests, send_tags, recvs, sources, recv_tags, local_ranks):
         return
     requests = [
@@ -102,10 +102,6 @@ def exchange(
         for s, dst, t in zip(sends, dests, send_tags)
     ]
     Request.Waitall(requests)
-
-
-def _message(spec: Any, *, writable: bool) -> Message:
-    return spec if isinstance(spec, Message) else resolve(spec, writable=writable)
 
 
 def _occurrences(peers: list[int]) -> list[int]:

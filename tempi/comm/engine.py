@@ -20,7 +20,7 @@ from mpi4py import MPI
 from tempi import config, system
 from tempi.comm import locality
 from tempi.comm.memory import CudaSpace, HostSpace
-from tempi.comm.message import Message, resolve
+from tempi.comm.message import Message, as_message
 from tempi.comm.pools import BufferPool
 from tempi.comm.requests import Prequest, Request
 from tempi.comm.strategy import contiguous_strategy, datatype_strategy
@@ -193,7 +193,7 @@ def isend(
     here), or with ``deferred`` when a completion call finds the pack done, so that
     many packs run back to back. Only a caller that completes the request itself may
     defer (a collective): a deferred send is not visible to MPI until then."""
-    msg = spec if isinstance(spec, Message) else resolve(spec, writable=False)
+    msg = as_message(spec, writable=False)
     return isend_message(
         comm,
         msg,
@@ -215,7 +215,7 @@ def irecv(
 ) -> Any:
     """Start a receive into a buffer spec (or a resolved :class:`Message`); an
     ``MPI.Request`` on the passthrough path, else a tempi Request."""
-    msg = spec if isinstance(spec, Message) else resolve(spec, writable=True)
+    msg = as_message(spec, writable=True)
     return irecv_message(comm, msg, source, tag, local_ranks=local_ranks)
 
 
@@ -269,7 +269,7 @@ def send_init(
     """A persistent send: mpi4py's ``Prequest`` on the passthrough path, else a tempi
     :class:`Prequest` whose every ``Start`` is an :func:`isend` of the buffer's contents
     at that moment."""
-    msg = spec if isinstance(spec, Message) else resolve(spec, writable=False)
+    msg = as_message(spec, writable=False)
     if route(msg) == "passthrough":
         return getattr(comm, SEND_MODES[mode][1])(msg.spec, dest, tag)
     return Prequest(lambda: isend_message(comm, msg, dest, tag, mode=mode, local_ranks=local_ranks))
@@ -284,7 +284,7 @@ def recv_init(
     local_ranks: frozenset[int] | None = None,
 ) -> Any:
     """A persistent receive, as :func:`send_init`."""
-    msg = spec if isinstance(spec, Message) else resolve(spec, writable=True)
+    msg = as_message(spec, writable=True)
     if route(msg) == "passthrough":
         return comm.Recv_init(msg.spec, source, tag)
     return Prequest(lambda: irecv_message(comm, msg, source, tag, local_ranks=local_ranks))

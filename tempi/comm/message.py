@@ -110,3 +110,8 @@ def resolve(spec: Any, *, writable: bool) -> Message:
                 f"{buffer.nbytes}-byte buffer"
             )
     return Message(spec, buffer, 0, count, datatype, desc)
+
+
+def as_message(spec: Any, *, writable: bool) -> Message:
+    """``spec`` if it is already a :class:`Message`, else the message of the buffer spec."""
+    return spec if isinstance(spec, Message) else resolve(spec, writable=writable)
