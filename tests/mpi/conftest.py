@@ -55,6 +55,16 @@ class Wire:
         return np.random.default_rng(seed).integers(0, 256, hi + PAD, dtype=np.uint8)
 
     @staticmethod
+    def displs(counts: list[int], reverse: bool) -> list[int]:
+        """Back-to-back displacements (in extents), in slot order or reversed."""
+        order = list(range(len(counts)))[:: -1 if reverse else 1]
+        displs, at = [0] * len(counts), 0
+        for k in order:
+            displs[k] = at
+            at += counts[k]
+        return displs
+
+    @staticmethod
     def delivered(
         sent: np.ndarray, count: int, datatype: MPI.Datatype, target: np.ndarray
     ) -> np.ndarray:

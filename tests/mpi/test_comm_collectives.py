@@ -141,16 +141,6 @@ SENDTYPE = lambda: MPI.INT.Create_vector(3, 2, 4)  # noqa: E731
 RECVTYPE = lambda: MPI.INT.Create_indexed([2, 2, 2], [0, 3, 7])  # noqa: E731
 
 
-def _displs(counts: list[int], reverse: bool) -> list[int]:
-    """Back-to-back displacements (in extents), in slot order or reversed."""
-    order = list(range(len(counts)))[:: -1 if reverse else 1]
-    displs, at = [0] * len(counts), 0
-    for k in order:
-        displs[k] = at
-        at += counts[k]
-    return displs
-
-
 def _typed(datatype: MPI.Datatype, elements: int, rank: int, salt: int) -> np.ndarray:
     extent = datatype.Get_extent()[1]
     rng = np.random.default_rng(97 * rank + salt)
@@ -159,11 +149,11 @@ def _typed(datatype: MPI.Datatype, elements: int, rank: int, salt: int) -> np.nd
 
 @pytest.mark.mpi(min_size=1)
 @pytest.mark.parametrize("recv_order", ["same", "reversed"])
-def test_neighbor_alltoallv_cart(strategy, cart, recv_order, engine_ran):
+def test_neighbor_alltoallv_cart(strategy, cart, recv_order, wire, engine_ran):
     counts = [1, 1, 2, 2, 3, 3]  # the same both ways along a dimension, as MPI requires
     sendtype, recvtype = SENDTYPE().Commit(), RECVTYPE().Commit()
     try:
-        sdispls, rdispls = _displs(counts, False), _displs(counts, recv_order == "reversed")
+        sdispls, rdispls = wire.displs(counts, False), wire.displs(counts, recv_order == "reversed")
         a, b = _typed(sendtype, 12, cart.rank, 1), _typed(recvtype, 12, cart.rank, 2)
 
         def specs(sendbuf, recvbuf):
@@ -208,7 +198,7 @@ def test_alltoallv(strategy, usertype, recv_order, wire, engine_ran):
     world = MPI.COMM_WORLD
     # rank r sends 1 + (r + j) % 3 elements to rank j: symmetric, so receives match
     counts = [1 + (world.rank + j) % 3 for j in range(world.size)]
-    sdispls, rdispls = _displs(counts, False), _displs(counts, recv_order == "reversed")
+    sdispls, rdispls = wire.displs(counts, False), wire.displs(counts, recv_order == "reversed")
     a = wire.payload(usertype, sum(counts), world.rank, 5)
     b = wire.payload(usertype, sum(counts), world.rank, -5)
 
@@ -220,10 +210,10 @@ def test_alltoallv(strategy, usertype, recv_order, wire, engine_ran):
 
 
 @pytest.mark.mpi(min_size=1)
-def test_alltoallv_converting_types(strategy, engine_ran):
+def test_alltoallv_converting_types(strategy, wire, engine_ran):
     world = MPI.COMM_WORLD
     counts = [2] * world.size
-    displs = _displs(counts, False)
+    displs = wire.displs(counts, False)
     sendtype, recvtype = SENDTYPE().Commit(), RECVTYPE().Commit()
     try:
         a = _typed(sendtype, 2 * world.size, world.rank, 7)
@@ -277,8 +267,8 @@ def test_alltoallw_user_types(strategy, usertype, recv_order, wire, engine_ran):
     world = MPI.COMM_WORLD
     extent = usertype.Get_extent()[1]
     counts = [1 + (world.rank + j) % 3 for j in range(world.size)]
-    sdispls = [extent * d for d in _displs(counts, False)]
-    rdispls = [extent * d for d in _displs(counts, recv_order == "reversed")]
+    sdispls = [extent * d for d in wire.displs(counts, False)]
+    rdispls = [extent * d for d in wire.displs(counts, recv_order == "reversed")]
     types = [usertype] * world.size
     a = wire.payload(usertype, sum(counts), world.rank, 9)
     b = wire.payload(usertype, sum(counts), world.rank, -9)

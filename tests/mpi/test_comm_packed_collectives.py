@@ -33,15 +33,6 @@ def _compare(name: str, specs, send, recv, root: int | None, moved: bool = True)
     assert np.array_equal(send, ref_send), "send buffer changed"
 
 
-def _layout(counts: list[int], reverse: bool) -> list[int]:
-    order = list(range(len(counts)))[:: -1 if reverse else 1]
-    displs, at = [0] * len(counts), 0
-    for k in order:
-        displs[k] = at
-        at += counts[k]
-    return displs
-
-
 @pytest.mark.mpi(min_size=1)
 @pytest.mark.parametrize("which", ROOTS)
 def test_bcast(strategy, usertype, wire, which, engine_ran):
@@ -79,7 +70,7 @@ def test_gather_and_scatter(strategy, usertype, wire, which, engine_ran):
 def test_gatherv_scatterv_allgatherv(strategy, usertype, wire, order, engine_ran):
     world = MPI.COMM_WORLD
     counts = [1 + j % 3 for j in range(world.size)]
-    displs = _layout(counts, order == "reversed")
+    displs = wire.displs(counts, order == "reversed")
     total = sum(counts)
     mine = wire.payload(usertype, counts[world.rank], world.rank, 4)
     whole = wire.payload(usertype, total, world.rank, -4)
