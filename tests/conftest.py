@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import zlib
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,3 +50,24 @@ def tempi_env(monkeypatch):
     yield set_env
     monkeypatch.undo()
     config.reload()
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory) -> Callable[[Path], str]:
+    """``program(source)``: a C test program (tests/c) compiled with the MPI's mpicc, once
+    per module, after the shim it runs under is built."""
+    from tempi._native import native_dir
+    from tempi.shim import build
+
+    built: dict[Path, str] = {}
+
+    def binary(source: Path) -> str:
+        if source not in built:
+            build.build()
+            out = tmp_path_factory.mktemp("c") / source.stem
+            command = [build.mpicc(), "-O1", "-pthread", "-I", str(native_dir())]
+            subprocess.run([*command, "-o", str(out), str(source), "-ldl"], check=True)
+            built[source] = str(out)
+        return built[source]
+
+    return binary

@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 
 from tempi import launch
-from tempi._native import native_dir
-from tempi.shim import build
 
 HERE = Path(__file__).parent
 ROUNDTRIP = HERE / "c" / "pack_roundtrip.c"
@@ -59,49 +57,19 @@ def _stats(output: str) -> list[dict[str, int]]:
     return [{k: int(v) for k, v in (item.split("=") for item in line.split())} for line in found]
 
 
-def _compile(source: Path, tmp_path_factory) -> str:
-    build.build()
-    binary = tmp_path_factory.mktemp("c") / source.stem
-    subprocess.run(
-        [build.mpicc(), "-O1", "-pthread", "-I", str(native_dir()), "-o", str(binary), str(source)]
-        + ["-ldl"],
-        check=True,
-    )
-    return str(binary)
-
-
-@pytest.fixture(scope="module")
-def roundtrip(tmp_path_factory) -> str:
-    return _compile(ROUNDTRIP, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def p2p(tmp_path_factory) -> str:
-    return _compile(P2P, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def collectives(tmp_path_factory) -> str:
-    return _compile(COLLECTIVES, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def persistent(tmp_path_factory) -> str:
-    return _compile(PERSISTENT, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def threads(tmp_path_factory) -> str:
-    return _compile(THREADS, tmp_path_factory)
+def _stats_by_rank(output: str) -> dict[int, dict[str, int]]:
+    """The counters of each rank, by rank (``tempi[r]: ...``)."""
+    ranks = [int(r.split("[", 1)[1].split("]", 1)[0]) for r in _records(output, "tempi[")]
+    return dict(zip(ranks, _stats(output)))
 
 
 @pytest.mark.parametrize("nranks", [1, 2, 4])
-def test_c_halo_and_alltoallv_through_tempi(collectives, nranks):
+def test_c_halo_and_alltoallv_through_tempi(program, nranks):
     """Neighbor_alltoallw halo on a periodic 3-D Cartesian communicator (1 and 2 ranks
     along a dimension included) and on a non-periodic one, Neighbor_alltoallv and
     Alltoallv with a vector type, Alltoallw with subarray types."""
-    plain = _plain(nranks, [collectives])
-    shim = _tempi_run(nranks, [collectives], TEMPI_HOST="1")
+    plain = _plain(nranks, [program(COLLECTIVES)])
+    shim = _tempi_run(nranks, [program(COLLECTIVES)], TEMPI_HOST="1")
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
     stats = _stats(shim.stdout)
@@ -112,14 +80,14 @@ def test_c_halo_and_alltoallv_through_tempi(collectives, nranks):
 
 @pytest.mark.parametrize("nranks", [1, 2, 4])
 @pytest.mark.parametrize("strategy", ["device", "oneshot", "staged"])
-def test_c_point_to_point_through_tempi(p2p, nranks, strategy):
+def test_c_point_to_point_through_tempi(program, nranks, strategy):
     """Isend/Irecv completed by every completion call (Wait, Test, Waitany, Waitall,
     Testany, Testall, Waitsome, Testsome); Send, Ssend, Recv with wildcards and
     Get_count; Sendrecv with a short receive; Sendrecv_replace; Request_free;
     Request_get_status; a plain request made after tempi's progress completed the MPI
     request under one of tempi's."""
-    plain = _plain(nranks, [p2p])
-    shim = _tempi_run(nranks, [p2p], TEMPI_HOST="1", TEMPI_DATATYPE=strategy)
+    plain = _plain(nranks, [program(P2P)])
+    shim = _tempi_run(nranks, [program(P2P)], TEMPI_HOST="1", TEMPI_DATATYPE=strategy)
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     records = _lines(shim.stdout, "rank")
     assert records == _lines(plain.stdout, "rank")
@@ -139,13 +107,13 @@ PERSISTENT_PLAIN = 6  # Recv_init and 5 Isend of a contiguous double
 
 @pytest.mark.parametrize("nranks", [1, 2, 3])
 @pytest.mark.parametrize("strategy", ["device", "oneshot", "staged"])
-def test_c_persistent_requests_through_tempi(persistent, nranks, strategy):
+def test_c_persistent_requests_through_tempi(program, nranks, strategy):
     """Send_init, Ssend_init, Rsend_init and Recv_init restarted over rounds, completed by
     every completion call next to a plain persistent request; inactive requests; freeing
     an active one; cancelled receives; Bsend, Ibsend, Bsend_init; Issend, Irsend and
     Rsend."""
-    plain = _plain(nranks, [persistent])
-    shim = _tempi_run(nranks, [persistent], TEMPI_HOST="1", TEMPI_DATATYPE=strategy)
+    plain = _plain(nranks, [program(PERSISTENT)])
+    shim = _tempi_run(nranks, [program(PERSISTENT)], TEMPI_HOST="1", TEMPI_DATATYPE=strategy)
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     records = _lines(shim.stdout, "rank")
     assert records == _lines(plain.stdout, "rank")
@@ -167,19 +135,15 @@ def rooted_messages(rank: int, nranks: int) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("nranks", [1, 2, 3])
-def test_c_rooted_collectives_through_tempi(tmp_path_factory, nranks):
+def test_c_rooted_collectives_through_tempi(program, nranks):
     """Bcast, Gather(v), Scatter(v), Allgather(v) with a vector type, the root of the
     Gather and Scatter using it against plain doubles elsewhere."""
-    program = _compile(ROOTED, tmp_path_factory)
-    plain = _plain(nranks, [program])
-    shim = _tempi_run(nranks, [program], TEMPI_HOST="1")
+    plain = _plain(nranks, [program(ROOTED)])
+    shim = _tempi_run(nranks, [program(ROOTED)], TEMPI_HOST="1")
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     records = _lines(shim.stdout, "rank")
     assert records == _lines(plain.stdout, "rank") and len(records) >= 6 * nranks, records
-    found = {
-        int(r.split("[")[1].split("]")[0]): c
-        for r, c in zip(_records(shim.stdout, "tempi["), _stats(shim.stdout))
-    }
+    found = _stats_by_rank(shim.stdout)
     assert sorted(found) == list(range(nranks)), shim.stdout + shim.stderr
     for rank, counters in found.items():
         messages, passed = rooted_messages(rank, nranks)
@@ -187,11 +151,10 @@ def test_c_rooted_collectives_through_tempi(tmp_path_factory, nranks):
 
 
 @pytest.mark.parametrize("nranks", [2, 3])
-def test_c_collective_where_a_rank_moves_nothing(tmp_path_factory, nranks):
+def test_c_collective_where_a_rank_moves_nothing(program, nranks):
     """Rank 0's Alltoallv parts all have count 0: it must still go where its peers go."""
-    program = _compile(ZERO_COUNTS, tmp_path_factory)
-    plain = _plain(nranks, [program])
-    shim = _tempi_run(nranks, [program], TEMPI_HOST="1")
+    plain = _plain(nranks, [program(ZERO_COUNTS)])
+    shim = _tempi_run(nranks, [program(ZERO_COUNTS)], TEMPI_HOST="1")
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
     stats = _stats(shim.stdout)
@@ -200,13 +163,13 @@ def test_c_collective_where_a_rank_moves_nothing(tmp_path_factory, nranks):
 
 
 @pytest.mark.parametrize("nranks", [1, 2, 3])
-def test_c_threads_through_tempi(threads, nranks):
+def test_c_threads_through_tempi(program, nranks):
     """MPI_THREAD_MULTIPLE: 4 threads per rank commit types, exchange (one-shot requests
     under every completion call, a persistent pair) and pack at the same time."""
-    plain = _plain(nranks, [threads])
+    plain = _plain(nranks, [program(THREADS)])
     if "no MPI_THREAD_MULTIPLE" in plain.stdout:
         pytest.skip("this MPI does not provide MPI_THREAD_MULTIPLE")
-    shim = _tempi_run(nranks, [threads], TEMPI_HOST="1")
+    shim = _tempi_run(nranks, [program(THREADS)], TEMPI_HOST="1")
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     records = _lines(shim.stdout, "rank")
     assert records == _lines(plain.stdout, "rank")
@@ -219,9 +182,9 @@ def test_c_threads_through_tempi(threads, nranks):
 
 
 @pytest.mark.parametrize("nranks", [2, 4])
-def test_c_pack_roundtrip_through_tempi(roundtrip, nranks):
-    plain = _plain(nranks, [roundtrip])
-    shim = _tempi_run(nranks, [roundtrip], TEMPI_HOST="1")
+def test_c_pack_roundtrip_through_tempi(program, nranks):
+    plain = _plain(nranks, [program(ROUNDTRIP)])
+    shim = _tempi_run(nranks, [program(ROUNDTRIP)], TEMPI_HOST="1")
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
     assert len(_lines(plain.stdout, "rank")) == 12 * nranks
@@ -232,8 +195,8 @@ def test_c_pack_roundtrip_through_tempi(roundtrip, nranks):
         assert counters["passthrough"] == 0, counters
 
 
-def test_host_memory_passes_through_without_tempi_host(roundtrip):
-    shim = _tempi_run(2, [roundtrip], TEMPI_HOST="0")
+def test_host_memory_passes_through_without_tempi_host(program):
+    shim = _tempi_run(2, [program(ROUNDTRIP)], TEMPI_HOST="0")
     assert shim.returncode == 0, shim.stderr
     stats = _stats(shim.stdout)
     assert len(stats) == 2, shim.stdout + shim.stderr
@@ -241,25 +204,25 @@ def test_host_memory_passes_through_without_tempi_host(roundtrip):
         assert counters.get("host_pack", 0) == 0 and counters["passthrough"] == 24, counters
 
 
-def test_disable_never_enters_python(roundtrip):
-    shim = _tempi_run(2, [roundtrip], TEMPI_HOST="1", TEMPI_DISABLE="1")
+def test_disable_never_enters_python(program):
+    shim = _tempi_run(2, [program(ROUNDTRIP)], TEMPI_HOST="1", TEMPI_DISABLE="1")
     assert shim.returncode == 0, shim.stderr
     assert _stats(shim.stdout) == []
     assert len(_lines(shim.stdout, "rank")) == 24
 
 
-def test_broken_python_says_so_once_and_passes_through(roundtrip):
-    plain = _plain(1, [roundtrip])
-    shim = _tempi_run(1, [roundtrip], TEMPI_HOST="1", TEMPI_PYTHON="/nonexistent/python")
+def test_broken_python_says_so_once_and_passes_through(program):
+    plain = _plain(1, [program(ROUNDTRIP)])
+    shim = _tempi_run(1, [program(ROUNDTRIP)], TEMPI_HOST="1", TEMPI_PYTHON="/nonexistent/python")
     assert shim.returncode == 0, shim.stderr
     assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
     assert shim.stderr.count("tempi: could not start Python/tempi") == 1
 
 
-def test_mpi4py_program_under_the_shim(roundtrip):
-    program = [sys.executable, str(MPI4PY_PACK)]
-    plain = _plain(2, program)
-    shim = _tempi_run(2, program, TEMPI_HOST="1")
+def test_mpi4py_program_under_the_shim():
+    command = [sys.executable, str(MPI4PY_PACK)]
+    plain = _plain(2, command)
+    shim = _tempi_run(2, command, TEMPI_HOST="1")
     assert shim.returncode == 0, shim.stdout + shim.stderr
     assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
     stats = _stats(shim.stdout)

@@ -15,22 +15,15 @@ from tests.test_shim import (
     PERSISTENT_PLAIN,
     ROOTED,
     ROUNDTRIP,
-    _compile,
     _lines,
     _plain,
-    _records,
     _stats,
+    _stats_by_rank,
     _tempi_run,
     rooted_messages,
 )
 
 DEVICE_PATHS = ("device", "oneshot", "staged")
-
-
-@pytest.fixture(scope="module")
-def programs(tmp_path_factory) -> dict[str, str]:
-    sources = (P2P, COLLECTIVES, ROUNDTRIP, PERSISTENT, ROOTED)
-    return {s.stem: _compile(s, tmp_path_factory) for s in sources}
 
 
 def _device_messages(counters: dict[str, int]) -> int:
@@ -39,9 +32,9 @@ def _device_messages(counters: dict[str, int]) -> int:
 
 @pytest.mark.parametrize("nranks", [2, 4])
 @pytest.mark.parametrize("strategy", ["auto", "oneshot", "staged"])
-def test_point_to_point_on_device_buffers(programs, nranks, strategy):
-    plain = _plain(nranks, [programs["p2p"]])
-    shim = _tempi_run(nranks, [programs["p2p"], "device"], TEMPI_DATATYPE=strategy)
+def test_point_to_point_on_device_buffers(program, nranks, strategy):
+    plain = _plain(nranks, [program(P2P)])
+    shim = _tempi_run(nranks, [program(P2P), "device"], TEMPI_DATATYPE=strategy)
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     records = _lines(shim.stdout, "rank")
     assert records == _lines(plain.stdout, "rank")
@@ -56,9 +49,9 @@ def test_point_to_point_on_device_buffers(programs, nranks, strategy):
 
 
 @pytest.mark.parametrize("nranks", [2, 3])
-def test_persistent_requests_on_device_buffers(programs, nranks):
-    plain = _plain(nranks, [programs["persistent"]])
-    shim = _tempi_run(nranks, [programs["persistent"], "device"])
+def test_persistent_requests_on_device_buffers(program, nranks):
+    plain = _plain(nranks, [program(PERSISTENT)])
+    shim = _tempi_run(nranks, [program(PERSISTENT), "device"])
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     records = _lines(shim.stdout, "rank")
     assert records == _lines(plain.stdout, "rank")
@@ -71,17 +64,14 @@ def test_persistent_requests_on_device_buffers(programs, nranks):
 
 
 @pytest.mark.parametrize("nranks", [2, 3])
-def test_rooted_collectives_on_device_buffers(programs, nranks):
+def test_rooted_collectives_on_device_buffers(program, nranks):
     """On an MPI that is not CUDA-aware the plain-double Gather and Scatter of the non-root
     ranks are device buffers too: tempi stages them, so every rank's parts are tempi's."""
-    plain = _plain(nranks, [programs["rooted"]])
-    shim = _tempi_run(nranks, [programs["rooted"], "device"])
+    plain = _plain(nranks, [program(ROOTED)])
+    shim = _tempi_run(nranks, [program(ROOTED), "device"])
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
-    found = {
-        int(r.split("[")[1].split("]")[0]): c
-        for r, c in zip(_records(shim.stdout, "tempi["), _stats(shim.stdout))
-    }
+    found = _stats_by_rank(shim.stdout)
     assert sorted(found) == list(range(nranks)), shim.stdout + shim.stderr
     for rank, counters in found.items():
         messages, passed = rooted_messages(rank, nranks)
@@ -89,9 +79,9 @@ def test_rooted_collectives_on_device_buffers(programs, nranks):
 
 
 @pytest.mark.parametrize("nranks", [1, 2, 4])
-def test_collectives_on_device_buffers(programs, nranks):
-    plain = _plain(nranks, [programs["collectives"]])
-    shim = _tempi_run(nranks, [programs["collectives"], "device"])
+def test_collectives_on_device_buffers(program, nranks):
+    plain = _plain(nranks, [program(COLLECTIVES)])
+    shim = _tempi_run(nranks, [program(COLLECTIVES), "device"])
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
     stats = _stats(shim.stdout)
@@ -101,9 +91,9 @@ def test_collectives_on_device_buffers(programs, nranks):
         assert counters["passthrough"] == 0, counters
 
 
-def test_pack_roundtrip_on_device_buffers(programs):
-    plain = _plain(2, [programs["pack_roundtrip"]])
-    shim = _tempi_run(2, [programs["pack_roundtrip"], "device"])
+def test_pack_roundtrip_on_device_buffers(program):
+    plain = _plain(2, [program(ROUNDTRIP)])
+    shim = _tempi_run(2, [program(ROUNDTRIP), "device"])
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
     stats = _stats(shim.stdout)
