@@ -5,34 +5,12 @@
  * types; prints checksums so runs with and without the tempi
  * shim can be compared. Buffers are in device memory with "device" as the first argument
  * (see native/devmem.h). */
-#include "devmem.h"
+#include "check.h"
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #define E 6 /* local block edge, ghost width 1: arrays of (E+2)^3 doubles */
-
-static unsigned long checksum(const double *buffer, size_t n)
-{
-    unsigned char *b = malloc(n * sizeof(double));
-    devmem_get(b, buffer, n * sizeof(double));
-    unsigned long h = 1469598103934665603UL;
-    for (size_t i = 0; i < n * sizeof(double); ++i)
-        h = (h ^ b[i]) * 1099511628211UL;
-    free(b);
-    return h;
-}
-
-/* n doubles in the chosen memory, value i at index i plus base */
-static double *filled(size_t n, double base)
-{
-    double *host = malloc(n * sizeof(double)), *buffer = devmem_alloc(n * sizeof(double));
-    for (size_t i = 0; i < n; ++i)
-        host[i] = base + (double)i;
-    devmem_put(buffer, host, n * sizeof(double));
-    free(host);
-    return buffer;
-}
 
 int main(int argc, char **argv)
 {

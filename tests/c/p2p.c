@@ -7,34 +7,13 @@
  * completed the MPI request under one of tempi's (MPI may give it the same handle).
  * Buffers are in device memory with "device" as the first argument (see
  * native/devmem.h), in host memory otherwise. */
-#include "devmem.h"
+#include "check.h"
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define N 8
-
-static unsigned long checksum(const double *buffer, int n)
-{
-    double p[64];
-    devmem_get(p, buffer, (size_t)n * sizeof(double));
-    unsigned long h = 1469598103934665603UL;
-    const unsigned char *b = (const unsigned char *)p;
-    for (size_t i = 0; i < (size_t)n * sizeof(double); ++i)
-        h = (h ^ b[i]) * 1099511628211UL;
-    return h;
-}
-
-static double *filled(int n, int rank, int k)
-{
-    double p[64];
-    for (int i = 0; i < n; ++i)
-        p[i] = rank * 1000 + k * 100 + i;
-    double *buffer = devmem_alloc((size_t)n * sizeof(double));
-    devmem_put(buffer, p, (size_t)n * sizeof(double));
-    return buffer;
-}
 
 int main(int argc, char **argv)
 {
@@ -51,7 +30,7 @@ int main(int argc, char **argv)
     double *send[N], *recv[N];
     MPI_Request requests[2 * N];
     for (int k = 0; k < N; ++k) {
-        send[k] = filled(len, rank, k);
+        send[k] = filled(len, rank * 1000 + k * 100);
         recv[k] = devmem_alloc(len * sizeof(double));
         MPI_Irecv(recv[k], 2, column, left, 10 + k, MPI_COMM_WORLD, &requests[k]);
     }
@@ -76,7 +55,7 @@ int main(int argc, char **argv)
         printf("rank %d ring %d %016lx\n", rank, k, checksum(recv[k], len));
 
     /* blocking, wildcards, short receive: send 1 column, post 2 */
-    double *a = devmem_alloc(len * sizeof(double)), *b = filled(len, rank, 9);
+    double *a = devmem_alloc(len * sizeof(double)), *b = filled(len, rank * 1000 + 9 * 100);
     MPI_Sendrecv(b, 1, column, right, 77, a, 2, column, MPI_ANY_SOURCE, MPI_ANY_TAG,
                  MPI_COMM_WORLD, &status);
     int count;
@@ -99,7 +78,7 @@ int main(int argc, char **argv)
     MPI_Recv(a, 2, column, left, 88, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     printf("rank %d freed %016lx\n", rank, checksum(a, len));
     /* Sendrecv_replace: the columns received replace the ones sent, in the same buffer */
-    double *swapped = filled(len, rank, 11);
+    double *swapped = filled(len, rank * 1000 + 11 * 100);
     MPI_Sendrecv_replace(swapped, 2, column, right, 95, left, 95, MPI_COMM_WORLD, &status);
     MPI_Get_count(&status, column, &count);
     printf("rank %d sendrecv_replace %d/%d/%d %016lx\n", rank, status.MPI_SOURCE,

@@ -7,7 +7,7 @@
  * send; cancelled receives (one-shot and persistent, which then runs again); Bsend,
  * Ibsend and Bsend_init; the one-shot Issend and Irsend. Buffers are in device memory with "device" as the
  * first argument (see native/devmem.h), in host memory otherwise. */
-#include "devmem.h"
+#include "check.h"
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,30 +15,9 @@
 #define LEN 60 /* doubles: 2 columns of 6 at stride 5 reach element 55 */
 #define ROUNDS 5
 
-static unsigned long checksum(const double *buffer)
-{
-    double p[LEN];
-    devmem_get(p, buffer, sizeof p);
-    unsigned long h = 1469598103934665603UL;
-    const unsigned char *b = (const unsigned char *)p;
-    for (size_t i = 0; i < sizeof p; ++i)
-        h = (h ^ b[i]) * 1099511628211UL;
-    return h;
-}
-
 static void fill(double *buffer, int rank, int round)
 {
-    double p[LEN];
-    for (int i = 0; i < LEN; ++i)
-        p[i] = rank * 1000 + round * 100 + i;
-    devmem_put(buffer, p, sizeof p);
-}
-
-static double *fresh(void)
-{
-    double *buffer = devmem_alloc(LEN * sizeof(double));
-    fill(buffer, -1, 0);
-    return buffer;
+    fill_values(buffer, LEN, rank * 1000 + round * 100);
 }
 
 /* Complete the n requests with the completion call of this round; statuses in order. */
@@ -95,7 +74,7 @@ int main(int argc, char **argv)
     MPI_Type_vector(6, 1, 5, MPI_DOUBLE, &column); /* 6 doubles, stride 5 */
     MPI_Type_commit(&column);
 
-    double *out = fresh(), *in = fresh(), *out2 = fresh(), *in2 = fresh();
+    double *out = filled(LEN, -1000), *in = filled(LEN, -1000), *out2 = filled(LEN, -1000), *in2 = filled(LEN, -1000);
     double plain_out = 0, plain_in = -1;
     MPI_Request r[5];
     MPI_Status st[5];
@@ -136,8 +115,8 @@ int main(int argc, char **argv)
         MPI_Get_count(&st[2], column, &c2);
         printf("rank %d round %d recv %d/%d/%d %016lx any %d/%d/%d %016lx plain %d/%d %g "
                "same %d\n",
-               rank, round, st[0].MPI_SOURCE, st[0].MPI_TAG, c0, checksum(in), st[2].MPI_SOURCE,
-               st[2].MPI_TAG, c2, checksum(in2), st[4].MPI_SOURCE, st[4].MPI_TAG, plain_in,
+               rank, round, st[0].MPI_SOURCE, st[0].MPI_TAG, c0, checksum(in, LEN), st[2].MPI_SOURCE,
+               st[2].MPI_TAG, c2, checksum(in2, LEN), st[4].MPI_SOURCE, st[4].MPI_TAG, plain_in,
                r[0] != MPI_REQUEST_NULL && r[3] != MPI_REQUEST_NULL && r[4] != MPI_REQUEST_NULL);
     }
     for (int i = 0; i < 5; ++i)
@@ -154,7 +133,7 @@ int main(int argc, char **argv)
     MPI_Wait(&rr, &status);
     MPI_Wait(&rs, MPI_STATUS_IGNORE);
     MPI_Request_free(&rs);
-    printf("rank %d rsend_init %d %016lx\n", rank, status.MPI_TAG, checksum(in));
+    printf("rank %d rsend_init %d %016lx\n", rank, status.MPI_TAG, checksum(in, LEN));
 
     /* an active persistent send freed: it still arrives */
     MPI_Request freed;
@@ -163,13 +142,13 @@ int main(int argc, char **argv)
     MPI_Start(&freed);
     MPI_Request_free(&freed);
     MPI_Recv(in, 2, column, left, 5, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    printf("rank %d freed active %d %016lx\n", rank, freed == MPI_REQUEST_NULL, checksum(in));
+    printf("rank %d freed active %d %016lx\n", rank, freed == MPI_REQUEST_NULL, checksum(in, LEN));
     MPI_Barrier(MPI_COMM_WORLD); /* out stays untouched until every rank has received */
 
     /* cancel receives nobody sends to, one-shot and persistent; the persistent one is then
      * started again (the barrier: no rank sends before every rank has cancelled) */
     MPI_Request c[2];
-    double *never = fresh();
+    double *never = filled(LEN, -1000);
     MPI_Irecv(never, 2, column, left, 98, MPI_COMM_WORLD, &c[0]);
     MPI_Recv_init(in, 2, column, left, 99, MPI_COMM_WORLD, &c[1]);
     MPI_Start(&c[1]);
@@ -187,7 +166,7 @@ int main(int argc, char **argv)
     MPI_Test_cancelled(&status, &flag);
     MPI_Request_free(&c[1]);
     printf("rank %d cancelled %d %d %016lx then %d %d %016lx\n", rank, cancelled0, cancelled1,
-           checksum(never), flag, status.MPI_SOURCE == left, checksum(in));
+           checksum(never, LEN), flag, status.MPI_SOURCE == left, checksum(in, LEN));
     devmem_free(never);
     MPI_Barrier(MPI_COMM_WORLD);
 
@@ -213,7 +192,7 @@ int main(int argc, char **argv)
     unsigned long got[3];
     for (int k = 0; k < 3; ++k) {
         MPI_Recv(in, 2, column, left, 10 + k, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        got[k] = checksum(in);
+        got[k] = checksum(in, LEN);
     }
     printf("rank %d bsend %016lx %016lx %016lx\n", rank, got[0], got[1], got[2]);
     MPI_Buffer_detach(&attached, &attached_size);
@@ -225,7 +204,7 @@ int main(int argc, char **argv)
     MPI_Issend(out, 2, column, right, 6, MPI_COMM_WORLD, &s);
     MPI_Recv(in, 2, column, left, 6, MPI_COMM_WORLD, &status);
     MPI_Wait(&s, MPI_STATUS_IGNORE);
-    printf("rank %d issend %016lx\n", rank, checksum(in));
+    printf("rank %d issend %016lx\n", rank, checksum(in, LEN));
     MPI_Irecv(in2, 2, column, left, 7, MPI_COMM_WORLD, &rr);
     MPI_Barrier(MPI_COMM_WORLD);
     MPI_Irsend(out, 2, column, right, 7, MPI_COMM_WORLD, &s);
@@ -236,7 +215,7 @@ int main(int argc, char **argv)
     MPI_Barrier(MPI_COMM_WORLD);
     MPI_Rsend(out2, 2, column, right, 8, MPI_COMM_WORLD);
     MPI_Wait(&rr, MPI_STATUS_IGNORE);
-    printf("rank %d irsend %016lx rsend %016lx\n", rank, checksum(in2), checksum(in));
+    printf("rank %d irsend %016lx rsend %016lx\n", rank, checksum(in2, LEN), checksum(in, LEN));
 
     MPI_Barrier(MPI_COMM_WORLD);
     devmem_free(out), devmem_free(in), devmem_free(out2), devmem_free(in2);
