@@ -798,23 +798,31 @@ static int tempi_i_sendrecv_replace(void *buf, int64_t count, MPI_Datatype datat
         return PNAME(buf, count, datatype, dest, sendtag, source, recvtag, comm, status);      \
     }
 
-TEMPI_I_SEND(MPI_Send, PMPI_Send, int, TEMPI_I_STANDARD)
-TEMPI_I_SEND(MPI_Ssend, PMPI_Ssend, int, TEMPI_I_SYNCHRONOUS)
-TEMPI_I_SEND(MPI_Rsend, PMPI_Rsend, int, TEMPI_I_STANDARD)
-TEMPI_I_SEND(MPI_Bsend, PMPI_Bsend, int, TEMPI_I_BUFFERED)
-TEMPI_I_ISEND(MPI_Isend, PMPI_Isend, int, TEMPI_I_STANDARD, 0)
-TEMPI_I_ISEND(MPI_Issend, PMPI_Issend, int, TEMPI_I_SYNCHRONOUS, 0)
-TEMPI_I_ISEND(MPI_Irsend, PMPI_Irsend, int, TEMPI_I_STANDARD, 0)
-TEMPI_I_ISEND(MPI_Ibsend, PMPI_Ibsend, int, TEMPI_I_BUFFERED, 0)
-TEMPI_I_ISEND(MPI_Send_init, PMPI_Send_init, int, TEMPI_I_STANDARD, 1)
-TEMPI_I_ISEND(MPI_Ssend_init, PMPI_Ssend_init, int, TEMPI_I_SYNCHRONOUS, 1)
-TEMPI_I_ISEND(MPI_Rsend_init, PMPI_Rsend_init, int, TEMPI_I_STANDARD, 1)
-TEMPI_I_ISEND(MPI_Bsend_init, PMPI_Bsend_init, int, TEMPI_I_BUFFERED, 1)
-TEMPI_I_RECV(MPI_Recv, PMPI_Recv, int)
-TEMPI_I_IRECV(MPI_Irecv, PMPI_Irecv, int, 0)
-TEMPI_I_IRECV(MPI_Recv_init, PMPI_Recv_init, int, 1)
-TEMPI_I_SENDRECV(MPI_Sendrecv, PMPI_Sendrecv, int, MPI_Isend, MPI_Irecv)
-TEMPI_I_SENDRECV_REPLACE(MPI_Sendrecv_replace, PMPI_Sendrecv_replace, int)
+/* Every point-to-point entry point, with int counts (S empty) and, where the MPI has them,
+ * as the MPI-4 large-count forms (S = _c, MPI_Count counts). */
+#define TEMPI_I_POINT_TO_POINT(S, COUNT_T)                                                      \
+    TEMPI_I_SEND(MPI_Send##S, PMPI_Send##S, COUNT_T, TEMPI_I_STANDARD)                         \
+    TEMPI_I_SEND(MPI_Ssend##S, PMPI_Ssend##S, COUNT_T, TEMPI_I_SYNCHRONOUS)                    \
+    TEMPI_I_SEND(MPI_Rsend##S, PMPI_Rsend##S, COUNT_T, TEMPI_I_STANDARD)                       \
+    TEMPI_I_SEND(MPI_Bsend##S, PMPI_Bsend##S, COUNT_T, TEMPI_I_BUFFERED)                       \
+    TEMPI_I_ISEND(MPI_Isend##S, PMPI_Isend##S, COUNT_T, TEMPI_I_STANDARD, 0)                   \
+    TEMPI_I_ISEND(MPI_Issend##S, PMPI_Issend##S, COUNT_T, TEMPI_I_SYNCHRONOUS, 0)              \
+    TEMPI_I_ISEND(MPI_Irsend##S, PMPI_Irsend##S, COUNT_T, TEMPI_I_STANDARD, 0)                 \
+    TEMPI_I_ISEND(MPI_Ibsend##S, PMPI_Ibsend##S, COUNT_T, TEMPI_I_BUFFERED, 0)                 \
+    TEMPI_I_ISEND(MPI_Send_init##S, PMPI_Send_init##S, COUNT_T, TEMPI_I_STANDARD, 1)           \
+    TEMPI_I_ISEND(MPI_Ssend_init##S, PMPI_Ssend_init##S, COUNT_T, TEMPI_I_SYNCHRONOUS, 1)      \
+    TEMPI_I_ISEND(MPI_Rsend_init##S, PMPI_Rsend_init##S, COUNT_T, TEMPI_I_STANDARD, 1)         \
+    TEMPI_I_ISEND(MPI_Bsend_init##S, PMPI_Bsend_init##S, COUNT_T, TEMPI_I_BUFFERED, 1)         \
+    TEMPI_I_RECV(MPI_Recv##S, PMPI_Recv##S, COUNT_T)                                           \
+    TEMPI_I_IRECV(MPI_Irecv##S, PMPI_Irecv##S, COUNT_T, 0)                                     \
+    TEMPI_I_IRECV(MPI_Recv_init##S, PMPI_Recv_init##S, COUNT_T, 1)                             \
+    TEMPI_I_SENDRECV(MPI_Sendrecv##S, PMPI_Sendrecv##S, COUNT_T, MPI_Isend##S, MPI_Irecv##S)   \
+    TEMPI_I_SENDRECV_REPLACE(MPI_Sendrecv_replace##S, PMPI_Sendrecv_replace##S, COUNT_T)
+
+TEMPI_I_POINT_TO_POINT(, int)
+#if MPI_VERSION >= 4
+TEMPI_I_POINT_TO_POINT(_c, MPI_Count)
+#endif
 
 /* ---- persistent requests: each MPI_Start runs tempi's operation again ------------------ */
 
@@ -1459,22 +1467,20 @@ static int tempi_i_vector(int kind, const void *one_buf, MPI_Count one_count,
             PNAME(sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, recvtype, comm)); \
     }
 
-TEMPI_I_BCAST_FN(MPI_Bcast, PMPI_Bcast, int)
-TEMPI_I_ROOTED_FN(MPI_Gather, PMPI_Gather, TEMPI_I_GATHER, int)
-TEMPI_I_ROOTED_FN(MPI_Scatter, PMPI_Scatter, TEMPI_I_SCATTER, int)
-TEMPI_I_ALLGATHER_FN(MPI_Allgather, PMPI_Allgather, int)
-TEMPI_I_GATHERV_FN(MPI_Gatherv, PMPI_Gatherv, int, int, 1)
-TEMPI_I_SCATTERV_FN(MPI_Scatterv, PMPI_Scatterv, int, int, 1)
-TEMPI_I_ALLGATHERV_FN(MPI_Allgatherv, PMPI_Allgatherv, int, int, 1)
+/* The rooted collectives with int counts and displacements (S empty) and as the _c forms
+ * (MPI_Count counts, MPI_Aint displacements). */
+#define TEMPI_I_ROOTED_COLLECTIVES(S, COUNT_T, DISPL_T, INTS)                                   \
+    TEMPI_I_BCAST_FN(MPI_Bcast##S, PMPI_Bcast##S, COUNT_T)                                     \
+    TEMPI_I_ROOTED_FN(MPI_Gather##S, PMPI_Gather##S, TEMPI_I_GATHER, COUNT_T)                  \
+    TEMPI_I_ROOTED_FN(MPI_Scatter##S, PMPI_Scatter##S, TEMPI_I_SCATTER, COUNT_T)               \
+    TEMPI_I_ALLGATHER_FN(MPI_Allgather##S, PMPI_Allgather##S, COUNT_T)                         \
+    TEMPI_I_GATHERV_FN(MPI_Gatherv##S, PMPI_Gatherv##S, COUNT_T, DISPL_T, INTS)                \
+    TEMPI_I_SCATTERV_FN(MPI_Scatterv##S, PMPI_Scatterv##S, COUNT_T, DISPL_T, INTS)             \
+    TEMPI_I_ALLGATHERV_FN(MPI_Allgatherv##S, PMPI_Allgatherv##S, COUNT_T, DISPL_T, INTS)
 
+TEMPI_I_ROOTED_COLLECTIVES(, int, int, 1)
 #if MPI_VERSION >= 4
-TEMPI_I_BCAST_FN(MPI_Bcast_c, PMPI_Bcast_c, MPI_Count)
-TEMPI_I_ROOTED_FN(MPI_Gather_c, PMPI_Gather_c, TEMPI_I_GATHER, MPI_Count)
-TEMPI_I_ROOTED_FN(MPI_Scatter_c, PMPI_Scatter_c, TEMPI_I_SCATTER, MPI_Count)
-TEMPI_I_ALLGATHER_FN(MPI_Allgather_c, PMPI_Allgather_c, MPI_Count)
-TEMPI_I_GATHERV_FN(MPI_Gatherv_c, PMPI_Gatherv_c, MPI_Count, MPI_Aint, 0)
-TEMPI_I_SCATTERV_FN(MPI_Scatterv_c, PMPI_Scatterv_c, MPI_Count, MPI_Aint, 0)
-TEMPI_I_ALLGATHERV_FN(MPI_Allgatherv_c, PMPI_Allgatherv_c, MPI_Count, MPI_Aint, 0)
+TEMPI_I_ROOTED_COLLECTIVES(_c, MPI_Count, MPI_Aint, 0)
 #endif
 
 #if MPI_VERSION >= 4
@@ -1486,23 +1492,6 @@ int MPI_Pack_size_c(MPI_Count incount, MPI_Datatype datatype, MPI_Comm comm, MPI
     return PMPI_Pack_size_c(incount, datatype, comm, size);
 }
 
-TEMPI_I_SEND(MPI_Send_c, PMPI_Send_c, MPI_Count, TEMPI_I_STANDARD)
-TEMPI_I_SEND(MPI_Ssend_c, PMPI_Ssend_c, MPI_Count, TEMPI_I_SYNCHRONOUS)
-TEMPI_I_SEND(MPI_Rsend_c, PMPI_Rsend_c, MPI_Count, TEMPI_I_STANDARD)
-TEMPI_I_SEND(MPI_Bsend_c, PMPI_Bsend_c, MPI_Count, TEMPI_I_BUFFERED)
-TEMPI_I_ISEND(MPI_Isend_c, PMPI_Isend_c, MPI_Count, TEMPI_I_STANDARD, 0)
-TEMPI_I_ISEND(MPI_Issend_c, PMPI_Issend_c, MPI_Count, TEMPI_I_SYNCHRONOUS, 0)
-TEMPI_I_ISEND(MPI_Irsend_c, PMPI_Irsend_c, MPI_Count, TEMPI_I_STANDARD, 0)
-TEMPI_I_ISEND(MPI_Ibsend_c, PMPI_Ibsend_c, MPI_Count, TEMPI_I_BUFFERED, 0)
-TEMPI_I_ISEND(MPI_Send_init_c, PMPI_Send_init_c, MPI_Count, TEMPI_I_STANDARD, 1)
-TEMPI_I_ISEND(MPI_Ssend_init_c, PMPI_Ssend_init_c, MPI_Count, TEMPI_I_SYNCHRONOUS, 1)
-TEMPI_I_ISEND(MPI_Rsend_init_c, PMPI_Rsend_init_c, MPI_Count, TEMPI_I_STANDARD, 1)
-TEMPI_I_ISEND(MPI_Bsend_init_c, PMPI_Bsend_init_c, MPI_Count, TEMPI_I_BUFFERED, 1)
-TEMPI_I_RECV(MPI_Recv_c, PMPI_Recv_c, MPI_Count)
-TEMPI_I_IRECV(MPI_Irecv_c, PMPI_Irecv_c, MPI_Count, 0)
-TEMPI_I_IRECV(MPI_Recv_init_c, PMPI_Recv_init_c, MPI_Count, 1)
-TEMPI_I_SENDRECV(MPI_Sendrecv_c, PMPI_Sendrecv_c, MPI_Count, MPI_Isend_c, MPI_Irecv_c)
-TEMPI_I_SENDRECV_REPLACE(MPI_Sendrecv_replace_c, PMPI_Sendrecv_replace_c, MPI_Count)
 
 int MPI_Alltoallv_c(const void *sendbuf, const MPI_Count sendcounts[], const MPI_Aint sdispls[],
                     MPI_Datatype sendtype, void *recvbuf, const MPI_Count recvcounts[],
