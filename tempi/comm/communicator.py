@@ -164,9 +164,9 @@ class Comm:
         scatter = name.startswith("Scatter")
         significant = [sendbuf] if at_root or not scatter else []
         significant += [recvbuf] if at_root or scatter else []
-        plain = getattr(comm, name)
+        args = (sendbuf, recvbuf) if root is None else (sendbuf, recvbuf, root)
         if sendbuf is MPI.IN_PLACE or recvbuf is MPI.IN_PLACE or not self._ours(*significant):
-            return plain(sendbuf, recvbuf) if root is None else plain(sendbuf, recvbuf, root)
+            return getattr(comm, name)(*args)
         vector = name.endswith("v")
         many_spec, one_spec = (sendbuf, recvbuf) if scatter else (recvbuf, sendbuf)
         one = resolve(one_spec, writable=scatter)
@@ -175,7 +175,7 @@ class Comm:
             parts = collectives.blocks(many_spec, size, vector)
             many = [resolve(part, writable=not scatter) for part in parts]
         if any(m.desc is None for m in [one, *(many or [])]):
-            return plain(sendbuf, recvbuf) if root is None else plain(sendbuf, recvbuf, root)
+            return getattr(comm, name)(*args)
         if root is None:
             packed_collectives.allgather(comm, one, many, vector)
         elif scatter:
