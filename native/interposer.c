@@ -260,6 +260,19 @@ static int tempi_i_on_device(const void *ptr)
     return attr(&kind, 2, (unsigned long long)(uintptr_t)ptr) == 0 && kind == 2;
 }
 
+/* Whether the data of `datatype` at `typed` is device memory: asked of the first byte the
+ * type touches (typed + true lb), so a buffer MPI_BOTTOM with absolute displacements, or a
+ * pointer outside its allocation by a lower bound, is told right. The extent query is made
+ * only once the process has loaded CUDA. */
+static int tempi_i_data_on_device(const void *typed, MPI_Datatype datatype)
+{
+    if (__atomic_load_n(&tempi_i_cu_attr, __ATOMIC_ACQUIRE) == NULL && !tempi_i_on_device(typed))
+        return 0;
+    MPI_Aint lb = 0, extent;
+    PMPI_Type_get_true_extent(datatype, &lb, &extent);
+    return tempi_i_on_device((const char *)typed + lb);
+}
+
 /* ---- Python ----------------------------------------------------------------------------- */
 
 static int tempi_i_start_python(void)
@@ -392,8 +405,8 @@ static int tempi_i_takes(const void *typed, MPI_Datatype datatype)
     if (tempi_i_bypass() || tempi_i_state_now() != TEMPI_I_READY)
         return 0;
     if (!tempi_i_accelerated(datatype))
-        return tempi_i_stage_device && tempi_i_on_device(typed);
-    return tempi_i_host || tempi_i_on_device(typed);
+        return tempi_i_stage_device && tempi_i_data_on_device(typed, datatype);
+    return tempi_i_host || tempi_i_data_on_device(typed, datatype);
 }
 
 static int tempi_i_takes_pack(const void *typed, MPI_Datatype datatype)

@@ -20,7 +20,7 @@ from mpi4py import MPI
 from mpi4py.util.dtlib import from_numpy_dtype
 
 from tempi.comm import batch, engine
-from tempi.comm.message import as_message
+from tempi.comm.message import as_message, at_address
 from tempi.comm.requests import Request
 
 TAG = 7007
@@ -38,7 +38,10 @@ def _parts(spec: Any, peers: int, displs_in_bytes: bool) -> list[Any]:
     parts = []
     for count, displ, datatype in zip(counts, displs, types):
         offset = displ if displs_in_bytes else displ * datatype.Get_extent()[1]
-        parts.append([_window(buf, offset), count, datatype])
+        if buf is MPI.BOTTOM:
+            parts.append(at_address(offset, count, datatype))
+        else:
+            parts.append([_window(buf, offset), count, datatype])
     return parts
 
 

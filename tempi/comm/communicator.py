@@ -14,6 +14,7 @@ from mpi4py import MPI
 from tempi import config
 from tempi.comm import collectives, engine, locality, packed_collectives
 from tempi.comm.message import resolve
+from tempi.pack.buffers import address_on_device
 
 
 class Comm:
@@ -202,5 +203,10 @@ class Comm:
 
 
 def resolve_buffer_on_device(spec: Any) -> bool:
+    """Whether a buffer spec is in device memory; for ``MPI.BOTTOM``, where the data of
+    its datatype(s) starts."""
     buf = spec[0] if isinstance(spec, (list, tuple)) else spec
+    if buf is MPI.BOTTOM:
+        types = spec[-1] if isinstance(spec[-1], (list, tuple)) else [spec[-1]]
+        return any(address_on_device(t.Get_true_extent()[0]) for t in types)
     return hasattr(buf, "__cuda_array_interface__")

@@ -3,7 +3,8 @@
 Accepted, as in mpi4py: ``[buf, count, datatype]``, ``[buf, datatype]`` (count = bytes //
 extent), ``[buf, count]`` and a bare array (datatype from its dtype). Beyond mpi4py, a
 bare non-contiguous NumPy or CuPy view: its elements travel in C order, described by a
-StridedBlock built from its shape and strides.
+StridedBlock built from its shape and strides. ``[MPI.BOTTOM, count, datatype]`` takes the
+datatype's displacements as addresses (MPI_Get_address), in host or device memory.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tempi.datatype import describe
 from tempi.datatype.canonicalize import strided
 from tempi.datatype.descriptor import Descriptor
 from tempi.errors import InvalidBuffer, UnsupportedDatatype
-from tempi.pack.buffers import Buffer, as_buffer, host_range
+from tempi.pack.buffers import Buffer, as_buffer, host_range, spanning
 
 
 @dataclass
@@ -72,12 +73,21 @@ def _view(obj: Any, writable: bool) -> Message:
     for n in shape:
         count *= n
     desc = strided(0, itemsize, levels, count * itemsize, 0, count * itemsize)
-    lo, hi = desc.data_lb, desc.data_ub
-    if on_device:
-        buffer = Buffer(ptr + lo, hi - lo, True, None, obj)
-    else:
-        buffer = host_range(ptr + lo, hi - lo, obj)
-    return Message(obj, buffer, -lo, count, from_numpy_dtype(dtype), desc, is_view=True)
+    buffer, origin = spanning(ptr, desc, obj, on_device)
+    return Message(obj, buffer, origin, count, from_numpy_dtype(dtype), desc, is_view=True)
+
+
+def at_address(address: int, count: int, datatype: MPI.Datatype) -> Message:
+    """The message of ``count`` x ``datatype`` at a bare address: ``MPI.BOTTOM`` is address
+    0, whose datatype's displacements are addresses (MPI_Get_address)."""
+    where = MPI.BOTTOM if address == 0 else MPI.buffer.fromaddress(address, 0)
+    spec = [where, count, datatype]
+    try:
+        desc = describe(datatype).repeat(count)
+    except UnsupportedDatatype:
+        return Message(spec, host_range(0, 0, None), 0, count, datatype, None)
+    buffer, origin = spanning(address, desc, None)
+    return Message(spec, buffer, origin, count, datatype, desc)
 
 
 def resolve(spec: Any, *, writable: bool) -> Message:
@@ -90,6 +100,10 @@ def resolve(spec: Any, *, writable: bool) -> Message:
         buf, count, datatype = spec, None, None
         if _array_info(spec) is not None and not _is_contiguous(spec):
             return _view(spec, writable)
+    if buf is MPI.BOTTOM:
+        if count is None or datatype is None:
+            raise InvalidBuffer("MPI.BOTTOM needs a count and a datatype: [MPI.BOTTOM, n, type]")
+        return at_address(0, count, datatype)
     if datatype is None:
         dtype = getattr(buf, "dtype", None)
         if dtype is None:

@@ -1,17 +1,22 @@
 """Turn user buffers into (address, size, memory kind) without copying.
 
 Host memory: anything with the buffer protocol (C-contiguous). Device memory: anything
-with ``__cuda_array_interface__`` (CuPy arrays, numba/PyTorch tensors), contiguous.
+with ``__cuda_array_interface__`` (CuPy arrays, numba/PyTorch tensors), contiguous. A bare
+address with a layout (a C buffer under the interposer, ``MPI.BOTTOM`` = address 0 with
+absolute displacements) becomes the memory the layout touches: :func:`spanning`.
 """
 
 from __future__ import annotations
 
 import ctypes
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from tempi.errors import InvalidBuffer
+
+if TYPE_CHECKING:
+    from tempi.datatype.descriptor import Descriptor
 
 
 class Buffer(NamedTuple):
@@ -98,3 +103,30 @@ def host_range(ptr: int, nbytes: int, owner: Any) -> Buffer:
         else np.empty(0, np.uint8)
     )
     return Buffer(ptr, nbytes, False, array, owner)
+
+
+_cuda: Any = None
+
+
+def address_on_device(ptr: int) -> bool:
+    """Whether ``ptr`` is device (or managed) memory; False without CuPy or a GPU."""
+    global _cuda
+    if _cuda is None:
+        from tempi.pack import cuda
+
+        _cuda = cuda if cuda.cuda_available() else False
+    return bool(_cuda) and _cuda.memory_kind(ptr) in ("device", "managed")
+
+
+def spanning(
+    ptr: int, desc: Descriptor, owner: Any, on_device: bool | None = None
+) -> tuple[Buffer, int]:
+    """The memory ``desc`` touches around address ``ptr``, and ``ptr``'s offset in it (the
+    origin). Its kind is asked of the first byte touched unless given: for ``MPI_BOTTOM``
+    (``ptr`` 0) the displacements are the addresses."""
+    lo, hi = desc.data_lb, desc.data_ub
+    if on_device is None:
+        on_device = address_on_device(ptr + lo)
+    if on_device:
+        return Buffer(ptr + lo, hi - lo, True, None, owner), -lo
+    return host_range(ptr + lo, hi - lo, owner), -lo

@@ -19,7 +19,6 @@ from typing import Any
 
 OK, PASS, FAILED, ERROR = 1, 2, 3, 1000
 
-_cuda = None
 _lib = None
 _counts: Counter = Counter()
 _finalized = False
@@ -99,29 +98,10 @@ def type_free(ftype: int) -> None:
         _error(exc)
 
 
-def _on_device(ptr: int) -> bool:
-    global _cuda
-    if _cuda is None:
-        from tempi.pack import cuda
-
-        _cuda = cuda if cuda.cuda_available() else False
-    return bool(_cuda) and _cuda.memory_kind(ptr) in ("device", "managed")
-
-
-def _typed(ptr: int, desc: Any) -> tuple[Any, int]:
-    """The typed memory a layout touches around ``ptr``, and the origin's offset in it."""
-    from tempi.pack.buffers import Buffer, host_range
-
-    lo, hi = desc.data_lb, desc.data_ub
-    if _on_device(ptr):
-        return Buffer(ptr + lo, hi - lo, True, None, None), -lo
-    return host_range(ptr + lo, hi - lo, None), -lo
-
-
 def _packed(ptr: int, nbytes: int) -> Any:
-    from tempi.pack.buffers import Buffer, host_range
+    from tempi.pack.buffers import Buffer, address_on_device, host_range
 
-    if _on_device(ptr):
+    if address_on_device(ptr):
         return Buffer(ptr, nbytes, True, None, None)
     return host_range(ptr, nbytes, None)
 
@@ -132,6 +112,7 @@ def _transfer(
     from tempi.datatype import describe
     from tempi.errors import TempiError
     from tempi.pack import select
+    from tempi.pack.buffers import spanning
 
     MPI = _mpi()
     try:
@@ -139,7 +120,7 @@ def _transfer(
         start = position[0]
         if start < 0 or start + desc.nbytes > size:
             return ERROR + MPI.ERR_TRUNCATE
-        typed, origin = _typed(typed_ptr, desc)
+        typed, origin = spanning(typed_ptr, desc, None)
         packed = _packed(packed_ptr, size)
         if pack:
             select.pack(desc, typed, origin, packed, start)
@@ -207,17 +188,15 @@ def _message(ptr: int, count: int, ftype: int) -> Any:
     """The engine's message for a C buffer: the memory its layout touches around ``ptr``."""
     from tempi.comm.message import Message
     from tempi.datatype import describe
-    from tempi.pack.buffers import host_range
+    from tempi.pack.buffers import host_range, spanning
 
-    datatype = _mpi().Datatype.f2py(ftype)
+    MPI = _mpi()
+    datatype = MPI.Datatype.f2py(ftype)
     desc = describe(datatype).repeat(count)
-    typed, origin = _typed(ptr, desc)
+    typed, origin = spanning(ptr, desc, None)
     # what mpi4py would be given if the engine passes the message through (host memory)
-    spec = (
-        None
-        if typed.on_device
-        else [host_range(ptr, max(desc.data_ub, 0), None).host, count, datatype]
-    )
+    where = host_range(ptr, max(desc.data_ub, 0), None).host if ptr else MPI.BOTTOM
+    spec = None if typed.on_device else [where, count, datatype]
     return Message(spec, typed, origin, count, datatype, desc)
 
 

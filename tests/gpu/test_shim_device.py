@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 
 from tests.test_shim import (
+    BOTTOM,
+    BOTTOM_RECORDS,
     COLLECTIVES,
     P2P,
     PERSISTENT,
@@ -101,3 +103,16 @@ def test_pack_roundtrip_on_device_buffers(program):
     for counters in stats:
         assert counters["device_pack"] == 12 and counters["device_unpack"] == 12, counters
         assert counters["passthrough"] == 0, counters
+
+
+@pytest.mark.parametrize("nranks", [1, 2])
+def test_mpi_bottom_on_device_buffers(program, nranks):
+    """Absolute addresses of device memory with MPI_BOTTOM: tempi must tell the memory by
+    the first byte the type touches, not by the null buffer pointer."""
+    plain = _plain(nranks, [program(BOTTOM)])
+    shim = _tempi_run(nranks, [program(BOTTOM), "device"])
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    records = _lines(shim.stdout, "rank")
+    assert records == _lines(plain.stdout, "rank")
+    assert len(records) == BOTTOM_RECORDS * nranks, records
+    assert "ERROR" not in shim.stderr, shim.stderr
