@@ -1,0 +1,1 @@
+"""Topology-aware rank placement (``reorder = 1``)."""
