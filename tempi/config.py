@@ -39,6 +39,39 @@ def _optional_bool(text: str) -> bool | None:
     return None if text.strip().lower() in ("", "auto") else _bool(text)
 
 
+def _nodes(text: str) -> tuple[int, str] | None:
+    """TEMPI_NODES: ``N`` or ``N:block`` or ``N:cyclic`` (empty: the real nodes)."""
+    value = text.strip().lower()
+    if not value:
+        return None
+    count, _, assign = value.partition(":")
+    assign = assign.strip() or "block"
+    if not count.strip().isdigit() or int(count) < 1 or assign not in ("block", "cyclic"):
+        raise ValueError("expected N, N:block or N:cyclic with N >= 1")
+    return int(count), assign
+
+
+_nodes.__name__ = "N, N:block, N:cyclic"
+
+
+def _stencil(text: str) -> str:
+    """TEMPI_CART_STENCIL: ``full`` or ``faces``, optionally ``:w0,w1,...``, or the
+    weights alone (tempi.topology.graph.Stencil reads it)."""
+    value = "".join(text.split()).lower()
+    reach, _, weights = value.partition(":")
+    if reach not in ("full", "faces"):
+        reach, weights = "full", value
+    try:
+        if weights and min(float(w) for w in weights.split(",")) <= 0:
+            raise ValueError
+    except ValueError:
+        raise ValueError("expected full or faces, then :w0,w1,... positive face weights") from None
+    return f"{reach}:{weights}" if weights else reach
+
+
+_stencil.__name__ = "full, faces, [faces:]w0,w1,..."
+
+
 @dataclass(frozen=True)
 class Variable:
     name: str
@@ -111,6 +144,28 @@ VARIABLES: tuple[Variable, ...] = (
         "",
         "Cache directory (default $XDG_CACHE_HOME/tempi, else ~/.cache/tempi).",
     ),
+    Variable(
+        "TEMPI_PLACEMENT",
+        _choice("kahip", "metis", "random", "none"),
+        "kahip",
+        "Rank placement for MPI_Cart_create and MPI_Dist_graph_create(_adjacent) with reorder=1 "
+        "(TEMPI's TEMPI_PLACEMENT_KAHIP, _METIS and _RANDOM are aliases); none = the system "
+        "MPI's own reorder.",
+    ),
+    Variable(
+        "TEMPI_NODES",
+        _nodes,
+        None,
+        "Simulate N nodes: world ranks go to nodes in blocks (default) or round-robin "
+        "(cyclic); every locality decision and the placement follow it.",
+    ),
+    Variable(
+        "TEMPI_CART_STENCIL",
+        _stencil,
+        "full",
+        "The halo-exchange model of reordered Cartesian grids: all 3^n-1 neighbours (full) "
+        "or the faces only, with relative face weights per dimension (default equal).",
+    ),
 )
 
 
@@ -121,6 +176,9 @@ _ALIASES: dict[str, tuple[str, str]] = {
     "TEMPI_DATATYPE_AUTO": ("TEMPI_DATATYPE", "auto"),
     "TEMPI_CONTIGUOUS_STAGED": ("TEMPI_CONTIGUOUS", "staged"),
     "TEMPI_CONTIGUOUS_AUTO": ("TEMPI_CONTIGUOUS", "auto"),
+    "TEMPI_PLACEMENT_KAHIP": ("TEMPI_PLACEMENT", "kahip"),
+    "TEMPI_PLACEMENT_METIS": ("TEMPI_PLACEMENT", "metis"),
+    "TEMPI_PLACEMENT_RANDOM": ("TEMPI_PLACEMENT", "random"),
 }
 """TEMPI's presence flags, each standing for one value of a choice variable."""
 
