@@ -299,6 +299,23 @@ static int tempi_i_state_now(void)
     return __atomic_load_n(&tempi_i_state, __ATOMIC_ACQUIRE);
 }
 
+/* The first callback, which makes cffi start its embedded module, with the GIL held
+ * throughout. Before Python 3.12, cffi's start-up spins until PyCapsule_Type.tp_version_tag
+ * reads 0 (its lock), and in a Python host any attribute lookup on a capsule (mpi4py's
+ * DLPack handling makes them) has set that tag for good: a hang. PyType_Modified resets
+ * it (the next lookup assigns a new one), and no other Python thread can run before cffi
+ * has taken and released its lock, since both happen in C under the GIL taken here. */
+static int tempi_i_init_python_side(void)
+{
+    PyGILState_STATE gil = PyGILState_Ensure();
+#if PY_VERSION_HEX < 0x030C0000
+    PyType_Modified(&PyCapsule_Type);
+#endif
+    int ok = tempi_py_init() == TEMPI_I_OK;
+    PyGILState_Release(gil);
+    return ok;
+}
+
 /* Whether the Python side is usable; starts it on first use (once, whichever thread). */
 static int tempi_i_ready(void)
 {
@@ -306,7 +323,7 @@ static int tempi_i_ready(void)
         pthread_mutex_lock(&tempi_i_start_lock);
         if (tempi_i_state == TEMPI_I_UNTRIED) {
             tempi_i_inside = 1;
-            int ok = tempi_i_start_python() && tempi_py_init() == TEMPI_I_OK;
+            int ok = tempi_i_start_python() && tempi_i_init_python_side();
             tempi_i_inside = 0;
             __atomic_store_n(&tempi_i_state, ok ? TEMPI_I_READY : TEMPI_I_BROKEN,
                              __ATOMIC_RELEASE);

@@ -27,6 +27,7 @@ BOTTOM = HERE / "c" / "bottom.c"
 BOTTOM_RECORDS = 3 * 6 + 1  # per rank: 6 calls for each of 3 types, then Alltoallw
 MPI4PY_PACK = HERE / "c" / "mpi4py_pack.py"
 LOCALITY_PROBE = HERE / "c" / "locality_probe.py"
+CAPSULE_FIRST = HERE / "c" / "capsule_first.py"
 
 
 def _tempi_run(nranks: int, program: list[str], **variables: str) -> subprocess.CompletedProcess:
@@ -257,3 +258,19 @@ def test_shim_learns_which_ranks_share_the_node(nranks):
     assert shim.returncode == 0, shim.stdout + shim.stderr
     everyone = list(range(nranks))
     assert _lines(shim.stdout, "rank") == [f"rank {r} node {everyone}" for r in everyone]
+
+
+@pytest.mark.parametrize("nranks", [1, 2])
+def test_mpi4py_program_that_touched_a_capsule(nranks):
+    """Python < 3.12: an attribute lookup on a PyCapsule before tempi starts used to hang
+    cffi's embedding start-up (a spin lock on PyCapsule_Type.tp_version_tag); tempi must
+    start and pack (TEMPI_HOST=1) with the same output as the plain run."""
+    command = [sys.executable, str(CAPSULE_FIRST)]
+    plain = _plain(nranks, command)
+    shim = _tempi_run(nranks, command, TEMPI_HOST="1")
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    stats = _stats(shim.stdout)
+    assert len(stats) == nranks and all(
+        sum(v for k, v in c.items() if "pass" not in k) > 0 for c in stats
+    ), shim.stdout
