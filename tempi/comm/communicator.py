@@ -196,10 +196,61 @@ class Comm:
         private = self._collective_comm()
         collectives.neighbor_alltoall(private, self.comm, sendbuf, recvbuf, True, self._local)
 
+    def Create_cart(
+        self, dims: Any, periods: Any = None, reorder: bool = False, *, stencil: Any = None
+    ) -> Any:
+        """mpi4py's Create_cart; with ``reorder``, tempi places the ranks so that heavy
+        neighbours share a node (tempi.topology). ``stencil``: a tempi.topology.Stencil,
+        its text form ("faces:4,1,1") or relative face weights per dimension."""
+        from tempi.topology import reorder as placement
+
+        return _wrap(placement.create_cart(self.comm, dims, periods, reorder, stencil))
+
+    def Create_dist_graph_adjacent(
+        self,
+        sources: Any,
+        destinations: Any,
+        sourceweights: Any = None,
+        destweights: Any = None,
+        info: MPI.Info = MPI.INFO_NULL,
+        reorder: bool = False,
+    ) -> Any:
+        """mpi4py's; with ``reorder``, the adjacency moves with the rank tempi places."""
+        from tempi.topology import reorder as placement
+
+        return _wrap(
+            placement.create_dist_graph_adjacent(
+                self.comm, sources, destinations, sourceweights, destweights, info, reorder
+            )
+        )
+
+    def Create_dist_graph(
+        self,
+        sources: Any,
+        degrees: Any,
+        destinations: Any,
+        weights: Any = None,
+        info: MPI.Info = MPI.INFO_NULL,
+        reorder: bool = False,
+    ) -> Any:
+        """mpi4py's; with ``reorder``, tempi places the ranks of the graph."""
+        from tempi.topology import reorder as placement
+
+        return _wrap(
+            placement.create_dist_graph(
+                self.comm, sources, degrees, destinations, weights, info, reorder
+            )
+        )
+
     def Free(self) -> None:
         if self._private is not None:
             self._private.Free()
             self._private = None
+
+
+def _wrap(comm: MPI.Comm) -> Any:
+    """A new topology communicator as a tempi.Comm (MPI.COMM_NULL stays itself)."""
+    return comm if comm == MPI.COMM_NULL else Comm(comm)
 
 
 def resolve_buffer_on_device(spec: Any) -> bool:

@@ -13,6 +13,9 @@ send is not one. So what is known is gathered at collective moments, best first:
 
 Otherwise the locality is unknown (None) and the model takes the peer to be on this node.
 Locality only steers the choice of strategy: a wrong guess costs time, never bytes.
+
+A simulated layout (``TEMPI_NODES``, see tempi.topology.nodes) replaces all three: every
+answer then follows it, and no collective is needed.
 """
 
 from __future__ import annotations
@@ -22,11 +25,16 @@ from functools import cache
 
 from mpi4py import MPI
 
+from tempi.topology import nodes
+
 _world: frozenset[int] | None = None
 
 
 def node_ranks(comm: MPI.Comm) -> frozenset[int]:
     """Ranks of ``comm`` on this rank's node (collective over ``comm``)."""
+    if nodes.simulated() is not None:
+        layout = nodes.layout(comm)
+        return frozenset(int(r) for r in (layout == layout[comm.Get_rank()]).nonzero()[0])
     node = comm.Split_type(MPI.COMM_TYPE_SHARED)
     try:
         mine = node.Get_group()
@@ -68,11 +76,14 @@ def peer_local(comm: MPI.Comm, peer: int, local_ranks: frozenset[int] | None = N
         return None
     if local_ranks is not None:
         return peer in local_ranks
-    if _world is not None:
-        if len(_world) == MPI.COMM_WORLD.Get_size():
+    here = _world
+    if here is None and nodes.simulated() is not None:
+        here = _simulated_world(MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size())
+    if here is not None:
+        if len(here) == MPI.COMM_WORLD.Get_size():
             return True
         if comm == MPI.COMM_WORLD:
-            return peer in _world
+            return peer in here
         if comm.Is_inter():  # the peer is in the remote group, which Get_group is not
             return None
         group, world = comm.Get_group(), MPI.COMM_WORLD.Get_group()
@@ -81,8 +92,21 @@ def peer_local(comm: MPI.Comm, peer: int, local_ranks: frozenset[int] | None = N
         finally:
             group.Free()
             world.Free()
-        return None if rank == MPI.UNDEFINED else rank in _world
+        return None if rank == MPI.UNDEFINED else rank in here
     return True if launcher_one_node() else None
+
+
+def _simulated_world(rank: int, size: int) -> frozenset[int]:
+    """The world ranks on this rank's simulated node (TEMPI_NODES)."""
+    key = (rank, size, nodes.simulated())
+    if _simulated.get("key") != key:
+        names = nodes.world_node_of(size)
+        _simulated["key"] = key
+        _simulated["ranks"] = frozenset(map(int, (names == names[rank]).nonzero()[0]))
+    return _simulated["ranks"]
+
+
+_simulated: dict = {}
 
 
 def all_local(
