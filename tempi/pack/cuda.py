@@ -60,6 +60,10 @@ _STRIDED_N = np.dtype(_STRIDED_HEAD + [("lv", _LEVELS_DTYPE)], align=True)
 _BLOCKLIST = np.dtype(_BLOCKLIST_HEAD + [("s0", "<i8")], align=True)
 _BLOCKLIST_N = np.dtype(_BLOCKLIST_HEAD + [("lv", _LEVELS_DTYPE)], align=True)
 _CHUNK_B = 8192  # block-list pieces are split to at most this many bytes (a multiple of 16)
+_WIDE_WORD = 8  # rows moved in words of this size go through tempi_strided_wide ...
+_WIDE_MIN_B = 128  # ... when they are at least this long
+_TINY_WORDS = (1, 2)  # blocks moved in words of these sizes go through tempi_strided_tiny ...
+_TINY_MAX_B = 15  # ... when they are at most this long
 _THREADS = 256  # threads per CUDA block
 _BLOCKS_PER_SM = 32  # cap on resident-ish CUDA blocks: grid-stride loops do the rest
 _CACHE_SIZE = 512
@@ -76,6 +80,9 @@ def kernel_names() -> tuple[str, ...]:
         names += [f"tempi_strided_n<{word}>"]
         names += [f"tempi_blocklist<{word}, {n}>" for n in range(2)]
         names += [f"tempi_blocklist_n<{word}>"]
+    names += [f"tempi_strided_wide<{n}>" for n in range(1, 4)]
+    for ws in _TINY_WORDS:
+        names += [f"tempi_strided_tiny<{WORD_TYPES[ws]}, {n}>" for n in range(1, 4)]
     return tuple(names)
 
 
@@ -262,62 +269,79 @@ def _run(desc: Descriptor, typed: int, packed: int, unpack: int, stream: Any, sy
 
 
 def _plan(entry: _Entry, ws: int, device: int) -> _Launch:
-    if isinstance(entry.desc, StridedBlock):
-        return _plan_strided(entry.desc, ws, device)
-    return _plan_blocklist(entry, ws, device)
+    desc, keep, pieces = entry.desc, None, (0, 0)
+    if isinstance(desc, BlockList):
+        keep = _device_pieces(desc, device)
+        pieces = (keep.data.ptr, len(keep) // 3)
+    chosen = plan(desc, ws, _sm_count(device), pieces)
+    kernel = _kernel(chosen.name, device) if chosen.name else None
+    return _Launch(kernel, chosen.grid, chosen.block, chosen.args, keep)
 
 
-def _plan_strided(desc: StridedBlock, ws: int, device: int) -> _Launch:
+@dataclass(frozen=True)
+class Plan:
+    """One launch, decided without a device: the kernel's name expression (None: one
+    contiguous block, copied with ``cudaMemcpyAsync``; ``args`` is then its start offset),
+    the grid and block shapes, and the argument struct."""
+
+    name: str | None
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    args: Any
+
+
+def plan(desc: Descriptor, ws: int, sms: int, pieces: tuple[int, int] = (0, 0)) -> Plan:
+    """How ``desc`` moves in words of ``ws`` bytes (``ws`` from :func:`word_size`, the one
+    rule on alignment) on a device with ``sms`` multiprocessors. ``pieces``: address and
+    row count of a block list's :func:`piece_table` where the kernel will read it."""
+    if isinstance(desc, StridedBlock):
+        return _plan_strided(desc, ws, sms)
+    return _plan_blocklist(desc, ws, sms, pieces)
+
+
+def _plan_strided(desc: StridedBlock, ws: int, sms: int) -> Plan:
     n = len(desc.counts)
     if n == 0:
-        return _Launch(None, (1, 1, 1), (1, 1, 1), desc.start)
+        return Plan(None, (1, 1, 1), (1, 1, 1), desc.start)
     strides = [s // ws for s in desc.strides]
     nblocks = math.prod(desc.counts)
     block = desc.block // ws
     head = {"start": desc.start // ws, "block": block, "nblocks": nblocks}
-    if n <= 3:
-        counts = list(desc.counts[:2]) + [1] * (2 - min(n, 2))
-        strides += [0] * (3 - n)
-        name = f"tempi_strided<{WORD_TYPES[ws]}, {n}>"
-        args = _struct(
-            _STRIDED,
-            **head,
-            c0=counts[0],
-            c1=counts[1],
-            s0=strides[0],
-            s1=strides[1],
-            s2=strides[2],
-        )
-    else:
+    if n > 3:
         name = f"tempi_strided_n<{WORD_TYPES[ws]}>"
         args = _struct(_STRIDED_N, **head, lv=_levels(desc.counts, strides))
-    grid, threads = launch_shape(nblocks, block, _sm_count(device))
-    return _Launch(_kernel(name, device), grid, threads, args)
+        return Plan(name, *launch_shape(nblocks, block, sms), args)
+    counts = list(desc.counts[:2]) + [1] * (2 - min(n, 2))
+    strides += [0] * (3 - n)
+    args = _struct(
+        _STRIDED, **head, c0=counts[0], c1=counts[1], s0=strides[0], s1=strides[1], s2=strides[2]
+    )
+    if ws == _WIDE_WORD and desc.block >= _WIDE_MIN_B:
+        # x over the row's 16-byte units (the 8-byte edges ride on the first threads)
+        return Plan(f"tempi_strided_wide<{n}>", *launch_shape(nblocks, desc.block // 16, sms), args)
+    if ws in _TINY_WORDS and desc.block <= _TINY_MAX_B:
+        # one row: the packed stream, in 4-byte units
+        name = f"tempi_strided_tiny<{WORD_TYPES[ws]}, {n}>"
+        return Plan(name, *launch_shape(1, max(1, desc.nbytes // 4), sms), args)
+    name = f"tempi_strided<{WORD_TYPES[ws]}, {n}>"
+    return Plan(name, *launch_shape(nblocks, block, sms), args)
 
 
-def _plan_blocklist(entry: _Entry, ws: int, device: int) -> _Launch:
-    desc = entry.desc
-    assert isinstance(desc, BlockList)
-    pieces = _device_pieces(desc, device)
-    npieces = len(pieces) // 3
+def _plan_blocklist(desc: BlockList, ws: int, sms: int, pieces: tuple[int, int]) -> Plan:
+    address, npieces = pieces
     n = len(desc.counts)
     nouter = math.prod(desc.counts)
     list_w = int(desc.lengths.sum()) // ws
     strides = [s // ws for s in desc.strides]
-    head = {
-        "pieces": pieces.data.ptr,
-        "npieces": npieces,
-        "list": list_w,
-        "nrows": nouter * npieces,
-    }
+    head = {"pieces": address, "npieces": npieces, "list": list_w, "nrows": nouter * npieces}
     if n <= 1:
         name = f"tempi_blocklist<{WORD_TYPES[ws]}, {n}>"
         args = _struct(_BLOCKLIST, **head, s0=strides[0] if n else 0)
     else:
         name = f"tempi_blocklist_n<{WORD_TYPES[ws]}>"
         args = _struct(_BLOCKLIST_N, **head, lv=_levels(desc.counts, strides))
-    grid, threads = launch_shape(nouter * npieces, max(1, list_w // npieces), _sm_count(device))
-    return _Launch(_kernel(name, device), grid, threads, args, pieces)
+    shape = launch_shape(nouter * npieces, max(1, list_w // max(1, npieces)), sms)
+    return Plan(name, *shape, args)
 
 
 def _struct(dtype: np.dtype, **fields: Any) -> Any:

@@ -95,7 +95,7 @@ def test_import_needs_no_cupy() -> None:
 
 def test_kernel_names_cover_every_word_and_level_count() -> None:
     names = cuda.kernel_names()
-    assert len(set(names)) == len(names) == 5 * 8
+    assert len(set(names)) == len(names) == 5 * 8 + 3 + 2 * 3
     for word in cuda.WORD_TYPES.values():
         assert f"tempi_strided<{word}, 3>" in names
         assert f"tempi_blocklist_n<{word}>" in names
