@@ -33,6 +33,7 @@
 #include <mpi.h>
 
 #include "interposer.h"
+#include "internal.h"
 
 #ifndef TEMPI_I_PYTHON
 #define TEMPI_I_PYTHON "python3"
@@ -91,6 +92,11 @@ static void tempi_i_learn_nodes(void)
     PMPI_Comm_rank(MPI_COMM_WORLD, &rank);
     PMPI_Comm_size(MPI_COMM_WORLD, &size);
     int *all = malloc((size_t)size * sizeof *all);
+    if (all && tempi_i_simulated_nodes(size, all)) { /* TEMPI_NODES: no collective needed */
+        tempi_i_node_of = all;
+        tempi_i_world_size = size;
+        return;
+    }
     if (!all || PMPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL,
                                      &node) != MPI_SUCCESS) {
         free(all); /* an MPI error is fatal by default; then every rank is here */
@@ -317,7 +323,7 @@ static int tempi_i_init_python_side(void)
 }
 
 /* Whether the Python side is usable; starts it on first use (once, whichever thread). */
-static int tempi_i_ready(void)
+int tempi_i_ready(void)
 {
     if (tempi_i_state_now() == TEMPI_I_UNTRIED) {
         pthread_mutex_lock(&tempi_i_start_lock);
@@ -340,6 +346,22 @@ static int tempi_i_ready(void)
 static int tempi_i_bypass(void)
 {
     return tempi_i_inside || tempi_i_disabled || tempi_i_state_now() == TEMPI_I_BROKEN;
+}
+
+/* For the shim's other C files (internal.h). */
+int tempi_i_is_disabled(void)
+{
+    return tempi_i_disabled;
+}
+
+int tempi_i_is_inside(void)
+{
+    return tempi_i_inside;
+}
+
+void tempi_i_set_inside(int on)
+{
+    tempi_i_inside = on;
 }
 
 static void tempi_i_read_environment(void)

@@ -30,6 +30,12 @@ int tempi_py_collective(int kind, intptr_t sendbuf, int nsend, const int64_t *se
                         const int64_t *senddispls, const int *sendtypes, intptr_t recvbuf,
                         int nrecv, const int64_t *recvcounts, const int64_t *recvdispls,
                         const int *recvtypes, int root, int fcomm);
+/* kind 0: MPI_Cart_create (n = ndims, a = dims, b = periods); 1: _adjacent (n, a, b =
+ * indegree, sources, sourceweights; m, c, d = outdegree, destinations, destweights); 2:
+ * MPI_Dist_graph_create (n, a, b = n, sources, degrees; m, c, d = edges, destinations,
+ * weights). Weights NULL: unweighted. *fmade: the new communicator (native/topology.c). */
+int tempi_py_topology(int kind, int fcomm, int n, const int *a, const int *b, int m,
+                      const int *c, const int *d, int finfo, int *fmade);
 /* END tempi_py */
 
 long tempi_passed_calls(void);

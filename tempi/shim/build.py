@@ -51,10 +51,16 @@ def _key(compiler: str) -> str:
     digest = hashlib.sha256()
     for part in (MPI.Get_library_version(), compiler, sys.executable, sys.version, __version__):
         digest.update(part.encode())
-    for source in ("interposer.c", "interposer.h"):
-        digest.update((native_dir() / source).read_bytes())
+    for source in sorted(native_dir().glob("*.[ch]")):
+        digest.update(source.read_bytes())
     digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()[:16]
+
+
+def extra_sources() -> list[Path]:
+    """native/*.c other than interposer.c (cffi's module): compiled into the shim beside it,
+    sharing interposer.c's internals through native/internal.h."""
+    return sorted(p for p in native_dir().glob("*.c") if p.name != "interposer.c")
 
 
 def shim_path() -> Path:
@@ -82,6 +88,7 @@ def build(*, force: bool = False, verbose: bool = False) -> Path:
         (native_dir() / "interposer.c").read_text(),
         define_macros=[("TEMPI_I_PYTHON", f'"{sys.executable}"')],
         include_dirs=[str(native_dir())],
+        sources=[str(p) for p in extra_sources()],
         extra_compile_args=["-O2", "-Wall"],
     )
     ffi.embedding_init_code(INIT_CODE)

@@ -17,6 +17,8 @@ import threading
 from collections import Counter
 from typing import Any
 
+from tempi.topology import shim as topology_shim  # light: imports MPI only when called
+
 OK, PASS, FAILED, ERROR = 1, 2, 3, 1000
 
 _lib = None
@@ -501,3 +503,4 @@ def install(ffi: Any, lib: Any) -> None:
     ffi.def_extern(name="tempi_py_ready", error=FAILED)(ready)
     ffi.def_extern(name="tempi_py_request_free")(request_free)
     ffi.def_extern(name="tempi_py_collective", error=FAILED)(collective)
+    ffi.def_extern(name="tempi_py_topology", error=FAILED)(topology_shim.topology)

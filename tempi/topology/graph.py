@@ -4,13 +4,14 @@ A :class:`Graph` is undirected, in the CSR form METIS and KaHIP take: vertex ``v
 ``v`` of the topology, ``adjncy[xadj[v]:xadj[v+1]]`` its neighbours and ``eweights`` the
 positive integer weights of those edges (each edge stored in both directions). Directed
 input (a distributed graph says who sends to whom) is folded: ``w(u, v) = w(u->v) +
-w(v->u)``; self-loops and zero weights vanish (they never cross a node).
+w(v->u)``, the traffic both ways; self-loops and zero weights vanish (they never cross
+a node).
 
 Cartesian grids have no weights of their own; :class:`Stencil` models a halo exchange.
 Each rank owns a block of ``n_d`` cells per dimension and exchanges a one-cell halo with
-every neighbour the stencil reaches, so the weight of the edge to the neighbour at offset
-``o`` (each ``o_d`` in -1, 0, 1) is the number of cells it shares, ``prod(n_d for o_d ==
-0)``: a face, an edge, a corner. The user gives relative *face* weights per dimension
+every neighbour the stencil reaches: the rank at offset ``o`` (each ``o_d`` in -1, 0, 1)
+gets ``prod(n_d for o_d == 0)`` cells, a face, an edge or a corner, and sends as many
+back (so a graph edge weighs twice the cells of one message). The user gives relative *face* weights per dimension
 (the bytes sent across a face normal to ``d``); the block then has ``n_d`` proportional
 to ``1 / face_d``, scaled so the thinnest side is 8 cells: equal faces give 64 : 8 : 1 for
 face : edge : corner in 3-D. ``reach="faces"`` keeps the ``2 * ndims`` face neighbours
@@ -152,8 +153,8 @@ def cartesian(dims, periods=None, stencil: Stencil | None = None, size: int | No
     srcs, dsts, ws = [], [], []
     for offset in itertools.product((-1, 0, 1), repeat=len(dims)):
         w = stencil.weight(offset, block)
-        if w == 0 or next(o for o in offset if o) < 0:
-            continue  # each pair once, from the end it lies "above"; folding adds the other
+        if w == 0:
+            continue
         target = coords + np.array(offset)
         valid = np.ones(n, bool)
         for d, (extent, periodic) in enumerate(zip(dims, periods)):

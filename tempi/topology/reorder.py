@@ -140,31 +140,31 @@ def _free(made: MPI.Comm, comm: MPI.Comm) -> None:
         made.Free()
 
 
-def create_cart(
-    comm: MPI.Comm,
-    dims,
-    periods=None,
-    reorder: bool = False,
-    stencil: Any = None,
-) -> MPI.Cartcomm:
-    """``comm.Create_cart`` with tempi's placement when ``reorder``; ``stencil`` models
-    the traffic: a :class:`~tempi.topology.graph.Stencil`, its text form or the face
-    weights per dimension (default TEMPI_CART_STENCIL)."""
-    dims = [int(d) for d in dims]
-    periods = [bool(p) for p in periods] if periods is not None else [False] * len(dims)
-    if not reorder or _method() == "none" or not dims or int(np.prod(dims)) > comm.Get_size():
-        return comm.Create_cart(dims, periods, reorder)
+def _stencil(stencil: Any, ndims: int) -> graph.Stencil:
     if stencil is None:
         stencil = config.get("TEMPI_CART_STENCIL")
     if isinstance(stencil, str):
         stencil = graph.Stencil.parse(stencil)
     elif not isinstance(stencil, graph.Stencil):
         stencil = graph.Stencil(tuple(float(f) for f in stencil))
-    stencil.block(len(dims))  # face weights for another number of dimensions: raise now
+    stencil.block(ndims)  # face weights for another number of dimensions: raise now
+    return stencil
+
+
+def cart(comm: MPI.Intracomm, dims, periods, stencil: Any = None) -> MPI.Comm | None:
+    """A Cartesian communicator with tempi's placement, or None: the system MPI should
+    create it (placement off, one node, or arguments it must judge). Collective."""
+    dims = [int(d) for d in dims]
+    periods = [bool(p) for p in periods]
+    if _method() == "none" or not dims or len(periods) != len(dims) or min(dims) < 1:
+        return None
     size = comm.Get_size()
-    decision, _ = _decide(comm, None, lambda _: graph.cartesian(dims, periods, stencil, size=size))
+    if int(np.prod(dims)) > size:
+        return None
+    model = _stencil(stencil, len(dims))
+    decision, _ = _decide(comm, None, lambda _: graph.cartesian(dims, periods, model, size=size))
     if decision is None:
-        return comm.Create_cart(dims, periods, reorder)
+        return None
     placed = _reordered(comm, decision, "cart")
     try:
         return placed.Create_cart(dims, periods, False)
@@ -173,37 +173,34 @@ def create_cart(
 
 
 def _adjacency_graph(everything: list) -> graph.Graph:
-    """Every rank's out-edges (destinations, weights); in-edges must mirror them."""
+    """Every rank's out-edges (destinations, weights) make the graph; the in-edges must
+    mirror them (their weights are not read)."""
     n = len(everything)
     src, dst, w = [], [], []
-    for u, (_, _, dests, dweights) in enumerate(everything):
+    for u, (sources, sweights, dests, dweights) in enumerate(everything):
+        for given, weights in ((sources, sweights), (dests, dweights)):
+            if weights is not None and len(weights) != len(given):
+                raise ValueError("as many weights as neighbours")
         src += [u] * len(dests)
-        dst += list(dests)
-        w += list(dweights) if dweights is not None else [1] * len(dests)
+        dst += dests
+        w += dweights if dweights is not None else [1] * len(dests)
     ins = sorted((s, u) for u, (sources, *_rest) in enumerate(everything) for s in sources)
     if ins != sorted(zip(src, dst)):
         raise ValueError("the sources do not mirror the destinations")
     return graph.from_edges(n, src, dst, w)
 
 
-def create_dist_graph_adjacent(
-    comm: MPI.Comm,
-    sources,
-    destinations,
-    sourceweights=None,
-    destweights=None,
-    info: MPI.Info = MPI.INFO_NULL,
-    reorder: bool = False,
-) -> MPI.Distgraphcomm:
-    """``comm.Create_dist_graph_adjacent`` with tempi's placement when ``reorder``: the
-    process that gets rank ``v`` gets the adjacency that rank ``v`` passed."""
-    args = (sources, destinations, sourceweights, destweights, info)
-    if not reorder or _method() == "none":
-        return comm.Create_dist_graph_adjacent(*args, reorder)
+def dist_graph_adjacent(
+    comm: MPI.Intracomm, sources, destinations, sourceweights, destweights, info: MPI.Info
+) -> MPI.Comm | None:
+    """A distributed graph communicator with tempi's placement (the process that gets
+    rank ``v`` gets the adjacency that rank ``v`` passed), or None (see :func:`cart`)."""
+    if _method() == "none":
+        return None
     mine = [_ranks(sources), _weights(sourceweights), _ranks(destinations), _weights(destweights)]
     decision, everything = _decide(comm, mine, _adjacency_graph)
     if decision is None:
-        return comm.Create_dist_graph_adjacent(*args, reorder)
+        return None
     placed = _reordered(comm, decision, "dist_graph_adjacent")
     try:
         if decision["new"] is not None:
@@ -216,7 +213,11 @@ def create_dist_graph_adjacent(
 
 def _move(comm: MPI.Comm, everything: list | None, new: list[int]) -> list:
     """The adjacency of the rank this process now holds (from rank 0, which has all)."""
-    parts = [everything[v] for v in new] if comm.Get_rank() == 0 else None
+    parts = None
+    if comm.Get_rank() == 0:
+        parts = [None] * len(new)
+        for process, vertex in enumerate(new):
+            parts[process] = everything[vertex]
     return comm.scatter(parts, root=0)
 
 
@@ -230,15 +231,63 @@ def _edges_graph(everything: list) -> graph.Graph:
             or min(degrees, default=0) < 0
         ):
             raise ValueError("degrees do not match the destinations")
+        if weights is not None and len(weights) != len(dests):
+            raise ValueError("as many weights as edges")
         for s, d in zip(sources, degrees):
             src += [s] * d
-        dst += list(dests)
-        w += list(weights) if weights is not None else [1] * len(dests)
+        dst += dests
+        w += weights if weights is not None else [1] * len(dests)
     return graph.from_edges(n, src, dst, w)
 
 
+def dist_graph(
+    comm: MPI.Intracomm, sources, degrees, destinations, weights, info: MPI.Info
+) -> MPI.Comm | None:
+    """A distributed graph communicator made with MPI_Dist_graph_create's arguments, with
+    tempi's placement (the edges are global: each process passes its own again, now
+    meaning the new ranks), or None (see :func:`cart`)."""
+    if _method() == "none":
+        return None
+    mine = [_ranks(sources), _ranks(degrees), _ranks(destinations), _weights(weights)]
+    decision, _ = _decide(comm, mine, _edges_graph)
+    if decision is None:
+        return None
+    placed = _reordered(comm, decision, "dist_graph")
+    try:
+        s, g, d, w = mine
+        return placed.Create_dist_graph(s, g, d, w, info, False)
+    finally:
+        _free(placed, comm)
+
+
+def create_cart(
+    comm: MPI.Intracomm, dims, periods=None, reorder: bool = False, stencil: Any = None
+) -> MPI.Cartcomm:
+    """``comm.Create_cart``, with tempi's placement when ``reorder``. ``stencil`` models
+    the traffic: a :class:`~tempi.topology.graph.Stencil`, its text form or the face
+    weights per dimension (default TEMPI_CART_STENCIL)."""
+    periods = [False] * len(dims) if periods is None else periods
+    made = cart(comm, dims, periods, stencil) if reorder else None
+    return comm.Create_cart(dims, periods, reorder) if made is None else made
+
+
+def create_dist_graph_adjacent(
+    comm: MPI.Intracomm,
+    sources,
+    destinations,
+    sourceweights=None,
+    destweights=None,
+    info: MPI.Info = MPI.INFO_NULL,
+    reorder: bool = False,
+) -> MPI.Distgraphcomm:
+    """``comm.Create_dist_graph_adjacent``, with tempi's placement when ``reorder``."""
+    args = (sources, destinations, sourceweights, destweights, info)
+    made = dist_graph_adjacent(comm, *args) if reorder else None
+    return comm.Create_dist_graph_adjacent(*args, reorder) if made is None else made
+
+
 def create_dist_graph(
-    comm: MPI.Comm,
+    comm: MPI.Intracomm,
     sources,
     degrees,
     destinations,
@@ -246,17 +295,7 @@ def create_dist_graph(
     info: MPI.Info = MPI.INFO_NULL,
     reorder: bool = False,
 ) -> MPI.Distgraphcomm:
-    """``comm.Create_dist_graph`` with tempi's placement when ``reorder`` (the edges are
-    global: each process passes its own again, now meaning the new ranks)."""
+    """``comm.Create_dist_graph``, with tempi's placement when ``reorder``."""
     args = (sources, degrees, destinations, weights, info)
-    if not reorder or _method() == "none":
-        return comm.Create_dist_graph(*args, reorder)
-    mine = [_ranks(sources), _ranks(degrees), _ranks(destinations), _weights(weights)]
-    decision, _ = _decide(comm, mine, _edges_graph)
-    if decision is None:
-        return comm.Create_dist_graph(*args, reorder)
-    placed = _reordered(comm, decision, "dist_graph")
-    try:
-        return placed.Create_dist_graph(*args, False)
-    finally:
-        _free(placed, comm)
+    made = dist_graph(comm, *args) if reorder else None
+    return comm.Create_dist_graph(*args, reorder) if made is None else made
