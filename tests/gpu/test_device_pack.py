@@ -1,6 +1,7 @@
 """CUDA packer against the system MPI's MPI_Pack/MPI_Unpack: TEMPI's failure cases,
-misaligned bases, non-zero positions, incount > 65535, and every kernel variant on
-hand-made descriptors (against the descriptor's definition)."""
+misaligned bases, non-zero positions, incount > 65535, every kernel variant on
+hand-made descriptors (against the descriptor's definition), and the wide and tiny
+kernels on random shapes (against the host packer)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
+import tempi
 from tempi.datatype.descriptor import Descriptor, StridedBlock
-from tempi.pack import cuda
+from tempi.pack import cuda, host
+from tempi.pack.buffers import as_buffer
 from tests.gpu.devicecase import DeviceCase, blocklist, byte_offsets, overlaps
 
 
@@ -181,3 +184,97 @@ def test_word_size_follows_alignment(cp) -> None:
     assert cuda.word_size(desc, buf.data.ptr, buf.data.ptr + 128) == 16
     assert cuda.word_size(desc, buf.data.ptr + 4, buf.data.ptr) == 4
     assert cuda.word_size(StridedBlock(0, 8, (100,), (12,)), buf.data.ptr, buf.data.ptr) == 4
+
+
+# The wide (8-byte-aligned long rows) and tiny (blocks under 16 bytes in 1-2 byte words)
+# kernels of issue 16, against the host packer byte for byte; the plan is checked too, so
+# each test runs the kernel it is named for.
+
+
+def _random_strided(rng: np.random.Generator, word: int, block_words: int) -> StridedBlock:
+    levels = int(rng.integers(1, 4))
+    counts = tuple(int(c) for c in rng.integers(2, 40 if levels == 1 else 9, levels))
+    strides, span = [], block_words * word
+    for c in counts:
+        stride = (span // word + int(rng.integers(0, 5))) * word
+        strides.append(stride * int(rng.choice([1, 1, -1])))
+        span = stride * c
+    return StridedBlock(int(rng.integers(-5, 9)) * word, block_words * word, counts, tuple(strides))
+
+
+def _against_host(desc: StridedBlock, typed_mis: int, packed_mis: int, kernel: str, cp, rng):
+    """Pack and unpack ``desc`` on the device with the origin ``typed_mis`` and the stream
+    ``packed_mis`` bytes off 16; compare with the host packer and check the plan's kernel."""
+    origin = 16 * -(-(32 - desc.data_lb) // 16)
+    host_typed = rng.integers(0, 256, origin + desc.data_ub + 32, dtype=np.uint8)
+    base = cp.zeros(len(host_typed) + 16, np.uint8)
+    typed = base[typed_mis : typed_mis + len(host_typed)]
+    typed.set(host_typed)
+    stream = cp.zeros(desc.nbytes + 48, np.uint8)
+    typed_ptr, packed_ptr = typed.data.ptr + origin, stream.data.ptr + packed_mis
+    ws = cuda.word_size(desc, typed_ptr, packed_ptr)
+    assert cuda.plan(desc, ws, 132).name.startswith(kernel), (ws, desc)
+    expected = np.zeros(desc.nbytes, np.uint8)
+    host.pack(desc, as_buffer(host_typed, writable=False), origin,
+              as_buffer(expected, writable=True), 0)  # fmt: skip
+    cuda.pack(desc, typed_ptr, packed_ptr)
+    got = stream.get()
+    assert np.array_equal(got[packed_mis : packed_mis + desc.nbytes], expected), desc
+    assert not got[:packed_mis].any() and not got[packed_mis + desc.nbytes :].any()
+    if overlaps(desc):
+        return
+    target_host = rng.integers(0, 256, len(host_typed), dtype=np.uint8)
+    target_base = cp.zeros(len(host_typed) + 16, np.uint8)
+    target = target_base[typed_mis : typed_mis + len(host_typed)]
+    target.set(target_host)
+    cuda.unpack(desc, packed_ptr, target.data.ptr + origin)
+    host.unpack(desc, as_buffer(expected, writable=False), 0,
+                as_buffer(target_host, writable=True), origin)  # fmt: skip
+    assert np.array_equal(target.get(), target_host), desc
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_wide_rows_match_host_packer(seed: int, cp) -> None:
+    rng = np.random.default_rng(16_000 + seed)
+    desc = _random_strided(rng, 8, int(rng.integers(16, 700)))
+    mis = [int(x) for x in rng.choice([0, 8], 2)]
+    if desc.alignment() % 16 == 0 and mis == [0, 0]:
+        mis[seed % 2] = 8
+    _against_host(desc, mis[0], mis[1], "tempi_strided_wide<", cp, rng)
+
+
+@pytest.mark.parametrize("incount", [1, 2])
+@pytest.mark.parametrize("packed_mis", [0, 8])
+def test_wide_interior_of_a_float64_grid(incount: int, packed_mis: int, cp, rng) -> None:
+    """The interior of a 96^3 float64 grid (rows 8 bytes off 16), as MPI describes it."""
+    with built(lambda: [MPI.DOUBLE.Create_subarray([96] * 3, [94] * 3, [1] * 3)]) as datatype:
+        desc = tempi.describe(datatype).repeat(incount)
+        _against_host(desc, 0, packed_mis, "tempi_strided_wide<", cp, rng)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_tiny_blocks_match_host_packer(seed: int, cp) -> None:
+    rng = np.random.default_rng(17_000 + seed)
+    word = int(rng.choice([1, 2]))
+    desc = _random_strided(rng, word, int(rng.integers(1, 16 // word)))
+    mis = [int(x) for x in rng.integers(0, 4, 2) // word * word]
+    if desc.alignment() % 4 == 0 and mis == [0, 0]:
+        mis[seed % 2] = word
+    _against_host(desc, mis[0], mis[1], "tempi_strided_tiny<", cp, rng)
+
+
+@pytest.mark.parametrize("packed_mis", [0, 1, 2, 3])
+def test_tiny_three_byte_halo(packed_mis: int, cp, rng) -> None:
+    """The z-face of a 256^3 byte grid (3-byte blocks), the shape of the benchmark's halo."""
+    make = lambda: [MPI.BYTE.Create_subarray([256] * 3, [128, 128, 3], [4, 4, 4])]  # noqa: E731
+    with built(make) as datatype:
+        _against_host(tempi.describe(datatype), 0, packed_mis, "tempi_strided_tiny<", cp, rng)
+
+
+@pytest.mark.parametrize("incount", [1, 2])
+@pytest.mark.parametrize("block", [1, 2])
+def test_tiny_one_and_two_byte_unpack(block: int, incount: int, cp, rng) -> None:
+    """TEMPI's grid (blocks at a 512-byte stride, 16 KiB of data): unpack leaves the holes."""
+    with built(lambda: [MPI.BYTE.Create_hvector(16384 // block, block, 512)]) as datatype:
+        desc = tempi.describe(datatype).repeat(incount)
+        _against_host(desc, 0, 0, "tempi_strided_tiny<", cp, rng)
