@@ -1,8 +1,9 @@
 """How fast does tempi pack and unpack derived datatypes in GPU memory, next to what a user
 would otherwise have on the same card?
 
-Baselines, in the same run: ``cupy.ascontiguousarray`` of the equivalent strided view,
-one ``cudaMemcpyAsync`` per contiguous block (what Open MPI's datatype engine does for
+Baselines, in the same run: ``cupy.ascontiguousarray`` of the equivalent strided view
+(for unpack, CuPy's assignment of the packed bytes into that view), one
+``cudaMemcpyAsync`` per contiguous block (what Open MPI's datatype engine does for
 device memory; timed on at most 4096 blocks and extrapolated, marked ``*``), and a plain
 device-to-device copy of the packed byte count (the ceiling). tempi is also timed packing
 straight into mapped pinned host memory (one-shot).
@@ -13,7 +14,11 @@ Cases: TEMPI's bench-mpi-pack grid (2-D vector / hvector / subarray of bytes; 1 
 
 Launch (one process, one GPU)::
 
-    python3 benchmarks/pack_device.py [--quick] [--warmup 3] [--iters 20] [--out-dir results]
+    python3 benchmarks/pack_device.py [--quick] [--cases REGEX] [--warmup 3] [--iters 20]
+        [--out-dir results]
+
+``--cases`` keeps the cases whose name matches (e.g. ``'interior|halo 512x512x3'``);
+``scripts/gpu-check pack`` runs the rows of issue 16 and their neighbours that way.
 
 Times are CUDA-event medians after warm-up; each iteration's clock stops after the
 stream is synchronized. GB/s counts read + write bytes (2 x packed bytes), as the copy
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import statistics
 import sys
 from collections.abc import Callable
@@ -178,9 +184,11 @@ def run_case(case: Case, cp, timer: Timer, cuda, tempi) -> dict:
         strided = isinstance(desc, tempi.StridedBlock)
         # A contiguous layout needs no packing: ascontiguousarray would return the view.
         view = strided_view(cp, typed, origin, desc) if strided and desc.counts else None
-        row["ascontig_us"] = (
-            1e6 * timer(lambda: cp.ascontiguousarray(view)) if view is not None else math.nan
-        )
+        row["ascontig_us"], row["assign_us"] = math.nan, math.nan
+        if view is not None:
+            row["ascontig_us"] = 1e6 * timer(lambda: cp.ascontiguousarray(view))
+            dense = packed.view(view.dtype).reshape(view.shape)
+            row["assign_us"] = 1e6 * timer(lambda: view.__setitem__(Ellipsis, dense))
         row["memcpy_us"], row["memcpy_extrapolated"] = (
             _memcpy_packer(cp, timer, desc, src, dst) if strided else (math.nan, False)
         )
@@ -232,6 +240,8 @@ def derive(row: dict) -> dict:
     row["copy_GBps"] = gbs(row["copy_us"])
     row["pct_copy"] = 100 * row["pack_GBps"] / row["copy_GBps"]
     row["x_ascontig"] = row["ascontig_us"] / row["pack_us"]
+    row["x_assign"] = row["assign_us"] / row["unpack_us"]
+    row["unpack_per_pack"] = row["unpack_us"] / row["pack_us"]
     row["x_memcpy"] = row["memcpy_us"] / row["pack_us"]
     return row
 
@@ -244,13 +254,43 @@ COLUMNS = (
     ("pack_GBps", "{:>9.1f}", 9),
     ("pct_copy", "{:>7.1f}", 7),
     ("x_ascontig", "{:>10.2f}", 10),
+    ("x_assign", "{:>8.2f}", 8),
+    ("unpack_per_pack", "{:>15.2f}", 15),
     ("x_memcpy", "{:>10.1f}", 10),
     ("oneshot_us", "{:>10.1f}", 10),
     ("copy_us", "{:>9.1f}", 9),
 )
 
 
-NOTE = "x_ascontig, x_memcpy: baseline time / tempi pack time; * per-block memcpy extrapolated"
+NOTE = (
+    "x_ascontig, x_memcpy: baseline time / tempi pack time; x_assign: CuPy's assignment into"
+    " the view / tempi unpack time; * per-block memcpy extrapolated"
+)
+
+# (text in the case name, column, at least?, bound, from bytes): the targets of issue 16
+TARGETS = (
+    ("interior 512^3 f64", "pct_copy", True, 85.0, 0),
+    ("interior 512^3 f64", "x_ascontig", True, 1.0, 0),
+    ("halo 512x512x3", "x_ascontig", True, 1.0, 0),
+    (" b1 ", "unpack_per_pack", False, 1.3, MiB),
+    (" b2 ", "unpack_per_pack", False, 1.3, MiB),
+)
+
+
+def target_lines(rows: list[dict]) -> list[str]:
+    """One line per measured row that a target of issue 16 applies to: met or missed."""
+    lines = []
+    for text, column, at_least, bound, min_bytes in TARGETS:
+        for row in rows:
+            if text in row["case"] + " " and row["nbytes"] >= min_bytes:
+                value = row[column]
+                met = value >= bound if at_least else value <= bound
+                relation = ">=" if at_least else "<="
+                lines.append(
+                    f"target {row['case']:<24} {column} {value:7.2f} {relation} {bound}: "
+                    + ("met" if met else "MISSED")
+                )
+    return lines
 
 
 def gpu_lines(cp) -> list[str]:
@@ -339,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--batch", type=int, default=8, help="back-to-back calls per sample")
     parser.add_argument("--quick", action="store_true", help="a subset of the cases (< 90 s)")
+    parser.add_argument(
+        "--cases", metavar="REGEX", help="only the cases whose name matches (of the full list)"
+    )
     parser.add_argument("--out-dir", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
 
@@ -351,11 +394,18 @@ def main(argv: list[str] | None = None) -> int:
         print("no CUDA device: nothing to measure")
         return 1
     timer = Timer(cp, args.warmup, args.iters, args.batch)
-    cases = grid_cases(args.quick) + halo_cases(args.quick) + large_cases(args.quick)
+    quick = args.quick and not args.cases
+    cases = grid_cases(quick) + halo_cases(quick) + large_cases(quick)
+    if args.cases:
+        cases = [case for case in cases if re.search(args.cases, case.name)]
+        if not cases:
+            print(f"no case matches {args.cases!r}")
+            return 2
     rows = [derive(run_case(case, cp, timer, cuda, tempi)) for case in cases]
     comments = provenance(gpu_lines(cp) + [host_cost(cp, timer, cuda, tempi)])
     print("\n".join(comments))
     print(table(COLUMNS, rows, NOTE, lambda row: " *" if row["memcpy_extrapolated"] else ""))
+    print("\n".join(target_lines(rows)))
     stem = output_stem("pack_device", args.out_dir, "%Y-%m-%d")
     write_csv(Path(f"{stem}.csv"), rows, comments)
     print(f"wrote {stem}.csv")
