@@ -191,7 +191,7 @@ TEMPI_HD void tempi_i_strided_tiny(const tempi_i_thread &th, tempi_u64 typed,
     W *p = reinterpret_cast<W *>(packed);
     tempi_u64 len = a.nblocks * a.block * sizeof(W);
     tempi_i_split s = tempi_i_cut(packed, len, 4);
-    unsigned int *units = reinterpret_cast<unsigned int *>(packed + s.head);
+    unsigned int *units = reinterpret_cast<unsigned int *>(reinterpret_cast<char *>(p) + s.head);
     tempi_u64 first = s.head / sizeof(W);
     for (tempi_u64 u = th.x0; u < s.units; u += th.xstep) {
         tempi_u64 j;

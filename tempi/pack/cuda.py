@@ -3,7 +3,12 @@
 The kernels are compiled once per process and device by CuPy (NVRTC), one template per
 word size. Each call picks the widest word (16, 8, 4, 2 or 1 bytes) that divides both
 addresses and every offset, length and stride of the descriptor, so misaligned bases
-stay correct and aligned ones move 16 bytes per access.
+stay correct and aligned ones move 16 bytes per access. That word is the only alignment
+rule; :func:`plan` then picks the kernel: strided rows of at least 128 bytes in 8-byte
+words go to ``tempi_strided_wide`` (a 16-byte body between 8-byte edges, cut per row
+where the destination is 16-aligned), blocks of at most 15 bytes in 1- or 2-byte words to
+``tempi_strided_tiny`` (threads walk the packed stream in aligned 4-byte units), the rest
+to the row kernels.
 
 Everything that depends only on the descriptor (word-unit arguments, grid, the device
 copy of a block list's pieces) is computed on first use and cached by the descriptor's
