@@ -41,3 +41,20 @@ def test_mpi_suite(nranks):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert " passed" in output, output
+
+
+def test_placement_on_8_ranks():
+    """tests/mpi/test_placement.py on 8 ranks: 2 and 3 simulated nodes of several ranks each."""
+    program = [sys.executable, "-m", "mpi4py", "-m", "pytest", "--with-mpi", "-q"]
+    program += ["-p", "no:cacheprovider", str(MPI_TESTS / "test_placement.py")]
+    result = subprocess.run(
+        launch.command(8, program),
+        env=launch.environment(),
+        cwd=MPI_TESTS.parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert " passed" in output, output
