@@ -23,6 +23,11 @@ class InvalidBuffer(TempiError, BufferError):
     """A buffer is too small, read-only, not addressable, or would be accessed out of bounds."""
 
 
+class Declined(TempiError):
+    """tempi failed in its local part of a call before anything reached MPI; the system
+    MPI can still do the whole call (the interposer passes it on)."""
+
+
 class ConfigError(TempiError):
     """A configuration value that cannot be used."""
 

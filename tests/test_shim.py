@@ -28,6 +28,7 @@ BOTTOM_RECORDS = 3 * 6 + 1  # per rank: 6 calls for each of 3 types, then Alltoa
 MPI4PY_PACK = HERE / "c" / "mpi4py_pack.py"
 LOCALITY_PROBE = HERE / "c" / "locality_probe.py"
 CAPSULE_FIRST = HERE / "c" / "capsule_first.py"
+HIDDEN_MODULES = HERE / "c" / "hidden_modules.py"
 
 
 def _tempi_run(nranks: int, program: list[str], **variables: str) -> subprocess.CompletedProcess:
@@ -274,3 +275,15 @@ def test_mpi4py_program_that_touched_a_capsule(nranks):
     assert len(stats) == nranks and all(
         sum(v for k, v in c.items() if "pass" not in k) > 0 for c in stats
     ), shim.stdout
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 3])
+def test_mpi4py_program_that_hides_modules_after_start(nranks):
+    """numba and CuPy made unimportable after tempi started: every call still completes on
+    every rank with the plain run's output (tempi compiled its packers at start-up)."""
+    command = [sys.executable, str(HIDDEN_MODULES)]
+    plain = _plain(nranks, command)
+    shim = _tempi_run(nranks, command, TEMPI_HOST="1")
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    assert "ERROR" not in shim.stderr, shim.stderr

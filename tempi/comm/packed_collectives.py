@@ -21,6 +21,7 @@ from mpi4py import MPI
 from tempi.comm import batch, engine
 from tempi.comm.message import Message
 from tempi.comm.strategy import datatype_strategy
+from tempi.errors import Declined
 
 
 class _Side:
@@ -90,6 +91,28 @@ class _Side:
             self.device.put(self.scratch)
 
 
+def _prepare(msgs: list[Message] | None, pack: bool) -> _Side | None:
+    """The side of ``msgs`` (None for none), packed if ``pack``. A failure here is before
+    any byte reached MPI: :class:`Declined`, so the system MPI can do the whole call."""
+    if msgs is None:
+        return None
+    try:
+        side = _Side(msgs)
+    except MPI.Exception:
+        raise
+    except Exception as exc:
+        raise Declined(f"tempi could not place the parts: {exc!r}") from exc
+    if pack:
+        try:
+            side.pack()
+        except Exception as exc:
+            side.release()
+            if isinstance(exc, MPI.Exception):
+                raise
+            raise Declined(f"tempi could not pack: {exc!r}") from exc
+    return side
+
+
 def _whole(side: _Side) -> list[Any]:
     return [side.data(), side.nbytes, MPI.BYTE]
 
@@ -103,10 +126,8 @@ def _each(side: _Side, vector: bool) -> list[Any]:
 
 
 def bcast(comm: MPI.Comm, msg: Message, root: int) -> None:
-    side = _Side([msg])
+    side = _prepare([msg], comm.Get_rank() == root)
     try:
-        if comm.Get_rank() == root:
-            side.pack()
         comm.Bcast(_whole(side), root)
         if comm.Get_rank() != root:
             side.unpack()
@@ -119,9 +140,13 @@ def gather(
 ) -> None:
     """Gather (or with ``vector`` Gatherv: the call must be the one the other ranks make);
     ``recvs``: the part from each rank, at the root only."""
-    out, into = _Side([send]), _Side(recvs) if recvs is not None else None
+    out = _prepare([send], True)
     try:
-        out.pack()
+        into = _prepare(recvs, False)
+    except Declined:
+        out.release()
+        raise
+    try:
         recvspec = _each(into, vector) if into is not None else None
         (comm.Gatherv if vector else comm.Gather)(_whole(out), recvspec, root)
         if into is not None:
@@ -136,10 +161,14 @@ def scatter(
     comm: MPI.Comm, sends: list[Message] | None, recv: Message, root: int, vector: bool
 ) -> None:
     """Scatter (Scatterv); ``sends``: the part for each rank, at the root only."""
-    out, into = _Side(sends) if sends is not None else None, _Side([recv])
+    out = _prepare(sends, True)
     try:
+        into = _prepare([recv], False)
+    except Declined:
         if out is not None:
-            out.pack()
+            out.release()
+        raise
+    try:
         sendspec = _each(out, vector) if out is not None else None
         (comm.Scatterv if vector else comm.Scatter)(sendspec, _whole(into), root)
         into.unpack()
@@ -151,9 +180,13 @@ def scatter(
 
 def allgather(comm: MPI.Comm, send: Message, recvs: list[Message], vector: bool) -> None:
     """Allgather (Allgatherv)."""
-    out, into = _Side([send]), _Side(recvs)
+    out = _prepare([send], True)
     try:
-        out.pack()
+        into = _prepare(recvs, False)
+    except Declined:
+        out.release()
+        raise
+    try:
         (comm.Allgatherv if vector else comm.Allgather)(_whole(out), _each(into, vector))
         into.unpack()
     finally:

@@ -148,3 +148,15 @@ def pack(desc: Descriptor, typed: Buffer, origin: int, packed: Buffer, position:
 def unpack(desc: Descriptor, packed: Buffer, position: int, typed: Buffer, origin: int) -> None:
     """Scatter ``packed`` from ``position`` into ``typed`` laid out as ``desc``."""
     _transfer(desc, typed, origin, packed, position, False)
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel signature that :func:`pack` and
+    :func:`unpack` use, so that no later call compiles: compiling imports numba's modules,
+    which a host program may have hidden by then (``sys.modules["numba"] = None``)."""
+    levels = np.ones(1, np.int64)
+    for word in _WORDS.values():
+        typed, packed = np.zeros(2, word), np.zeros(2, word)
+        for to_packed in (True, False):
+            _strided(typed, packed, 0, 1, levels, levels, to_packed)
+            _blocklist(typed, packed, levels * 0, levels, levels, levels, to_packed)

@@ -43,8 +43,24 @@ def init() -> int:
     aware = system.cuda_aware_mpi()[0]
     _lib.tempi_stage_device_buffers(int(contiguous_strategy(cuda_aware=aware) == "staged"))
     _learn_world_nodes()
+    _import_everything()
     atexit.register(finalize)  # a Python host finalizes MPI only after the interpreter
     return OK
+
+
+def _import_everything() -> None:
+    """Import now what later callbacks need (numba's packers, compiled, the engine, the
+    model, CuPy where there is a GPU): a host program that hides or breaks a module after tempi has
+    started (a test runner's ``sys.modules["numba"] = None``) cannot fail a call midway."""
+    import tempi.comm.collectives
+    import tempi.comm.packed_collectives
+    import tempi.model.choose
+    import tempi.pack.select  # noqa: F401
+    from tempi.pack import host
+    from tempi.pack.buffers import address_on_device
+
+    host.warm_up()
+    address_on_device(0)
 
 
 def _learn_world_nodes() -> None:
@@ -74,6 +90,26 @@ def _error(exc: BaseException) -> int:
 
     get_logger("shim").error("internal error: %r", exc)
     return ERROR + MPI.ERR_INTERN
+
+
+_stepped_aside = False
+
+
+def _step_aside(exc: BaseException) -> int:
+    """A failure inside tempi before anything reached MPI: the system MPI does this call
+    (PASS), so no peer waits for a message tempi never sent. Said once, as a warning; an
+    MPI error keeps its code."""
+    global _stepped_aside
+    if isinstance(exc, _mpi().Exception):
+        return _error(exc)
+    if not _stepped_aside:
+        _stepped_aside = True
+        from tempi.log import get_logger
+
+        get_logger("shim").warning(
+            "tempi failed inside a call (%r); such calls go to the system MPI", exc
+        )
+    return PASS
 
 
 def type_commit(ftype: int) -> int:
@@ -133,8 +169,8 @@ def _transfer(
         return OK
     except TempiError:
         return PASS
-    except Exception as exc:  # noqa: BLE001
-        return _error(exc)
+    except Exception as exc:  # noqa: BLE001 - the system MPI_Pack rewrites every byte
+        return _step_aside(exc)
 
 
 def pack(
@@ -214,12 +250,12 @@ def _start(start: Any, ptr: int, count: int, ftype: int, rid: Any) -> int:
     except TempiError:
         return PASS
     except Exception as exc:  # noqa: BLE001
-        return _error(exc)
+        return _step_aside(exc)
     try:
         rid[0] = _adopt(start(msg))
         return OK
-    except Exception as exc:  # noqa: BLE001
-        return _error(exc)
+    except Exception as exc:  # noqa: BLE001 - MPI sees the message only at the last step
+        return _step_aside(exc)
 
 
 def isend(
@@ -424,7 +460,7 @@ def collective(
     the system MPI's same collective (a part tempi cannot describe: PASS, before anything
     moved, and C calls that collective itself)."""
     from tempi.comm import collectives, packed_collectives
-    from tempi.errors import TempiError
+    from tempi.errors import Declined, TempiError
 
     try:
         comm = _mpi().Comm.f2py(fcomm)
@@ -457,6 +493,8 @@ def collective(
         else:
             packed_collectives.allgather(comm, sends[0], recvs, kind == ALLGATHERV)
         return OK
+    except Declined as exc:  # a rooted collective whose local part failed: MPI does it all
+        return _step_aside(exc)
     except Exception as exc:  # noqa: BLE001
         return _error(exc)
 
