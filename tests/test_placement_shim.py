@@ -53,7 +53,7 @@ def test_simulated_nodes_move_ranks_and_report_the_cut(program, plain):
     result = _run([program(PLACEMENT)], True, TEMPI_NODES="2:cyclic", TEMPI_STATS="1")
     ranks = _ranks(result.stdout)
     assert len(ranks) == 4
-    assert [r[1] for r in ranks.values()] != [0, 1, 2, 3]  # the ring was placed
+    assert any(ranks[w][1] != w for w in ranks), result.stdout  # the ring was placed
     placements = _placements(result.stdout)
     assert len(placements) == 3 * 4, result.stdout  # three topologies, four ranks
     for p in placements:
