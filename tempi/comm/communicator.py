@@ -14,6 +14,7 @@ from mpi4py import MPI
 from tempi import config
 from tempi.comm import collectives, engine, locality, packed_collectives
 from tempi.comm.message import resolve
+from tempi.comm.requests import Joined, Request
 from tempi.pack.buffers import address_on_device
 
 
@@ -40,6 +41,10 @@ class Comm:
     def Ibsend(self, buf: Any, dest: int, tag: int = 0) -> Any:
         return engine.isend(self.comm, buf, dest, tag, mode="buffered", local_ranks=self._local)
 
+    def Irsend(self, buf: Any, dest: int, tag: int = 0) -> Any:
+        """Ready mode, sent as standard mode (which the standard allows)."""
+        return self.Isend(buf, dest, tag)
+
     def Irecv(self, buf: Any, source: int = MPI.ANY_SOURCE, tag: int = MPI.ANY_TAG) -> Any:
         return engine.irecv(self.comm, buf, source, tag, local_ranks=self._local)
 
@@ -50,6 +55,9 @@ class Comm:
         return engine.send_init(
             self.comm, buf, dest, tag, mode="synchronous", local_ranks=self._local
         )
+
+    def Rsend_init(self, buf: Any, dest: int, tag: int = 0) -> Any:
+        return self.Send_init(buf, dest, tag)
 
     def Bsend_init(self, buf: Any, dest: int, tag: int = 0) -> Any:
         return engine.send_init(self.comm, buf, dest, tag, mode="buffered", local_ranks=self._local)
@@ -65,6 +73,9 @@ class Comm:
 
     def Bsend(self, buf: Any, dest: int, tag: int = 0) -> None:
         self.Ibsend(buf, dest, tag).Wait()
+
+    def Rsend(self, buf: Any, dest: int, tag: int = 0) -> None:
+        self.Isend(buf, dest, tag).Wait()
 
     def Recv(
         self,
@@ -88,6 +99,35 @@ class Comm:
         receive = self.Irecv(recvbuf, source, recvtag)
         self.Isend(sendbuf, dest, sendtag).Wait()
         receive.Wait(status)
+
+    def Isendrecv(
+        self,
+        sendbuf: Any,
+        dest: int,
+        sendtag: int = 0,
+        recvbuf: Any = None,
+        source: int = MPI.ANY_SOURCE,
+        recvtag: int = MPI.ANY_TAG,
+    ) -> Joined:
+        receive = self.Irecv(recvbuf, source, recvtag)
+        return Joined(_tempi_request(receive), _tempi_request(self.Isend(sendbuf, dest, sendtag)))
+
+    def Isendrecv_replace(
+        self,
+        buf: Any,
+        dest: int,
+        sendtag: int = 0,
+        source: int = MPI.ANY_SOURCE,
+        recvtag: int = MPI.ANY_TAG,
+    ) -> Any:
+        """The send packs the buffer before the receive is posted into it; a buffer tempi
+        passes on goes to mpi4py's Isendrecv_replace whole."""
+        msg = resolve(buf, writable=True)
+        if engine.route(msg) == "passthrough":
+            return self.comm.Isendrecv_replace(msg.spec, dest, sendtag, source, recvtag)
+        send = engine.isend(self.comm, msg, dest, sendtag, local_ranks=self._local)
+        receive = engine.irecv(self.comm, msg, source, recvtag, local_ranks=self._local)
+        return Joined(_tempi_request(receive), _tempi_request(send))
 
     def Sendrecv_replace(
         self,
@@ -261,3 +301,16 @@ def resolve_buffer_on_device(spec: Any) -> bool:
         types = spec[-1] if isinstance(spec[-1], (list, tuple)) else [spec[-1]]
         return any(address_on_device(t.Get_true_extent()[0]) for t in types)
     return hasattr(buf, "__cuda_array_interface__")
+
+
+def _tempi_request(request: Any) -> Request:
+    """A passed-through operation's plain ``MPI.Request`` as a tempi request (one step that
+    waits for it), so it joins another."""
+    if isinstance(request, Request):
+        return request
+
+    def wait_for_it():
+        status = yield request
+        return (status.Get_source(), status.Get_tag(), status.Get_count(MPI.BYTE))
+
+    return Request(wait_for_it(), None)

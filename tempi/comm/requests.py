@@ -202,6 +202,45 @@ class Request:
                 return done
 
 
+class Joined(Request):
+    """A receive and a send completed as one request (``Isendrecv``): done when both are,
+    with the receive's status. Any completion call drives both."""
+
+    def __init__(self, receive: Request, send: Request) -> None:
+        self._parts = (receive, send)
+        self._receive = receive
+        self._steps: Any = self._parts
+        self._waiting = None
+        self._result = None
+        self._active = True
+        self._cancelled = False
+
+    def _unfinished(self) -> list[Request]:
+        return [p for p in self._parts if p._steps is not None]
+
+    def _step(self, block: bool) -> bool:
+        parts = self._unfinished()
+        if not parts:
+            return False
+        return next((p for p in parts if p._on_fence), parts[0])._step(block)
+
+    def _progress(self, block: bool) -> bool:
+        if self._steps is not None:
+            if not all([p._progress(block) for p in self._parts]):
+                return False
+            self._steps = None
+            self._result = self._receive._result
+            self._cancelled = self._receive._cancelled
+        return True
+
+    @property
+    def _on_fence(self) -> bool:
+        return any(p._on_fence for p in self._unfinished())
+
+    def Cancel(self) -> None:
+        self._receive.Cancel()
+
+
 class Prequest:
     """A persistent send or receive (``Send_init``, ``Recv_init``): each ``Start`` runs the
     operation again on the same buffer and arguments; a completion call makes it inactive,
