@@ -31,6 +31,8 @@ EXAMPLES = {
 def _info(args: argparse.Namespace) -> int:
     from mpi4py import MPI
 
+    from tempi.topology import nodes, partition
+
     aware, why = system.cuda_aware_mpi()
     gpus = system.gpus()
     rows = [
@@ -53,6 +55,13 @@ def _info(args: argparse.Namespace) -> int:
         ("CUDA-aware MPI", f"{'yes' if aware else 'no'} ({why})"),
         ("GPU", ", ".join(gpus) if gpus else "none found"),
         ("cache directory", str(config.cache_dir())),
+        ("nodes", nodes.describe()),
+        (
+            "placement",
+            f"{config.get('TEMPI_PLACEMENT')} (installed: "
+            + ", ".join(m for m in partition.METHODS if partition.available(m))
+            + ")",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
@@ -117,6 +126,7 @@ BENCHMARKS = {
     "halo": ("halo/run.py", 1),
     "model-validation": ("model_validation.py", 2),
     "shim-overhead": ("shim_overhead.py", 1),
+    "placement": ("placement.py", 1),
 }
 """``tempi bench`` names: the script under benchmarks/ and the ranks it runs on (a script
 on one rank launches whatever it needs itself)."""
