@@ -32,6 +32,7 @@
 
 #include <mpi.h>
 
+#include "config_gen.h" /* generated from tempi/config.py by tempi/shim/build.py */
 #include "interposer.h"
 #include "internal.h"
 
@@ -48,21 +49,23 @@ static int tempi_i_state = TEMPI_I_UNTRIED;
 static int tempi_i_disabled = 0; /* TEMPI_DISABLE: pass everything through */
 static int tempi_i_no_pack = 0;  /* TEMPI_NO_PACK: leave MPI_Pack/MPI_Unpack alone */
 static int tempi_i_host = 0;     /* TEMPI_HOST: host memory goes through tempi too */
+static int tempi_i_stats = 0;    /* TEMPI_STATS: count the messages of passed collectives */
 static __thread int tempi_i_inside = 0;
-static long tempi_i_passed = 0; /* intercepted calls handed to the system MPI (TEMPI_STATS) */
+static long tempi_i_passed = 0; /* messages handed to the system MPI (TEMPI_STATS) */
 static int tempi_i_threaded = 0; /* MPI_THREAD_MULTIPLE provided: lock what threads share */
 static pthread_mutex_t tempi_i_table_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t tempi_i_start_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* An intercepted call goes to the system MPI (counted unless tempi itself made it). */
-static inline void tempi_i_count_pass(void)
+/* An intercepted call with `messages` messages goes to the system MPI (counted unless
+ * tempi itself made it). */
+static inline void tempi_i_count_pass(long messages)
 {
     if (tempi_i_inside)
         return;
     if (tempi_i_threaded)
-        __atomic_fetch_add(&tempi_i_passed, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&tempi_i_passed, messages, __ATOMIC_RELAXED);
     else
-        tempi_i_passed++;
+        tempi_i_passed += messages;
 }
 
 /* Set by tempi at start-up: the system MPI cannot take device buffers (not CUDA-aware, or
@@ -74,8 +77,8 @@ void tempi_stage_device_buffers(int on)
     tempi_i_stage_device = on;
 }
 
-/* Called from Python at finalize, for TEMPI_STATS. */
-long tempi_passed_calls(void)
+/* Called from Python at finalize, for TEMPI_STATS: messages passed to the system MPI. */
+long tempi_passed_messages(void)
 {
     return __atomic_load_n(&tempi_i_passed, __ATOMIC_RELAXED);
 }
@@ -364,12 +367,13 @@ void tempi_i_set_inside(int on)
     tempi_i_inside = on;
 }
 
+/* The spellings and defaults come from tempi/config.py (config_gen.h, generated at build). */
 static void tempi_i_read_environment(void)
 {
-    const char *v;
-    tempi_i_disabled = (v = getenv("TEMPI_DISABLE")) && *v && strcmp(v, "0") != 0;
-    tempi_i_no_pack = (v = getenv("TEMPI_NO_PACK")) && *v && strcmp(v, "0") != 0;
-    tempi_i_host = (v = getenv("TEMPI_HOST")) && *v && strcmp(v, "0") != 0;
+    tempi_i_disabled = tempi_i_config_bool("TEMPI_DISABLE") == 1;
+    tempi_i_no_pack = tempi_i_config_bool("TEMPI_NO_PACK") == 1;
+    tempi_i_host = tempi_i_config_bool("TEMPI_HOST") == 1;
+    tempi_i_stats = tempi_i_config_bool("TEMPI_STATS") == 1;
 }
 
 /* ---- entry points --------------------------------------------------------------------------- */
@@ -493,7 +497,7 @@ static int tempi_i_error(int rc)
             if (rc != TEMPI_I_PASS)                                                             \
                 return tempi_i_error(rc);                                                       \
         }                                                                                       \
-        tempi_i_count_pass();                                                                   \
+        tempi_i_count_pass(1);                                                                  \
         return PNAME(inbuf, incount, datatype, outbuf, outsize, position, comm);               \
     }
 
@@ -511,7 +515,7 @@ static int tempi_i_error(int rc)
             if (rc != TEMPI_I_PASS)                                                             \
                 return tempi_i_error(rc);                                                       \
         }                                                                                       \
-        tempi_i_count_pass();                                                                   \
+        tempi_i_count_pass(1);                                                                  \
         return PNAME(inbuf, insize, position, outbuf, outcount, datatype, comm);               \
     }
 
@@ -747,7 +751,7 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
     {                                                                                           \
         if (tempi_i_takes(buf, datatype))                                                       \
             TEMPI_I_TRY(tempi_i_send(buf, count, datatype, dest, tag, comm, MODE));            \
-        tempi_i_count_pass();                                                                   \
+        tempi_i_count_pass(1);                                                                  \
         return PNAME(buf, count, datatype, dest, tag, comm);                                   \
     }
 
@@ -759,7 +763,7 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
         if (tempi_i_takes(buf, datatype))                                                       \
             TEMPI_I_TRY(tempi_i_isend(buf, count, datatype, dest, tag, comm, MODE,             \
                                       PERSISTENT, request));                                    \
-        tempi_i_count_pass();                                                                   \
+        tempi_i_count_pass(1);                                                                  \
         return PNAME(buf, count, datatype, dest, tag, comm, request);                          \
     }
 
@@ -775,7 +779,7 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
             if (rc != TEMPI_I_PASS)                                                             \
                 return tempi_i_error(rc);                                                       \
         }                                                                                       \
-        tempi_i_count_pass();                                                                   \
+        tempi_i_count_pass(1);                                                                  \
         return PNAME(buf, count, datatype, source, tag, comm, status);                         \
     }
 
@@ -786,7 +790,7 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
         if (tempi_i_takes(buf, datatype))                                                       \
             TEMPI_I_TRY(                                                                        \
                 tempi_i_irecv(buf, count, datatype, source, tag, comm, PERSISTENT, request));   \
-        tempi_i_count_pass();                                                                   \
+        tempi_i_count_pass(1);                                                                  \
         return PNAME(buf, count, datatype, source, tag, comm, request);                        \
     }
 
@@ -797,7 +801,7 @@ static int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, i
              int recvtag, MPI_Comm comm, MPI_Status *status)                                    \
     {                                                                                           \
         if (!tempi_i_takes(sendbuf, sendtype) && !tempi_i_takes(recvbuf, recvtype)) {           \
-            tempi_i_count_pass();                                                               \
+            tempi_i_count_pass(2);                                                              \
             return PNAME(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount,      \
                          recvtype, source, recvtag, comm, status);                              \
         }                                                                                       \
@@ -846,7 +850,7 @@ static int tempi_i_sendrecv_replace(void *buf, int64_t count, MPI_Datatype datat
         if (tempi_i_takes(buf, datatype))                                                       \
             TEMPI_I_TRY(tempi_i_sendrecv_replace(buf, count, datatype, dest, sendtag, source,  \
                                                  recvtag, comm, status));                       \
-        tempi_i_count_pass();                                                                   \
+        tempi_i_count_pass(2);                                                                  \
         return PNAME(buf, count, datatype, dest, sendtag, source, recvtag, comm, status);      \
     }
 
@@ -1268,10 +1272,33 @@ static int tempi_i_collective(int kind, const tempi_i_parts_t *send, int nsend,
     return result;
 }
 
+/* TEMPI_STATS: the messages of the collective this thread is in, for when the system MPI
+ * does it -- one per part on each side, as tempi counts its own (1 for Bcast, a non-root
+ * rank's part, and intercommunicators). Costs nothing without TEMPI_STATS. */
+static __thread long tempi_i_collective_messages = 1;
+
+static void tempi_i_note_collective(int kind, int root, MPI_Comm comm)
+{
+    int inter = 0, rank = 0, nsend = 1, nrecv = 0;
+    tempi_i_collective_messages = 1;
+    if (!tempi_i_stats || tempi_i_inside || kind == TEMPI_I_BCAST ||
+        PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter)
+        return;
+    if (kind == TEMPI_I_ALLTOALL || kind == TEMPI_I_NEIGHBOR) {
+        if (tempi_i_parts(comm, kind == TEMPI_I_NEIGHBOR, &nsend, &nrecv) != MPI_SUCCESS)
+            return;
+    } else if (PMPI_Comm_rank(comm, &rank) == MPI_SUCCESS &&
+               (kind == TEMPI_I_ALLGATHER || kind == TEMPI_I_ALLGATHERV || rank == root)) {
+        PMPI_Comm_size(comm, &nrecv);
+    }
+    tempi_i_collective_messages = (long)nsend + nrecv;
+}
+
 static int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
                             const tempi_i_parts_t *recv, MPI_Comm comm)
 {
     int nsend, nrecv;
+    tempi_i_note_collective(neighbor ? TEMPI_I_NEIGHBOR : TEMPI_I_ALLTOALL, 0, comm);
     if (tempi_i_bypass() || tempi_i_state_now() != TEMPI_I_READY ||
         tempi_i_parts(comm, neighbor, &nsend, &nrecv) != MPI_SUCCESS)
         return TEMPI_I_PASS;
@@ -1282,7 +1309,7 @@ static int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
 #define TEMPI_I_COLLECTIVE(CALL, PCALL)                                                         \
     do {                                                                                        \
         TEMPI_I_TRY(CALL);                                                                      \
-        tempi_i_count_pass();                                                                   \
+        tempi_i_count_pass(tempi_i_collective_messages);                                        \
         return PCALL;                                                                           \
     } while (0)
 
@@ -1400,6 +1427,7 @@ static int tempi_i_blocks(int kind, const void *sendbuf, MPI_Count sendcount,
                           MPI_Datatype recvtype, int root, MPI_Comm comm)
 {
     int rank, size, spreads = tempi_i_spreads(kind);
+    tempi_i_note_collective(kind, root, comm);
     if (!(spreads ? tempi_i_rooted(kind, recvbuf, recvtype, sendbuf, sendtype, root, comm,
                                    &rank, &size)
                   : tempi_i_rooted(kind, sendbuf, sendtype, recvbuf, recvtype, root, comm,
@@ -1432,6 +1460,7 @@ static int tempi_i_vector(int kind, const void *one_buf, MPI_Count one_count,
                           MPI_Comm comm)
 {
     int rank, size;
+    tempi_i_note_collective(kind, root, comm);
     if (!tempi_i_rooted(kind, one_buf, one_type, many->buf, many->types[0], root, comm, &rank,
                         &size))
         return TEMPI_I_PASS;
@@ -1451,7 +1480,7 @@ static int tempi_i_vector(int kind, const void *one_buf, MPI_Count one_count,
             TEMPI_I_TRY(tempi_i_collective(TEMPI_I_BCAST, &one, rank == root, &one,            \
                                            rank != root, root, comm));                          \
         }                                                                                       \
-        tempi_i_count_pass();                                                                   \
+        tempi_i_count_pass(1);                                                                  \
         return PNAME(buffer, count, datatype, root, comm);                                     \
     }
 

@@ -84,24 +84,210 @@ def _build_shim(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+RANK_OPTIONS = ("-n", "-np", "--n", "--np")
+"""How hydra's mpiexec and Open MPI's mpirun spell the number of ranks."""
+
+LAUNCHER_VALUES = {
+    **dict.fromkeys(("-genv", "-env", "-mca", "--mca", "-gmca", "--gmca"), 2),
+    **dict.fromkeys(("--prtemca", "--pmixmca", "--omca"), 2),
+    **dict.fromkeys(
+        (
+            *RANK_OPTIONS,
+            # hydra (which also takes each with two dashes)
+            "-f",
+            "-hostfile",
+            "-machinefile",
+            "-hosts",
+            "-host",
+            "-ppn",
+            "-wdir",
+            "-configfile",
+            "-genvlist",
+            "-envlist",
+            "-bind-to",
+            "-map-by",
+            "-membind",
+            "-launcher",
+            "-launcher-exec",
+            "-bootstrap",
+            "-bootstrap-exec",
+            "-rmk",
+            "-demux",
+            "-topolib",
+            "-iface",
+            "-nameserver",
+            "-localhost",
+            "-rankmap",
+            "-usize",
+            "-errfile-pattern",
+            "-outfile-pattern",
+            "-prepend-pattern",
+            "-gpus-per-proc",
+            "-order-nodes",
+            "-binding",
+            "-gpu-subdevs-per-proc",
+            # Open MPI (mpirun/prterun)
+            "-x",
+            "-H",
+            "-N",
+            "-c",
+            "--hostfile",
+            "--machinefile",
+            "--host",
+            "--map-by",
+            "--rank-by",
+            "--bind-to",
+            "--wdir",
+            "--wd",
+            "--path",
+            "--prefix",
+            "--output",
+            "--tune",
+            "--npernode",
+            "--display",
+            "--timeout",
+            "--app",
+            "--preload-files",
+            "--personality",
+            "--runtime-options",
+            "--default-hostfile",
+            "--stream-buffering",
+            "--set-cwd-to-session-dir",
+            "--dvm",
+            "--pset",
+            "--debug-daemons-file",
+        ),
+        1,
+    ),
+}
+"""Launcher options that take values (how many), so that a value is never taken for the
+program; hydra accepts every option with one dash or two. Any other option is passed on
+as it is, and a value after it is passed on too unless it is an executable."""
+
+
+class _Usage(Exception):
+    """``tempi run``'s command line cannot be read; the message says how to write it."""
+
+
+def _values_of(token: str) -> int:
+    if "=" in token:
+        return 0
+    if token in LAUNCHER_VALUES:
+        return LAUNCHER_VALUES[token]
+    if token.startswith("--") and token[1:] in LAUNCHER_VALUES:
+        return LAUNCHER_VALUES[token[1:]]  # hydra's -ppn spelled --ppn
+    return 0
+
+
+def _executable(token: str) -> bool:
     import os
+    import shutil
+
+    if os.sep in token:
+        return os.path.isfile(token) and os.access(token, os.X_OK)
+    return shutil.which(token) is not None
+
+
+def split_run(tokens: list[str]) -> tuple[int | None, list[str], list[str]]:
+    """``tempi run``'s arguments as (ranks or None, launcher options, program and its
+    arguments). The program is the first token after ``--``, else the first token that is
+    not an option or an option's value and is an executable (a path, or a name on PATH);
+    everything after it is the program's, a ``--`` included."""
+    nranks, options, i = None, [], 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "--":
+            return nranks, options, tokens[i + 1 :]
+        name, _, attached = token.partition("=")
+        if token.startswith("-"):
+            take = _values_of(token)
+            values = tokens[i + 1 : i + 1 + take]
+            if len(values) < take:
+                raise _Usage(f"{token} needs {take} value{'s' if take > 1 else ''}")
+            if name in RANK_OPTIONS:
+                text = attached if "=" in token else values[0]
+                if not text.isdigit() or int(text) < 1:
+                    raise _Usage(f"{name} takes a number of ranks, not {text!r}")
+                nranks = int(text)
+            else:
+                options += [token, *values]
+            i += 1 + take
+        elif _executable(token):
+            return nranks, options, tokens[i:]
+        elif options and options[-1].startswith("-"):
+            options.append(token)  # the value of an option tempi does not know
+            i += 1
+        else:
+            raise _Usage(f"{token!r} is neither a launcher option nor an executable program")
+    raise _Usage("no program given")
+
+
+def _run(args: argparse.Namespace) -> int:
     import subprocess
 
     from tempi import launch
     from tempi.shim import build
 
-    rest = list(args.rest)
-    options, program = (
-        (rest[: rest.index("--")], rest[rest.index("--") + 1 :]) if "--" in rest else ([], rest)
-    )
-    if not program:
-        print("tempi run: no program given (tempi run -n 2 -- ./app args)", file=sys.stderr)
+    try:
+        nranks, options, program = split_run(list(args.rest))
+    except _Usage as exc:
+        print(
+            f"tempi run: {exc}\n"
+            "usage: tempi run [-n N] [launcher options] [--] program [args]\n"
+            "       (put -- before the program when tempi cannot tell it apart)",
+            file=sys.stderr,
+        )
         return 2
-    rank_env = {"LD_PRELOAD": str(build.build())}
-    rank_env.update({k: v for k, v in os.environ.items() if k.startswith("TEMPI_")})
-    cmd = launch.command(args.np, program, options, rank_env=rank_env)
+    if not program:
+        print("tempi run: no program after '--' (tempi run -n 2 -- ./app args)", file=sys.stderr)
+        return 2
+    if not _check_environment("tempi run"):
+        return 2
+    shim = _build_shim_saying_so(build)
+    cmd = launch.command(nranks or 1, program, options, rank_env=_rank_environment(shim))
     return subprocess.call(cmd, env=launch.environment())
+
+
+def _rank_environment(shim: Path) -> dict[str, str]:
+    """What reaches the ranks only: the preload, every TEMPI_* variable, and the word that
+    the launcher has reported their problems already."""
+    import os
+
+    rank_env = {"LD_PRELOAD": str(shim), config.CHECKED: "1"}
+    rank_env.update({k: v for k, v in os.environ.items() if k.startswith("TEMPI_")})
+    return rank_env
+
+
+def _check_environment(command: str) -> bool:
+    """Say what is wrong with the TEMPI_* variables once, before any rank starts; False
+    (nothing launched) when a value is invalid."""
+    found = config.problems()
+    config.report(found)
+    if any(p.level == "error" for p in found):
+        print(f"{command}: nothing launched; fix the value or unset it", file=sys.stderr)
+        return False
+    return True
+
+
+def _say(text: str) -> None:
+    print(f"tempi: {text}", file=sys.stderr, flush=True)
+
+
+def _build_shim_saying_so(build) -> Path:
+    """The shim, built first with a word about it when it is not cached."""
+    import time
+
+    target = build.shim_path()
+    if target.exists():
+        return target
+    _say(
+        f"building the interposer for this MPI and Python (first run only, cached in "
+        f"{target.parent}) ..."
+    )
+    start = time.perf_counter()
+    built = build.build()
+    _say(f"interposer built in {time.perf_counter() - start:.0f} s")
+    return built
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -110,13 +296,21 @@ def _demo(args: argparse.Namespace) -> int:
 
     from tempi import launch
 
-    program = [sys.executable, "-m", "tempi.halo", "--iters", str(args.iters)]
+    if not _check_environment("tempi demo"):
+        return 2
+    program = [sys.executable, "-m", "tempi.halo", "--iters", str(args.iters), "--explain"]
     program += ["--png", os.path.abspath(args.out)]
     if args.n is not None:
         program += ["--n", str(args.n)]
     if args.host:
         program.append("--host")
-    return subprocess.call(launch.command(args.np, program), env=launch.environment())
+    env = launch.environment()
+    env[config.CHECKED] = "1"
+    _say(
+        f"demo: starting {args.np} ranks with {launch.mpiexec()} (each imports mpi4py, "
+        "numba and tempi: a few seconds) ..."
+    )
+    return subprocess.call(launch.command(args.np, program), env=env)
 
 
 BENCHMARKS = {
@@ -202,12 +396,22 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="launch an unmodified MPI program under the interposer",
-        description="Build the shim if needed and launch PROGRAM with the MPI's mpiexec, "
-        "LD_PRELOADing the shim and passing TEMPI_* variables to the ranks. Launcher options "
-        "go before '--': tempi run -n 4 --bind-to core -- ./app args.",
+        usage="tempi run [-n N] [launcher options] [--] program [args]",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Build the shim if needed (first run only, cached) and launch the program "
+        "with this MPI's mpiexec,\nLD_PRELOADing the shim and passing the TEMPI_* variables "
+        "to the ranks only.\n\n"
+        "Every launcher option passes through unchanged (hydra's mpiexec and Open MPI's "
+        "mpirun alike).\nThe program is the first token after '--', else the first "
+        "executable (a path, or a name on PATH);\neverything after it is the program's, "
+        "a '--' included. Without -n, one rank.",
+        epilog="examples:\n"
+        "  tempi run -n 4 --bind-to core -- ./app args\n"
+        "  tempi run -n 4 -ppn 2 -f hosts ./app              # MPICH (hydra)\n"
+        "  tempi run -n 4 --hostfile hosts --map-by ppr:2:node ./app   # Open MPI\n"
+        "  tempi run -n 2 -genv OMP_NUM_THREADS 4 ./app -- x  # ./app receives '-- x'",
     )
-    run.add_argument("-n", "--np", type=int, default=1, help="number of ranks (default 1)")
-    run.add_argument("rest", nargs=argparse.REMAINDER, help="[launcher options] -- program [args]")
+    run.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     run.set_defaults(run=_run)
     demo = sub.add_parser(
         "demo",
@@ -254,6 +458,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["run"] and argv[1:2] not in (["-h"], ["--help"]):
+        return _run(argparse.Namespace(rest=argv[1:]))  # every other option is the launcher's
     args = parser().parse_args(argv)
     if not hasattr(args, "run"):
         parser().print_help()

@@ -1,34 +1,53 @@
 """Run-time configuration: the one place that reads ``os.environ``.
 
-Every variable is a row of :data:`VARIABLES` (name, type, default, help). A value that
-cannot be parsed warns and keeps the default. The README table and ``tempi info`` are
-generated from this table; later stages (engine, interposer) add their rows here.
+Every variable is a row of :data:`VARIABLES` (name, type, default, help). The same table
+serves Python and C: the interposer's reader of its switches (TEMPI_DISABLE, TEMPI_NO_PACK,
+TEMPI_HOST, TEMPI_STATS) is generated from it at shim build time
+(:mod:`tempi.shim.config_gen`), so both languages accept exactly :data:`TRUE` and
+:data:`FALSE` (any case, surrounding blanks ignored) and fall back to the same defaults.
+
+Problems are found once and said once: ``tempi run`` and ``tempi demo`` check the
+environment before launching (an invalid value stops the launch with one error; an unknown
+``TEMPI_*`` name gets one warning naming the closest variable). A program started without
+them reports the same lines from its first rank only (the launcher's rank variables tell
+which), and an invalid value then keeps the default. The README table and ``tempi info``
+are generated from this table; later stages add their rows here.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
-import warnings
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+TRUE = ("1", "true", "yes", "on")
+"""Spellings of true, for every boolean variable, in Python and in C (any case)."""
+FALSE = ("0", "false", "no", "off")
+"""Spellings of false."""
+AUTO = ("", "auto")
+"""Spellings of "detect" for a boolean that may also be left to tempi."""
+
 
 def _bool(text: str) -> bool:
     value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
+    if value in TRUE:
         return True
-    if value in ("0", "false", "no", "off"):
+    if value in FALSE:
         return False
-    raise ValueError(f"expected 0/1/true/false, got {text!r}")
+    raise ValueError(f"expected one of {', '.join(TRUE + FALSE)}")
 
 
 def _choice(*values: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         value = text.strip().lower()
         if value not in values:
-            raise ValueError(f"expected one of {'|'.join(values)}, got {text!r}")
+            close = difflib.get_close_matches(value, values, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(f"expected one of {'|'.join(values)}{hint}")
         return value
 
     parse.__name__ = ", ".join(values)
@@ -36,7 +55,12 @@ def _choice(*values: str) -> Callable[[str], str]:
 
 
 def _optional_bool(text: str) -> bool | None:
-    return None if text.strip().lower() in ("", "auto") else _bool(text)
+    if text.strip().lower() in AUTO:
+        return None
+    try:
+        return _bool(text)
+    except ValueError:
+        raise ValueError(f"expected auto or one of {', '.join(TRUE + FALSE)}") from None
 
 
 def _nodes(text: str) -> tuple[int, str] | None:
@@ -78,6 +102,8 @@ class Variable:
     parse: Callable[[str], Any]
     default: Any
     help: str
+    in_c: bool = False
+    """Read by the interposer's C code too (a boolean): its reader is generated."""
 
 
 VARIABLES: tuple[Variable, ...] = (
@@ -86,12 +112,14 @@ VARIABLES: tuple[Variable, ...] = (
         _bool,
         False,
         "Interposer: pass every MPI call to the system MPI; Python is never started.",
+        in_c=True,
     ),
     Variable(
         "TEMPI_NO_PACK",
         _bool,
         False,
         "Interposer: leave MPI_Pack/MPI_Unpack to the system MPI.",
+        in_c=True,
     ),
     Variable(
         "TEMPI_PYTHON",
@@ -118,19 +146,21 @@ VARIABLES: tuple[Variable, ...] = (
         _bool,
         False,
         "Also route host-memory derived types through tempi's engine (CPU-only machines).",
+        in_c=True,
     ),
     Variable(
         "TEMPI_STATS",
         _bool,
         False,
-        "Under the interposer, print one line of per-rank counters at MPI_Finalize: calls "
-        "packed by tempi (host/device) and calls passed to the system MPI.",
+        "Under the interposer, print one line per rank at MPI_Finalize: how many messages "
+        "tempi packed, staged or passed to the system MPI (names and units below).",
+        in_c=True,
     ),
     Variable(
         "TEMPI_CUDA_AWARE",
         _optional_bool,
         None,
-        "Override detection of a CUDA-aware MPI (0/1; empty or auto = detect).",
+        "Override detection of a CUDA-aware MPI (empty or auto = detect).",
     ),
     Variable(
         "TEMPI_LOG",
@@ -182,8 +212,24 @@ _ALIASES: dict[str, tuple[str, str]] = {
 }
 """TEMPI's presence flags, each standing for one value of a choice variable."""
 
+NOT_OURS = frozenset({"TEMPI_RANDOM_TYPES", "TEMPI_I_CHECKED"})
+"""``TEMPI_*`` names that are not configuration (the test suite's example counts, the
+launcher's word to the ranks): never reported as unknown."""
 
-def _apply_aliases(env: Any, values: dict[str, Any]) -> None:
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with the environment: an ``error`` (a value tempi cannot use; the
+    default is kept) or a ``warning`` (an unknown name, aliases that disagree)."""
+
+    level: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"tempi: {self.level}: {self.message}"
+
+
+def _aliases(env: Any, values: dict[str, Any], problems: list[Problem]) -> None:
     """The choice variable wins over its aliases; aliases that disagree keep the default.
     Either conflict warns (TEMPI let the last flag win silently)."""
     for name in {target for target, _ in _ALIASES.values()}:
@@ -195,24 +241,44 @@ def _apply_aliases(env: Any, values: dict[str, Any]) -> None:
         if not given:
             continue
         if name in env:
-            for alias, value in given.items():
+            for alias, value in sorted(given.items()):
                 if value != values[name]:
-                    warnings.warn(
-                        f"{alias} disagrees with {name}={values[name]}; keeping {name}",
-                        stacklevel=3,
+                    problems.append(
+                        Problem(
+                            "warning",
+                            f"{alias} disagrees with {name}={values[name]}; keeping {name}",
+                        )
                     )
         elif len(set(given.values())) > 1:
-            warnings.warn(
-                f"{' and '.join(sorted(given))} disagree; using {name}={values[name]}", stacklevel=3
+            problems.append(
+                Problem(
+                    "warning",
+                    f"{' and '.join(sorted(given))} disagree; using {name}={values[name]}",
+                )
             )
         else:
             values[name] = next(iter(given.values()))
 
 
-def read(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """Parse the environment into ``{name: value}``; bad values warn and keep the default."""
+def known_names() -> list[str]:
+    """Every name tempi reads: the table's rows and TEMPI's aliases."""
+    return [var.name for var in VARIABLES] + list(_ALIASES)
+
+
+def _unknown(env: Any, problems: list[Problem]) -> None:
+    known = set(known_names()) | NOT_OURS
+    for name in sorted(n for n in env if n.startswith("TEMPI_") and n not in known):
+        close = difflib.get_close_matches(name, known_names(), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        problems.append(Problem("warning", f"{name} is not a tempi variable (ignored){hint}"))
+
+
+def parse(environ: Any | None = None) -> tuple[dict[str, Any], list[Problem]]:
+    """``({name: value}, problems)`` of an environment (default ``os.environ``); a value
+    that cannot be parsed keeps the default and is an error among the problems."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    problems: list[Problem] = []
     for var in VARIABLES:
         values[var.name] = var.default
         text = env.get(var.name)
@@ -221,8 +287,49 @@ def read(environ: dict[str, str] | None = None) -> dict[str, Any]:
         try:
             values[var.name] = var.parse(text)
         except ValueError as exc:
-            warnings.warn(f"{var.name}: {exc}; using {var.default!r}", stacklevel=2)
-    _apply_aliases(env, values)
+            problems.append(Problem("error", f"{var.name}={text!r}: {exc}"))
+    _aliases(env, values, problems)
+    _unknown(env, problems)
+    return values, problems
+
+
+def problems(environ: Any | None = None) -> list[Problem]:
+    """What is wrong with an environment (``tempi run`` checks before launching)."""
+    return parse(environ)[1]
+
+
+_said: set[str] = set()
+
+
+def _job_rank() -> int | None:
+    """This process's rank in its job, from the launcher's variables; None outside one."""
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return None
+
+
+CHECKED = "TEMPI_I_CHECKED"
+"""Set by ``tempi run`` and ``tempi demo`` in the ranks: the launcher has reported the
+environment's problems, so the ranks stay silent."""
+
+
+def report(found: list[Problem]) -> None:
+    """Say each problem once per job: on stderr, by the first rank only (or by a process
+    that no launcher started; by none when ``tempi run`` has said it), once per process."""
+    if _job_rank() not in (None, 0) or os.environ.get(CHECKED):
+        return
+    for problem in found:
+        line = str(problem)
+        if line not in _said:
+            _said.add(line)
+            sys.stderr.write(line + "\n")
+
+
+def read(environ: Any | None = None) -> dict[str, Any]:
+    """Parse the environment into ``{name: value}``, reporting its problems once."""
+    values, found = parse(environ)
+    report(found)
     return values
 
 
@@ -237,7 +344,7 @@ def get(name: str) -> Any:
     return _current[name]
 
 
-def reload(environ: dict[str, str] | None = None) -> None:
+def reload(environ: Any | None = None) -> None:
     """Re-read the configuration (tests use this through a fixture)."""
     global _current
     _current = read(environ)
@@ -252,12 +359,22 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "tempi"
 
 
+def _values(var: Variable) -> str:
+    """The accepted spellings of a variable, for the README."""
+    kind = getattr(var.parse, "__name__", "text").lstrip("_")
+    booleans = f"{'/'.join(TRUE)} or {'/'.join(FALSE)}"
+    return {
+        "bool": booleans,
+        "optional_bool": f"{booleans}, or auto/empty",
+        "str": "path",
+    }.get(kind, kind)
+
+
 def markdown_table() -> str:
     """The README's environment table."""
     rows = ["| variable | values | default | meaning |", "|---|---|---|---|"]
     for var in VARIABLES:
-        kind = getattr(var.parse, "__name__", "text").lstrip("_")
-        kind = {"optional_bool": "0, 1, auto", "str": "path", "bool": "0, 1"}.get(kind, kind)
         default = "" if var.default in (None, "") else str(var.default).lower()
-        rows.append(f"| `{var.name}` | {kind} | {default} | {var.help} |")
+        default = {"false": "0", "true": "1"}.get(default, default)
+        rows.append(f"| `{var.name}` | {_values(var)} | {default} | {var.help} |")
     return "\n".join(rows)

@@ -84,7 +84,7 @@ def test_c_halo_plain_and_under_tempi(halo, nranks):
     stats = _stats("\n".join(x for x in shim.stdout.splitlines() if x.startswith("tempi[")))
     assert len(stats) == nranks, shim.stdout + shim.stderr
     parts = 2 * (2 + 3) * 52  # methods x (warm-up + timed) x (26 sends + 26 receives)
-    assert all(c["host"] == parts and c["passthrough"] == 0 for c in stats), stats
+    assert all(c["packed_host"] == parts and c["passed_through"] == 0 for c in stats), stats
 
 
 def test_benchmark_driver_quick(tmp_path):

@@ -129,7 +129,7 @@ def exchange(
     )
     for m in sends + recvs:
         engine._count(m, path)
-    engine._stats["batched"] += 1
+    engine._paths["batched"] += 1
     space = engine._space(kind)
     device, pinned = engine._pool(kind, "device"), engine._pool(kind, "pinned")
     wires = device if path == "device" else pinned

@@ -42,13 +42,38 @@ buffer) and that make a persistent one."""
 POOL_LIMIT_B = 256 << 20
 """Bytes of idle staging buffers kept per pool (device, pinned) and memory space."""
 
+MESSAGE_COUNTERS = (
+    "passed_through",
+    "packed_host",
+    "packed_device",
+    "device_direct",
+    "oneshot",
+    "staged",
+    "staged_contiguous",
+)
+"""What happened to each message (one buffer of a send or a receive, one peer's part of a
+collective; for the interposer also one MPI_Pack/MPI_Unpack buffer), in the order TEMPI_STATS
+prints them: handed to the system MPI unchanged; packed by tempi in host memory (every
+strategy runs on the CPU there); packed in device memory for MPI_Pack/MPI_Unpack; device
+data packed on the GPU and sent from device memory by a CUDA-aware MPI, packed by the GPU
+straight into pinned host memory, or packed on the GPU and copied to pinned host memory;
+contiguous device data copied through pinned host memory for an MPI that cannot read it."""
+
 _stats: Counter = Counter()
+_paths: Counter = Counter()
 
 
 def stats() -> dict[str, int]:
-    """Messages by path since start (passthrough, host, device, oneshot, staged), and
-    collectives whose parts were packed together (batched)."""
-    return dict(_stats)
+    """Messages since start by what happened to them (:data:`MESSAGE_COUNTERS`, every one
+    present)."""
+    return {name: _stats[name] for name in MESSAGE_COUNTERS}
+
+
+def paths() -> dict[str, int]:
+    """Messages since start by the engine path that ran (passthrough, contiguous, device,
+    oneshot, staged; in host memory too, where every path runs on the CPU), host messages
+    packed (host), and collectives whose parts were packed together (batched)."""
+    return dict(_paths)
 
 
 @cache
@@ -165,11 +190,19 @@ def _recv_steps(msg: Message, path: str, kind: str, post: Any) -> Any:
     return status.Get_source(), status.Get_tag(), got
 
 
+_PUBLIC = {"passthrough": "passed_through", "device": "device_direct"}
+
+
 def _count(msg: Message, path: str) -> str:
     kind = "cuda" if msg.on_device else "host"
-    _stats[path if path != "contiguous" else "staged"] += 1
+    _paths[path] += 1
     if kind == "host" and path != "passthrough":
-        _stats["host"] += 1
+        _paths["host"] += 1
+        _stats["packed_host"] += 1
+    elif path == "contiguous":
+        _stats["staged_contiguous"] += 1
+    else:
+        _stats[_PUBLIC.get(path, path)] += 1
     log.debug("%s message of %d bytes: %s", kind, msg.nbytes, path)
     return kind
 

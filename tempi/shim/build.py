@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tempi import __version__, config
 from tempi._native import native_dir
+from tempi.shim import config_gen
 
 LIBRARY = "libtempi_shim.so"
 
@@ -54,6 +55,7 @@ def _key(compiler: str) -> str:
     for source in sorted(native_dir().glob("*.[ch]")):
         digest.update(source.read_bytes())
     digest.update(Path(__file__).read_bytes())
+    digest.update(config_gen.header().encode())
     return digest.hexdigest()[:16]
 
 
@@ -80,19 +82,20 @@ def build(*, force: bool = False, verbose: bool = False) -> Path:
     ffi = cffi.FFI()
     ffi.embedding_api(embedding_api())
     ffi.cdef(
-        "long tempi_passed_calls(void); void tempi_stage_device_buffers(int on);"
+        "long tempi_passed_messages(void); void tempi_stage_device_buffers(int on);"
         " int tempi_node_of(int world_rank);"
     )
     ffi.set_source(
         "_tempi_shim",
         (native_dir() / "interposer.c").read_text(),
         define_macros=[("TEMPI_I_PYTHON", f'"{sys.executable}"')],
-        include_dirs=[str(native_dir())],
+        include_dirs=[str(target.parent), str(native_dir())],
         sources=[str(p) for p in extra_sources()],
         extra_compile_args=["-O2", "-Wall"],
     )
     ffi.embedding_init_code(INIT_CODE)
     target.parent.mkdir(parents=True, exist_ok=True)
+    (target.parent / config_gen.HEADER).write_text(config_gen.header())
     environment = dict(os.environ)
     os.environ["CC"] = compiler
     os.environ["LDSHARED"] = f"{compiler} -shared"

@@ -165,7 +165,7 @@ def _transfer(
         else:
             select.unpack(desc, packed, start, typed, origin)
         position[0] = start + desc.nbytes
-        _counts[("device" if typed.on_device else "host") + ("_pack" if pack else "_unpack")] += 1
+        _counts["packed_device" if typed.on_device else "packed_host"] += 1
         return OK
     except TempiError:
         return PASS
@@ -508,16 +508,17 @@ def finalize() -> None:
     _finalized = True
     from tempi import config
     from tempi.comm import release, stats
+    from tempi.comm.engine import MESSAGE_COUNTERS
 
     for started in _detached + list(_requests.values()):
         started.Wait()
     release()
     if config.get("TEMPI_STATS"):
-        counts = Counter(_counts)
-        counts.update(stats())  # the engine's passthrough messages add to the C side's calls
-        counts["passthrough"] += _lib.tempi_passed_calls()
+        counts = Counter(_counts)  # MPI_Pack/MPI_Unpack buffers
+        counts.update(stats())  # the engine's messages
+        counts["passed_through"] += _lib.tempi_passed_messages()  # the C side's
         rank = _mpi().COMM_WORLD.Get_rank()
-        line = f"tempi[{rank}]: " + " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+        line = f"tempi[{rank}]: " + " ".join(f"{k}={counts[k]}" for k in MESSAGE_COUNTERS)
         os.write(1, (line + "\n").encode())  # one write: ranks share the launcher's pipe
 
 

@@ -25,7 +25,7 @@ from tests.test_shim import (
     rooted_messages,
 )
 
-DEVICE_PATHS = ("device", "oneshot", "staged")
+DEVICE_PATHS = ("device_direct", "oneshot", "staged", "staged_contiguous")
 
 
 def _device_messages(counters: dict[str, int]) -> int:
@@ -45,7 +45,7 @@ def test_point_to_point_on_device_buffers(program, nranks, strategy):
     assert len(stats) == nranks, shim.stdout + shim.stderr
     for counters in stats:
         # the plain messages (mixed Waitall, the handle check) are the system MPI's
-        assert _device_messages(counters) == 36 and counters["passthrough"] == 6, counters
+        assert _device_messages(counters) == 36 and counters["passed_through"] == 6, counters
         if strategy != "auto":
             assert counters[strategy] == 36, counters
 
@@ -62,7 +62,7 @@ def test_persistent_requests_on_device_buffers(program, nranks):
     assert len(stats) == nranks, shim.stdout + shim.stderr
     for counters in stats:
         assert _device_messages(counters) == PERSISTENT_MESSAGES, counters
-        assert counters["passthrough"] == PERSISTENT_PLAIN, counters
+        assert counters["passed_through"] == PERSISTENT_PLAIN, counters
 
 
 @pytest.mark.parametrize("nranks", [2, 3])
@@ -90,7 +90,7 @@ def test_collectives_on_device_buffers(program, nranks):
     assert len(stats) == nranks, shim.stdout + shim.stderr
     for counters in stats:
         assert _device_messages(counters) == 36 + 4 * nranks, counters
-        assert counters["passthrough"] == 0, counters
+        assert counters["passed_through"] == 0, counters
 
 
 def test_pack_roundtrip_on_device_buffers(program):
@@ -101,8 +101,8 @@ def test_pack_roundtrip_on_device_buffers(program):
     stats = _stats(shim.stdout)
     assert len(stats) == 2, shim.stdout + shim.stderr
     for counters in stats:
-        assert counters["device_pack"] == 12 and counters["device_unpack"] == 12, counters
-        assert counters["passthrough"] == 0, counters
+        assert counters["packed_device"] == 12 + 12, counters
+        assert counters["passed_through"] == 0, counters
 
 
 @pytest.mark.parametrize("nranks", [1, 2])

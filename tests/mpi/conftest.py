@@ -82,7 +82,7 @@ def wire() -> type[Wire]:
 def stats_delta(before: dict[str, int]) -> dict[str, int]:
     import tempi.comm
 
-    after = tempi.comm.stats()
+    after = tempi.comm.engine.paths()
     return {k: after.get(k, 0) - before.get(k, 0) for k in set(after) | set(before)}
 
 
@@ -92,7 +92,7 @@ def engine_ran(strategy):
     strategy's path (any engine path for auto), not only passthrough."""
     import tempi.comm
 
-    before = dict(tempi.comm.stats())
+    before = dict(tempi.comm.engine.paths())
 
     def check() -> dict[str, int]:
         delta = stats_delta(before)
@@ -105,10 +105,10 @@ def engine_ran(strategy):
 
 @pytest.fixture
 def counters():
-    """``counters()`` -> the change of tempi.comm.stats() since the fixture was set up."""
+    """``counters()`` -> the change of the engine's path counters since the fixture was set up."""
     import tempi.comm
 
-    before = dict(tempi.comm.stats())
+    before = dict(tempi.comm.engine.paths())
     return lambda: stats_delta(before)
 
 

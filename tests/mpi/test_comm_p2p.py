@@ -312,7 +312,7 @@ def test_host_derived_type_passes_through_without_tempi_host(tempi_env, wire, ne
     tempi_env(TEMPI_HOST="0")
     import tempi.comm
 
-    before = dict(tempi.comm.stats())
+    before = dict(tempi.comm.engine.paths())
     dest, source = neighbours
     rank, tag, count = MPI.COMM_WORLD.rank, 21, 3
     datatype = MPI.DOUBLE.Create_vector(16, 3, 7).Commit()
@@ -329,7 +329,7 @@ def test_host_derived_type_passes_through_without_tempi_host(tempi_env, wire, ne
     finally:
         datatype.Free()
     assert np.array_equal(target, expected)
-    after = tempi.comm.stats()
+    after = tempi.comm.engine.paths()
     assert after.get("passthrough", 0) > before.get("passthrough", 0), after
     for path in ("oneshot", "device", "staged"):
         assert after.get(path, 0) == before.get(path, 0), (path, before, after)

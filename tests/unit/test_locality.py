@@ -111,11 +111,11 @@ def test_engine_sends_by_the_peer_locality(remote_profile, tempi_env):
         paths = []
         for local in (frozenset({0}), frozenset()):
             out = np.zeros_like(data)
-            before = engine.stats()
+            before = engine.paths()
             receive = engine.irecv(MPI.COMM_SELF, [out, 1, column], 0, 5, local_ranks=local)
             engine.isend(MPI.COMM_SELF, [data, 1, column], 0, 5, local_ranks=local).Wait()
             receive.Wait()
-            after = engine.stats()
+            after = engine.paths()
             paths.append({k for k in after if after[k] > before.get(k, 0)} - {"host"})
             mask = (np.arange(data.size) % 128) < 16
             assert np.array_equal(out[mask], data[mask]) and not out[~mask].any()

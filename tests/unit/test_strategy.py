@@ -56,16 +56,12 @@ def test_contiguous(tempi_env):
 def test_tempi_aliases():
     assert config.read({"TEMPI_DATATYPE_STAGED": ""})["TEMPI_DATATYPE"] == "staged"
     assert config.read({"TEMPI_CONTIGUOUS_STAGED": "1"})["TEMPI_CONTIGUOUS"] == "staged"
-    with pytest.warns(UserWarning, match="disagree"):
-        assert (
-            config.read({"TEMPI_DATATYPE_STAGED": "", "TEMPI_DATATYPE_ONESHOT": ""})[
-                "TEMPI_DATATYPE"
-            ]
-            == "auto"
-        )
-    with pytest.warns(UserWarning, match="keeping TEMPI_DATATYPE"):
-        values = config.read({"TEMPI_DATATYPE": "device", "TEMPI_DATATYPE_STAGED": ""})
+    values, problems = config.parse({"TEMPI_DATATYPE_STAGED": "", "TEMPI_DATATYPE_ONESHOT": ""})
+    assert values["TEMPI_DATATYPE"] == "auto"
+    assert [p.level for p in problems] == ["warning"] and "disagree" in problems[0].message
+    values, problems = config.parse({"TEMPI_DATATYPE": "device", "TEMPI_DATATYPE_STAGED": ""})
     assert values["TEMPI_DATATYPE"] == "device"
+    assert len(problems) == 1 and "keeping TEMPI_DATATYPE" in problems[0].message
 
 
 def test_pool_reuses_and_bounds():
