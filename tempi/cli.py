@@ -222,6 +222,36 @@ def split_run(tokens: list[str]) -> tuple[int | None, list[str], list[str]]:
     raise _Usage("no program given")
 
 
+def portable(options: list[str], vendor: str) -> list[str]:
+    """``options`` for this launcher: the everyday options that one launcher spells and the
+    other rejects are rewritten (Open MPI: hydra's ``-ppn N``, ``-bind-to``, ``-map-by``,
+    ``-genv NAME VALUE``, ``-f``/``-hostfile`` and ``-hosts``; hydra: Open MPI's ``-x``);
+    everything else passes through unchanged."""
+    out, i = [], 0
+    while i < len(options):
+        token = options[i]
+        take = 0 if "=" in token else _values_of(token)
+        values = options[i + 1 : i + 1 + take]
+        bare = "-" + token.lstrip("-")
+        if vendor == "openmpi" and bare in ("-bind-to", "-map-by") and token != "-" + bare:
+            out += ["-" + bare, *values]
+        elif vendor == "openmpi" and bare == "-ppn":
+            out += ["--map-by", f"ppr:{values[0]}:node"]
+        elif vendor == "openmpi" and bare == "-genv":
+            out += ["-x", f"{values[0]}={values[1]}"]
+        elif vendor == "openmpi" and bare in ("-f", "-hostfile", "-machinefile"):
+            out += ["--hostfile", *values]
+        elif vendor == "openmpi" and bare == "-hosts":
+            out += ["--host", *values]
+        elif vendor == "mpich" and token == "-x":
+            name, equals, value = values[0].partition("=")
+            out += ["-genv", name, value] if equals else ["-genvlist", name]
+        else:
+            out += [token, *values]
+        i += 1 + take
+    return out
+
+
 def _run(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -244,6 +274,7 @@ def _run(args: argparse.Namespace) -> int:
     if not _check_environment("tempi run"):
         return 2
     shim = _build_shim_saying_so(build)
+    options = portable(options, launch.mpi_vendor())
     cmd = launch.command(nranks or 1, program, options, rank_env=_rank_environment(shim))
     return subprocess.call(cmd, env=launch.environment())
 
