@@ -113,6 +113,20 @@ def _prepare(msgs: list[Message] | None, pack: bool) -> _Side | None:
     return side
 
 
+def _sides(
+    outgoing: list[Message] | None, incoming: list[Message] | None
+) -> tuple[_Side | None, _Side | None]:
+    """The outgoing side, packed, and the incoming one (None where there are no parts);
+    the outgoing side is released again if the incoming one cannot be placed."""
+    out = _prepare(outgoing, True)
+    try:
+        return out, _prepare(incoming, False)
+    except Declined:
+        if out is not None:
+            out.release()
+        raise
+
+
 def _whole(side: _Side) -> list[Any]:
     return [side.data(), side.nbytes, MPI.BYTE]
 
@@ -140,12 +154,7 @@ def gather(
 ) -> None:
     """Gather (or with ``vector`` Gatherv: the call must be the one the other ranks make);
     ``recvs``: the part from each rank, at the root only."""
-    out = _prepare([send], True)
-    try:
-        into = _prepare(recvs, False)
-    except Declined:
-        out.release()
-        raise
+    out, into = _sides([send], recvs)
     try:
         recvspec = _each(into, vector) if into is not None else None
         (comm.Gatherv if vector else comm.Gather)(_whole(out), recvspec, root)
@@ -161,13 +170,7 @@ def scatter(
     comm: MPI.Comm, sends: list[Message] | None, recv: Message, root: int, vector: bool
 ) -> None:
     """Scatter (Scatterv); ``sends``: the part for each rank, at the root only."""
-    out = _prepare(sends, True)
-    try:
-        into = _prepare([recv], False)
-    except Declined:
-        if out is not None:
-            out.release()
-        raise
+    out, into = _sides(sends, [recv])
     try:
         sendspec = _each(out, vector) if out is not None else None
         (comm.Scatterv if vector else comm.Scatter)(sendspec, _whole(into), root)
@@ -180,12 +183,7 @@ def scatter(
 
 def allgather(comm: MPI.Comm, send: Message, recvs: list[Message], vector: bool) -> None:
     """Allgather (Allgatherv)."""
-    out = _prepare([send], True)
-    try:
-        into = _prepare(recvs, False)
-    except Declined:
-        out.release()
-        raise
+    out, into = _sides([send], recvs)
     try:
         (comm.Allgatherv if vector else comm.Allgather)(_whole(out), _each(into, vector))
         into.unpack()
