@@ -55,7 +55,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         description="Print the predicted time of every strategy, piece by piece, for a "
         "message of the given shape, where the profile came from, and the strategy chosen.",
     )
-    explain.add_argument("--bytes", required=True, help="total packed size, e.g. 1MiB")
+    explain.add_argument(
+        "--bytes",
+        required=True,
+        help="total packed size: 1MiB = 2^20 B, 1MB = 10^6 B, a bare 1M = 1MiB",
+    )
     explain.add_argument("--block", required=True, help="contiguous block length, e.g. 8")
     explain.add_argument("--stride", help="stride of the first level (default 2 x block, >= 64 B)")
     explain.add_argument("--levels", type=int, default=1, help="strided levels (default 1)")
@@ -141,7 +145,7 @@ def explain(p: Profile, shape: Shape, *, cuda_aware: bool, peer_local: bool) -> 
     found = predict.predict(p, shape, peer_local=peer_local)
     lines = [
         f"profile:  {_origin(p)}",
-        f"shape:    {shape.describe()}",
+        f"shape:    {shape.describe()} ({shape.nbytes:,} B)",
         f"peer:     {'same node' if peer_local else 'another node'}; "
         f"MPI {'is' if cuda_aware else 'is not'} CUDA-aware",
         "",
@@ -174,8 +178,22 @@ def _column(piece: str) -> str:
 
 
 def _shape(args: argparse.Namespace) -> Shape:
+    """The shape asked for, exactly: a size that is not whole blocks, or a stride shorter
+    than the block, is an error rather than a different shape."""
     nbytes, block = parse_bytes(args.bytes), parse_bytes(args.block)
     stride = parse_bytes(args.stride) if args.stride else reference_stride(block)
+    if block > nbytes:
+        raise ValueError(f"--block {format_bytes(block)} is longer than --bytes")
+    if nbytes % block:
+        low, high = nbytes // block * block, (nbytes // block + 1) * block
+        raise ValueError(
+            f"--bytes {nbytes:,} B is not a whole number of {block:,} B blocks "
+            f"(say {low:,} or {high:,})"
+        )
+    if stride < block:
+        raise ValueError(f"--stride {stride:,} B is shorter than the block ({block:,} B)")
+    if args.levels < 1:
+        raise ValueError("--levels must be at least 1")
     return Shape(nbytes, block, stride, args.levels)
 
 
@@ -212,6 +230,8 @@ def _plot(args: argparse.Namespace) -> int:
     p = _profile(args)
     if p is None:
         return 1
+    from tempi import system
+
     path = plot_map(
         p,
         args.out,
@@ -219,6 +239,7 @@ def _plot(args: argparse.Namespace) -> int:
         peer_local=not args.remote,
         stride=stride,
         levels=args.levels,
+        gpu=bool(system.gpus()),
     )
     print(f"wrote {path} ({format_bytes(path.stat().st_size)}; model from {p.source})")
     return 0

@@ -105,12 +105,23 @@ def format_bytes(nbytes: float) -> str:
 
 
 def parse_bytes(text: str) -> int:
-    """'1MiB', '64 KiB', '4k', '1.5M', '4096' -> bytes (binary units)."""
-    value = text.strip().lower().replace(" ", "").removesuffix("b").removesuffix("i")
+    """'1MiB', '64 KiB', '4096' -> bytes. Units ending in iB are binary (KiB = 1024), the
+    SI ones decimal (kB = 1000, MB = 10^6, GB = 10^9); a bare k, M or G is binary ('4k' =
+    4096), as in most tools that take sizes."""
+    value = text.strip().lower().replace(" ", "")
     scale = 1
-    for suffix, factor in (("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30)):
-        if value.endswith(suffix):
-            value, scale = value[:-1], factor
+    for suffixes, factor in (
+        (("kib", "k"), 1 << 10),
+        (("mib", "m"), 1 << 20),
+        (("gib", "g"), 1 << 30),
+        (("kb",), 10**3),
+        (("mb",), 10**6),
+        (("gb",), 10**9),
+        (("b",), 1),
+    ):
+        found = next((s for s in suffixes if value.endswith(s)), None)
+        if found:
+            value, scale = value[: -len(found)], factor
             break
     try:
         number = float(value)

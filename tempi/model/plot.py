@@ -42,6 +42,27 @@ def winners(
     return out
 
 
+def caption(profile: Profile, win: np.ndarray, *, cuda_aware: bool, gpu: bool) -> str:
+    """What the map shows and where its numbers come from, in words (under the map)."""
+    shown = sorted({predict.STRATEGIES[int(w)] for w in win.ravel() if w >= 0})
+    lines = ["White: the block would be longer than the whole message (no such layout)."]
+    if len(shown) == 1:
+        lines.append(f"One colour: {shown[0]} is predicted fastest for every layout shown.")
+    if not cuda_aware:
+        lines.append("device is not a candidate: this MPI cannot read device memory.")
+    if profile.source.startswith("built-in"):
+        lines.append(
+            "No measured profile: these are tempi's built-in defaults"
+            + (
+                " (this machine has no GPU, so the device figures are constants; "
+                "run tempi measure on a GPU machine for a real map)."
+                if not gpu
+                else "; run tempi measure for this machine's own map."
+            )
+        )
+    return " ".join(lines)
+
+
 def plot_map(
     profile: Profile,
     path: Path,
@@ -50,8 +71,12 @@ def plot_map(
     peer_local: bool = True,
     stride: float | None = None,
     levels: int = 1,
+    gpu: bool = True,
 ) -> Path:
-    """Write the PNG map to ``path``; ImportError without matplotlib."""
+    """Write the PNG map to ``path``, with a caption that explains it (``gpu``: whether
+    this machine has one); ImportError without matplotlib."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,7 +96,7 @@ def plot_map(
         levels=levels,
     )
     cmap = ListedColormap([COLORS[s] for s in predict.STRATEGIES])
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, ax = plt.subplots(figsize=(7.5, 5.6))
     ax.pcolormesh(
         sizes,
         blocks,
@@ -104,7 +129,9 @@ def plot_map(
         loc="upper left",
         fontsize=8,
     )
-    fig.tight_layout()
+    text = textwrap.wrap(caption(profile, win, cuda_aware=cuda_aware, gpu=gpu), 110)
+    fig.text(0.01, 0.01, "\n".join(text), fontsize=7, va="bottom", ha="left")
+    fig.tight_layout(rect=(0, 0.025 * len(text) + 0.01, 1, 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
