@@ -251,6 +251,7 @@ static void tempi_i_find_cuda(void)
                          __ATOMIC_RELEASE);
 }
 
+/* Whether `ptr` (one address) is device memory. */
 static int tempi_i_on_device(const void *ptr)
 {
     static unsigned calls = 0; /* threads may lose counts: it only paces the next look */

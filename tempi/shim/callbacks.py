@@ -83,9 +83,11 @@ def _mpi() -> Any:
 
 
 def _error(exc: BaseException) -> int:
+    """An MPI error keeps its code (the system MPI's, which C returns); anything else is
+    logged and becomes MPI_ERR_INTERN."""
     MPI = _mpi()
     if isinstance(exc, MPI.Exception):
-        return ERROR + exc.Get_error_class()
+        return ERROR + exc.Get_error_code()
     from tempi.log import get_logger
 
     get_logger("shim").error("internal error: %r", exc)
