@@ -218,6 +218,8 @@ def run(
         ("baseline", baseline),
     ):
         grid = fresh.copy()
+        if progress is not None:
+            progress(name, "begin", 0.0)
         began = time.perf_counter()
         method(grid)
         sync()
@@ -375,15 +377,26 @@ class _Progress:
         self.said = False
 
     def __call__(self, method: str, step: str, seconds: float) -> None:
-        if step == "first" and method.startswith("tempi") and not self.said:
+        first_of_tempi = method.startswith("tempi") and not self.said
+        if step == "begin":
+            if first_of_tempi and not self.cached:  # said before the wait, not after
+                print(
+                    f"tempi demo: {method}: first exchange: compiling tempi's {self.kind} "
+                    f"(first run only, cached in {self.where}) ...",
+                    end="",
+                    flush=True,
+                )
+        elif step == "first" and first_of_tempi:
             self.said = True
-            how = "loaded from" if self.cached else "compiled (first run only), cached in"
-            print(
-                f"tempi demo: {method}: first exchange {seconds:.1f} s, tempi's {self.kind} "
-                f"{how} {self.where}",
-                flush=True,
-            )
-        elif seconds >= 1.0:
+            if self.cached:
+                print(
+                    f"tempi demo: {method}: first exchange {seconds:.1f} s (tempi's "
+                    f"{self.kind} loaded from {self.where})",
+                    flush=True,
+                )
+            else:
+                print(f" {seconds:.1f} s", flush=True)
+        elif step != "begin" and seconds >= 1.0:
             what = "timed exchanges" if step == "timed" else "first exchange"
             print(f"tempi demo: {method}: {what} {seconds:.1f} s", flush=True)
 
