@@ -32,5 +32,8 @@ comm.Alltoallw(
     [np.arange(8.0 * size) + 100 * rank, ones, displs, [vector] * size],
     [exchanged, ones, displs, [vector] * size],
 )
-print(f"rank {rank} {data} {received} {gathered} {exchanged}", flush=True)
+print(
+    f"rank {rank} {data.tolist()} {received.tolist()} {gathered.tolist()} {exchanged.tolist()}",
+    flush=True,
+)
 vector.Free()
