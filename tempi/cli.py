@@ -352,6 +352,7 @@ BENCHMARKS = {
     "model-validation": ("model_validation.py", 2),
     "shim-overhead": ("shim_overhead.py", 1),
     "placement": ("placement.py", 1),
+    "pingpong-shim": ("pingpong_shim.py", 1),
 }
 """``tempi bench`` names: the script under benchmarks/ and the ranks it runs on (a script
 on one rank launches whatever it needs itself)."""

@@ -1,0 +1,131 @@
+"""What does a message through the interposer cost against plain MPI, for host memory?
+
+A C ping-pong of an MPI vector type (8-byte blocks at a 64-byte stride, MPI_Send and
+MPI_Recv of the typed buffer; ``pingpong_shim.c``) on 2 ranks, run plain and under the
+shim with ``TEMPI_HOST=1`` (what ``TEMPI_HOST=1 tempi run`` does), alternately, --repeat
+times. The table gives the medians of the one-way latencies per packed size and their
+ratio (target of issue 14: at most 1.5x plain from 64 B to 4 KiB). With ``--stats`` the
+shim's TEMPI_STATS lines of the last round are printed too (plan misses and messages
+that entered Python show whether the steady state stays in C).
+
+Launch (it starts its own 2 ranks)::
+
+    python benchmarks/pingpong_shim.py [--iterations 2000] [--repeat 3] [--out results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import output_stem, provenance, pyplot, table, write_csv
+
+from tempi import launch
+from tempi.shim import build
+
+SOURCE = Path(__file__).with_name("pingpong_shim.c")
+SIZES = [64, 128, 256, 512, 1024, 2048, 4096, 8192, 65536]
+
+
+def _run(command: list[str], env: dict[str, str]) -> tuple[dict[int, float], list[str]]:
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+    times, stats = {}, []
+    for line in done.stdout.splitlines():
+        if line.startswith("tempi["):
+            stats.append(line)
+        elif line.strip():
+            nbytes, micros = line.split()
+            times[int(nbytes)] = float(micros)
+    return times, stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=2000, help="round trips per timing")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of plain + shim runs")
+    parser.add_argument("--sizes", type=int, nargs="+", default=SIZES, help="packed bytes")
+    parser.add_argument("--stats", action="store_true", help="print the shim's TEMPI_STATS")
+    parser.add_argument("--out", type=Path, default=Path("results"))
+    args = parser.parse_args(argv)
+
+    shim = build.build()
+    env = launch.environment({k: v for k, v in os.environ.items() if not k.startswith("TEMPI_")})
+    tempi_env = {"LD_PRELOAD": str(shim), "TEMPI_HOST": "1"}
+    if args.stats:
+        tempi_env["TEMPI_STATS"] = "1"
+    with tempfile.TemporaryDirectory() as scratch:
+        binary = str(Path(scratch) / "pingpong_shim")
+        subprocess.run([build.mpicc(), "-O2", "-o", binary, str(SOURCE)], check=True)
+        program = [binary, str(args.iterations), *map(str, args.sizes)]
+        plain, shimmed, stats = [], [], []
+        for i in range(args.repeat):
+            print(f"round {i + 1}/{args.repeat}", file=sys.stderr)
+            plain.append(_run(launch.command(2, program), env)[0])
+            times, stats = _run(launch.command(2, program, rank_env=tempi_env), env)
+            shimmed.append(times)
+    rows = []
+    for nbytes in args.sizes:
+        base = statistics.median(r[nbytes] for r in plain)
+        with_shim = statistics.median(r[nbytes] for r in shimmed)
+        rows.append(
+            {
+                "packed_B": nbytes,
+                "plain_us": base,
+                "tempi_us": with_shim,
+                "ratio": with_shim / base,
+                "plain_range_us": f"{min(r[nbytes] for r in plain):.2f}-"
+                f"{max(r[nbytes] for r in plain):.2f}",
+                "tempi_range_us": f"{min(r[nbytes] for r in shimmed):.2f}-"
+                f"{max(r[nbytes] for r in shimmed):.2f}",
+            }
+        )
+    columns = (
+        ("packed_B", "{:>8}", 8),
+        ("plain_us", "{:>9.2f}", 9),
+        ("tempi_us", "{:>9.2f}", 9),
+        ("ratio", "{:>6.2f}", 6),
+        ("plain_range_us", "{:>14}", 14),
+        ("tempi_range_us", "{:>14}", 14),
+    )
+    comments = provenance(
+        [f"round trips per timing: {args.iterations}, rounds: {args.repeat}, 2 ranks"]
+    )
+    print("\n".join(comments))
+    print(
+        table(
+            columns,
+            rows,
+            "one-way latency (median of rounds of the median of 7 timings); ratio = tempi / "
+            "plain; target <= 1.5 from 64 B to 4 KiB",
+        )
+    )
+    for line in stats:
+        print(line)
+    stem = output_stem("pingpong_shim", args.out)
+    write_csv(Path(f"{stem}.csv"), rows, comments)
+    print(f"wrote {stem}.csv")
+    plt = pyplot()
+    if plt is not None:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        sizes = [r["packed_B"] for r in rows]
+        ax.loglog(sizes, [r["plain_us"] for r in rows], "o-", label="plain MPI")
+        ax.loglog(sizes, [r["tempi_us"] for r in rows], "s-", label="TEMPI_HOST=1 tempi run")
+        ax.set_xlabel("packed bytes (8-byte blocks at 64-byte stride)")
+        ax.set_ylabel("one-way latency (µs)")
+        ax.set_title(f"Vector ping-pong through the interposer ({comments[3][5:40]})", fontsize=9)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(f"{stem}.png", dpi=120)
+        print(f"wrote {stem}.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
