@@ -48,8 +48,7 @@ class Request:
                 waiting.Wait(status)
             elif not waiting.Test(status):
                 return False
-            self._cancelled |= status.Is_cancelled()
-            self._advance(status)
+            self._landed(status)
         else:
             if block:
                 self._space.wait(waiting)
@@ -57,6 +56,15 @@ class Request:
                 return False
             self._advance(None)
         return True
+
+    def _landed(self, status: MPI.Status) -> None:
+        """The MPI request the next step waited for has completed with ``status``."""
+        self._cancelled |= status.Is_cancelled()
+        self._advance(status)
+
+    def _leaves(self) -> list[Request]:
+        """The operations whose steps wait on something (itself, or a Joined's parts)."""
+        return [self] if self._steps is not None else []
 
     def _progress(self, block: bool) -> bool:
         """Run steps whose dependency is met; with ``block``, wait for each. True when done."""
@@ -173,6 +181,9 @@ class Request:
             index, done = cls.Testany(requests, status)
             if done:
                 return index
+            index = _block(requests, status)
+            if index is not None:
+                return index
 
     @classmethod
     def Testsome(
@@ -200,6 +211,9 @@ class Request:
             done = cls.Testsome(requests, statuses)
             if done is None or done:
                 return done
+            index = _block(requests, _nth(statuses, 0))
+            if index is not None:
+                return [index]
 
 
 class Joined(Request):
@@ -217,6 +231,9 @@ class Joined(Request):
 
     def _unfinished(self) -> list[Request]:
         return [p for p in self._parts if p._steps is not None]
+
+    def _leaves(self) -> list[Request]:
+        return [leaf for p in self._unfinished() for leaf in p._leaves()]
 
     def _step(self, block: bool) -> bool:
         parts = self._unfinished()
@@ -313,6 +330,39 @@ class Prequest:
         """Release the request, waiting first for an operation still in flight."""
         self.Wait()
         self._start = None
+
+
+def _block(requests: Sequence[Any], status: MPI.Status | None) -> int | None:
+    """Wait, without spinning, until something in ``requests`` can move: local device work
+    first (it needs no other rank), else MPI's own Waitany over the plain requests and the
+    MPI requests tempi's operations wait on. The index of a plain request that completed
+    (its status in ``status``), else None (an operation moved: test again)."""
+    leaves = [
+        leaf
+        for r in requests
+        if _ours(r) and isinstance(_operation(r), Request)
+        for leaf in _operation(r)._leaves()
+    ]
+    fenced = next((leaf for leaf in leaves if not isinstance(leaf._waiting, MPI.Request)), None)
+    if fenced is not None:
+        fenced._step(block=True)
+        return None
+    plain = [i for i, r in enumerate(requests) if not _ours(r)]
+    pool = [requests[i] for i in plain] + [leaf._waiting for leaf in leaves]
+    found = MPI.Status()
+    hit = MPI.Request.Waitany(pool, found)
+    if hit == MPI.UNDEFINED:
+        return None
+    if hit >= len(plain):
+        leaves[hit - len(plain)]._landed(found)
+        return None
+    if status is not None:
+        status.Set_source(found.Get_source())
+        status.Set_tag(found.Get_tag())
+        status.Set_error(found.Get_error())
+        status.Set_elements(MPI.BYTE, found.Get_elements(MPI.BYTE))
+        status.Set_cancelled(found.Is_cancelled())
+    return plain[hit]
 
 
 def _ours(request: Any) -> bool:
