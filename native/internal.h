@@ -1,23 +1,238 @@
-/* What the interposer's C files share beyond interposer.c (tempi_i_: internal; hidden, so
- * neither exported from the shim nor slower to call than a static function). */
+/* What the interposer's C files share (tempi_i_: internal; hidden, so neither exported from
+ * the shim nor slower to call than a static function).
+ *
+ * The MPI entry points themselves are generated from tempi/shim/spec.py into
+ * entry_points_gen.c (see `tempi build-shim --show-source`); each calls the helpers below.
+ * The files, by concern:
+ *   interposer.c   start-up and state (cffi's module: Python, the environment, the nodes)
+ *   table.c        the hash tables: accelerated types, tempi's requests
+ *   memkind.c      whether a pointer is device memory (the CUDA driver, if loaded)
+ *   types.c        MPI_Type_commit/free, and the fast path's test: does tempi take it?
+ *   pack.c         MPI_Pack/MPI_Unpack through tempi's packers
+ *   requests.c     tempi's requests: handles, completion calls, statuses
+ *   p2p.c          point to point: sends, receives, Sendrecv_replace
+ *   collectives.c  Bcast, Gather(v), Scatter(v), Allgather(v), the all-to-alls
+ *   topology.c     MPI_Cart_create and the distributed graphs with reorder = 1
+ */
 #ifndef TEMPI_INTERNAL_H
 #define TEMPI_INTERNAL_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mpi.h>
+
+#include "spec_gen.h" /* TEMPI_I_OK, _PASS, ..., the collective kinds and send modes */
+
 #define TEMPI_I_HIDDEN __attribute__((visibility("hidden")))
 
-#ifndef TEMPI_I_OK
-#define TEMPI_I_OK 1   /* a callback did the work */
-#define TEMPI_I_PASS 2 /* a callback declined: call the system MPI */
-#endif
+/* ---- interposer.c: start-up and state ---------------------------------------------------- */
 
-/* interposer.c */
+enum { TEMPI_I_UNTRIED = 0, TEMPI_I_READY = 1, TEMPI_I_BROKEN = -1 };
+
+extern TEMPI_I_HIDDEN int tempi_i_state;
+extern TEMPI_I_HIDDEN int tempi_i_disabled;     /* TEMPI_DISABLE: pass everything through */
+extern TEMPI_I_HIDDEN int tempi_i_no_pack;      /* TEMPI_NO_PACK: leave MPI_Pack alone */
+extern TEMPI_I_HIDDEN int tempi_i_host;         /* TEMPI_HOST: host memory goes to tempi too */
+extern TEMPI_I_HIDDEN int tempi_i_stats;        /* TEMPI_STATS */
+extern TEMPI_I_HIDDEN int tempi_i_threaded;     /* MPI_THREAD_MULTIPLE: lock shared tables */
+extern TEMPI_I_HIDDEN int tempi_i_stage_device; /* the MPI cannot take device buffers */
+extern TEMPI_I_HIDDEN long tempi_i_passed;      /* messages handed to the system MPI */
+extern TEMPI_I_HIDDEN __thread int tempi_i_inside; /* a call that tempi itself made */
+
+static inline int tempi_i_state_now(void)
+{
+    return __atomic_load_n(&tempi_i_state, __ATOMIC_ACQUIRE);
+}
+
+/* Straight to the system MPI: inside tempi, disabled, or Python failed to start. */
+static inline int tempi_i_bypass(void)
+{
+    return tempi_i_inside || tempi_i_disabled || tempi_i_state_now() == TEMPI_I_BROKEN;
+}
+
+/* An intercepted call with `messages` messages goes to the system MPI (counted unless
+ * tempi itself made it). */
+static inline void tempi_i_count_pass(long messages)
+{
+    if (tempi_i_inside)
+        return;
+    if (tempi_i_threaded)
+        __atomic_fetch_add(&tempi_i_passed, messages, __ATOMIC_RELAXED);
+    else
+        tempi_i_passed += messages;
+}
+
 TEMPI_I_HIDDEN int tempi_i_ready(void);       /* Python usable (started on first use) */
 TEMPI_I_HIDDEN int tempi_i_is_disabled(void); /* TEMPI_DISABLE */
 TEMPI_I_HIDDEN int tempi_i_is_inside(void);   /* a call that tempi itself made */
 TEMPI_I_HIDDEN void tempi_i_set_inside(int on);
+TEMPI_I_HIDDEN int tempi_i_init(int *argc, char ***argv);
+TEMPI_I_HIDDEN int tempi_i_init_thread(int *argc, char ***argv, int required, int *provided);
+TEMPI_I_HIDDEN int tempi_i_finalize(void);
 
-/* topology.c: under TEMPI_NODES, fill node_of[r] with the lowest world rank on world rank
- * r's simulated node and return 1; else 0 (the real nodes). */
+/* A callback's result as an MPI error code: ERROR + code, else MPI_ERR_INTERN. */
+static inline int tempi_i_error(int rc)
+{
+    return rc >= TEMPI_I_ERROR ? rc - TEMPI_I_ERROR : MPI_ERR_INTERN;
+}
+
+/* Return from the entry point unless tempi passed: OK is success, anything else an error
+ * (on communicator COMM). */
+#define TEMPI_I_TRY(CALL, COMM)                                                                 \
+    do {                                                                                        \
+        int rc_ = (CALL);                                                                       \
+        if (rc_ == TEMPI_I_OK)                                                                  \
+            return MPI_SUCCESS;                                                                 \
+        if (rc_ != TEMPI_I_PASS)                                                                \
+            return tempi_i_error(rc_);                                                          \
+        (void)(COMM);                                                                           \
+    } while (0)
+
+/* ---- table.c: small hash tables ---------------------------------------------------------- */
+
+#define TEMPI_I_SLOTS 16384 /* per table, open addressing; a full table degrades safely */
+
+struct tempi_i_table {
+    uint64_t key[TEMPI_I_SLOTS];
+    int value[TEMPI_I_SLOTS];
+    unsigned char used[TEMPI_I_SLOTS]; /* 0 empty, 1 in use, 2 deleted */
+    int live;
+};
+
+extern TEMPI_I_HIDDEN struct tempi_i_table tempi_i_types;    /* Fortran handle -> 1 */
+extern TEMPI_I_HIDDEN struct tempi_i_table tempi_i_requests; /* request bits -> entry */
+
+/* Entries in the table: read without the lock, for the fast path's "is it empty?". */
+static inline int tempi_i_live(const struct tempi_i_table *t)
+{
+    return __atomic_load_n(&t->live, __ATOMIC_RELAXED);
+}
+
+TEMPI_I_HIDDEN int tempi_i_find(const struct tempi_i_table *t, uint64_t key); /* or 0 */
+/* Store value (non-zero) under key, or remove key when value is 0. Returns 0 if full. */
+TEMPI_I_HIDDEN int tempi_i_store(struct tempi_i_table *t, uint64_t key, int value);
+
+/* ---- memkind.c: device memory ------------------------------------------------------------ */
+
+TEMPI_I_HIDDEN void tempi_i_find_cuda(void);
+TEMPI_I_HIDDEN int tempi_i_data_on_device(const void *typed, MPI_Datatype datatype);
+
+/* ---- types.c ----------------------------------------------------------------------------- */
+
+TEMPI_I_HIDDEN int tempi_i_type_commit(MPI_Datatype *datatype);
+TEMPI_I_HIDDEN int tempi_i_type_free(MPI_Datatype *datatype);
+TEMPI_I_HIDDEN int tempi_i_takes(const void *typed, MPI_Datatype datatype);
+TEMPI_I_HIDDEN int tempi_i_takes_pack(const void *typed, MPI_Datatype datatype);
+
+/* ---- pack.c ------------------------------------------------------------------------------ */
+
+TEMPI_I_HIDDEN int tempi_i_pack(const void *inbuf, int64_t incount, MPI_Datatype datatype,
+                                void *outbuf, int64_t outsize, int64_t *position, MPI_Comm comm);
+TEMPI_I_HIDDEN int tempi_i_unpack(const void *inbuf, int64_t insize, int64_t *position,
+                                  void *outbuf, int64_t outcount, MPI_Datatype datatype,
+                                  MPI_Comm comm);
+
+/* ---- requests.c: tempi's requests -------------------------------------------------------- */
+
+/* The request table holds tempi's id << 2 | these bits. */
+#define TEMPI_I_ACTIVE 1     /* an operation is in flight (always, for a one-shot request) */
+#define TEMPI_I_PERSISTENT 2 /* the handle outlives its operations, until MPI_Request_free */
+
+TEMPI_I_HIDDEN int tempi_i_entry(MPI_Request request); /* tempi's entry, or 0: plain */
+TEMPI_I_HIDDEN int tempi_i_new_handle(MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_adopt(int rc, int id, int persistent, MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_wait_entry(MPI_Request *request, int entry, MPI_Status *status);
+TEMPI_I_HIDDEN void tempi_i_abandon(MPI_Request *request); /* cancel, complete, free */
+TEMPI_I_HIDDEN int tempi_i_start(MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_startall(int count, MPI_Request requests[]);
+TEMPI_I_HIDDEN int tempi_i_wait(MPI_Request *request, MPI_Status *status);
+TEMPI_I_HIDDEN int tempi_i_test(MPI_Request *request, int *flag, MPI_Status *status);
+TEMPI_I_HIDDEN int tempi_i_waitall(int count, MPI_Request requests[], MPI_Status statuses[]);
+TEMPI_I_HIDDEN int tempi_i_testall(int count, MPI_Request requests[], int *flag,
+                                   MPI_Status statuses[]);
+TEMPI_I_HIDDEN int tempi_i_waitany(int count, MPI_Request requests[], int *index,
+                                   MPI_Status *status);
+TEMPI_I_HIDDEN int tempi_i_testany(int count, MPI_Request requests[], int *index, int *flag,
+                                   MPI_Status *status);
+TEMPI_I_HIDDEN int tempi_i_waitsome(int incount, MPI_Request requests[], int *outcount,
+                                    int indices[], MPI_Status statuses[]);
+TEMPI_I_HIDDEN int tempi_i_testsome(int incount, MPI_Request requests[], int *outcount,
+                                    int indices[], MPI_Status statuses[]);
+TEMPI_I_HIDDEN int tempi_i_request_get_status(MPI_Request request, int *flag,
+                                              MPI_Status *status);
+TEMPI_I_HIDDEN int tempi_i_cancel(MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_request_free(MPI_Request *request);
+
+/* ---- p2p.c: point to point (TEMPI_I_OK, or an error as a callback's result) -------------- */
+
+TEMPI_I_HIDDEN int tempi_i_isend(const void *buf, int64_t count, MPI_Datatype datatype, int dest,
+                                 int tag, MPI_Comm comm, int mode, int persistent,
+                                 MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_irecv(void *buf, int64_t count, MPI_Datatype datatype, int source,
+                                 int tag, MPI_Comm comm, int persistent, MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, int dest,
+                                int tag, MPI_Comm comm, int mode);
+TEMPI_I_HIDDEN int tempi_i_recv(void *buf, int64_t count, MPI_Datatype datatype, int source,
+                                int tag, MPI_Comm comm, MPI_Status *status);
+TEMPI_I_HIDDEN int tempi_i_sendrecv_replace(void *buf, int64_t count, MPI_Datatype datatype,
+                                            int dest, int sendtag, int source, int recvtag,
+                                            MPI_Comm comm, MPI_Status *status, int ints);
+
+/* ---- collectives.c ----------------------------------------------------------------------- */
+
+/* One side of a collective: where its counts and displacements come from. int counts and
+ * int element displacements (v), int or MPI_Aint byte displacements (w); the _c forms
+ * MPI_Count counts and MPI_Aint displacements. */
+typedef struct {
+    const void *buf;
+    const int *icounts;
+    const MPI_Count *ccounts;
+    const int *idispls;
+    const MPI_Aint *adispls;
+    int displs_in_bytes;
+    const MPI_Datatype *types;
+    int one_type;
+} tempi_i_parts_t;
+
+/* The parts of one side: buffer, counts, displacements, types; whether counts and
+ * displacements are int (else MPI_Count, MPI_Aint), displacements in bytes, one type. */
+#define TEMPI_I_PARTS(BUF, COUNTS, DISPLS, TYPES, ICOUNTS, IDISPLS, BYTES, ONE)                 \
+    (&(tempi_i_parts_t){(BUF), (ICOUNTS) ? (const int *)(const void *)(COUNTS) : NULL,         \
+                        (ICOUNTS) ? NULL : (const MPI_Count *)(const void *)(COUNTS),          \
+                        (IDISPLS) ? (const int *)(const void *)(DISPLS) : NULL,                \
+                        (IDISPLS) ? NULL : (const MPI_Aint *)(const void *)(DISPLS), (BYTES), \
+                        (TYPES), (ONE)})
+
+TEMPI_I_HIDDEN long tempi_i_collective_passed(void); /* messages of a passed collective */
+TEMPI_I_HIDDEN int tempi_i_bcast(void *buffer, MPI_Count count, MPI_Datatype datatype, int root,
+                                 MPI_Comm comm);
+TEMPI_I_HIDDEN int tempi_i_blocks(int kind, const void *sendbuf, MPI_Count sendcount,
+                                  MPI_Datatype sendtype, const void *recvbuf,
+                                  MPI_Count recvcount, MPI_Datatype recvtype, int root,
+                                  MPI_Comm comm);
+TEMPI_I_HIDDEN int tempi_i_vector(int kind, const void *one_buf, MPI_Count one_count,
+                                  MPI_Datatype one_type, const tempi_i_parts_t *many, int root,
+                                  MPI_Comm comm);
+TEMPI_I_HIDDEN int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
+                                    const tempi_i_parts_t *recv, MPI_Comm comm);
+
+/* ---- topology.c -------------------------------------------------------------------------- */
+
+/* Under TEMPI_NODES, fill node_of[r] with the lowest world rank on world rank r's simulated
+ * node and return 1; else 0 (the real nodes). */
 TEMPI_I_HIDDEN int tempi_i_simulated_nodes(int size, int *node_of);
+TEMPI_I_HIDDEN int tempi_i_cart_create(MPI_Comm comm_old, int ndims, const int dims[],
+                                       const int periods[], int reorder, MPI_Comm *comm_cart);
+TEMPI_I_HIDDEN int tempi_i_dist_graph_create_adjacent(MPI_Comm comm_old, int indegree,
+                                                      const int sources[],
+                                                      const int sourceweights[], int outdegree,
+                                                      const int destinations[],
+                                                      const int destweights[], MPI_Info info,
+                                                      int reorder, MPI_Comm *comm_dist_graph);
+TEMPI_I_HIDDEN int tempi_i_dist_graph_create(MPI_Comm comm_old, int n, const int sources[],
+                                             const int degrees[], const int destinations[],
+                                             const int weights[], MPI_Info info, int reorder,
+                                             MPI_Comm *comm_dist_graph);
 
 #endif

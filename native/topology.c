@@ -24,8 +24,6 @@
 #include "internal.h"
 #include "interposer.h"
 
-enum { TEMPI_I_CART = 0, TEMPI_I_ADJACENT = 1, TEMPI_I_GRAPH = 2 }; /* as in shim.py */
-
 /* TEMPI_NODES: the number of nodes and 1 for cyclic; 0 when unset or not valid. */
 static int tempi_i_nodes_setting(int *cyclic)
 {
@@ -140,7 +138,7 @@ static int tempi_i_topology(int kind, MPI_Comm comm, int n, const int *a, const 
         *made = MPI_Comm_f2c(fmade);
         *err = MPI_SUCCESS;
     } else {
-        *err = rc >= 1000 ? rc - 1000 : MPI_ERR_INTERN;
+        *err = tempi_i_error(rc);
     }
     return 1;
 }
@@ -154,25 +152,25 @@ static const int *tempi_i_weights(const int *weights)
     return weights == MPI_WEIGHTS_EMPTY ? none : weights;
 }
 
-int MPI_Cart_create(MPI_Comm comm_old, int ndims, const int dims[], const int periods[],
-                    int reorder, MPI_Comm *comm_cart)
+int tempi_i_cart_create(MPI_Comm comm_old, int ndims, const int dims[], const int periods[],
+                        int reorder, MPI_Comm *comm_cart)
 {
     int err;
     if (ndims > 0 && tempi_i_placing(reorder, comm_old) &&
-        tempi_i_topology(TEMPI_I_CART, comm_old, ndims, dims, periods, 0, NULL, NULL,
+        tempi_i_topology(TEMPI_I_TOPO_CART, comm_old, ndims, dims, periods, 0, NULL, NULL,
                          MPI_INFO_NULL, comm_cart, &err))
         return err;
     return PMPI_Cart_create(comm_old, ndims, dims, periods, reorder, comm_cart);
 }
 
-int MPI_Dist_graph_create_adjacent(MPI_Comm comm_old, int indegree, const int sources[],
+int tempi_i_dist_graph_create_adjacent(MPI_Comm comm_old, int indegree, const int sources[],
                                    const int sourceweights[], int outdegree,
                                    const int destinations[], const int destweights[],
                                    MPI_Info info, int reorder, MPI_Comm *comm_dist_graph)
 {
     int err;
     if (indegree >= 0 && outdegree >= 0 && tempi_i_placing(reorder, comm_old) &&
-        tempi_i_topology(TEMPI_I_ADJACENT, comm_old, indegree, sources,
+        tempi_i_topology(TEMPI_I_TOPO_ADJACENT, comm_old, indegree, sources,
                          tempi_i_weights(sourceweights), outdegree, destinations,
                          tempi_i_weights(destweights), info, comm_dist_graph, &err))
         return err;
@@ -181,7 +179,7 @@ int MPI_Dist_graph_create_adjacent(MPI_Comm comm_old, int indegree, const int so
                                            comm_dist_graph);
 }
 
-int MPI_Dist_graph_create(MPI_Comm comm_old, int n, const int sources[], const int degrees[],
+int tempi_i_dist_graph_create(MPI_Comm comm_old, int n, const int sources[], const int degrees[],
                           const int destinations[], const int weights[], MPI_Info info,
                           int reorder, MPI_Comm *comm_dist_graph)
 {
@@ -189,7 +187,7 @@ int MPI_Dist_graph_create(MPI_Comm comm_old, int n, const int sources[], const i
     for (int i = 0; i < n; ++i)
         edges += degrees[i] > 0 ? degrees[i] : 0;
     if (n >= 0 && tempi_i_placing(reorder, comm_old) &&
-        tempi_i_topology(TEMPI_I_GRAPH, comm_old, n, sources, degrees, edges, destinations,
+        tempi_i_topology(TEMPI_I_TOPO_GRAPH, comm_old, n, sources, degrees, edges, destinations,
                          tempi_i_weights(weights), info, comm_dist_graph, &err))
         return err;
     return PMPI_Dist_graph_create(comm_old, n, sources, degrees, destinations, weights, info,

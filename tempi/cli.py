@@ -80,7 +80,13 @@ def _info(args: argparse.Namespace) -> int:
 def _build_shim(args: argparse.Namespace) -> int:
     from tempi.shim import build
 
-    print(build.build(force=args.force, verbose=args.verbose))
+    path = build.build(force=args.force, verbose=args.verbose)
+    if args.show_source:
+        from tempi.shim import generate
+
+        print(path.parent / generate.SOURCE)
+    else:
+        print(path)
     return 0
 
 
@@ -424,6 +430,12 @@ def parser() -> argparse.ArgumentParser:
     )
     shim.add_argument("--force", action="store_true", help="rebuild even if cached")
     shim.add_argument("--verbose", action="store_true", help="show the compiler commands")
+    shim.add_argument(
+        "--show-source",
+        action="store_true",
+        help="print the path of the generated entry points (entry_points_gen.c; the other "
+        "generated files lie beside it) instead of the shim's",
+    )
     shim.set_defaults(run=_build_shim)
     run = sub.add_parser(
         "run",

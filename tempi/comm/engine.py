@@ -28,16 +28,10 @@ from tempi.datatype.descriptor import prefix
 from tempi.errors import UnsupportedDatatype
 from tempi.log import get_logger
 from tempi.pack.buffers import Buffer
+from tempi.shim.spec import SEND_MODES  # MPI's send modes, numbered as the interposer's C
 
 log = get_logger("comm")
 
-SEND_MODES = {
-    "standard": ("Isend", "Send_init"),
-    "synchronous": ("Issend", "Ssend_init"),
-    "buffered": ("Ibsend", "Bsend_init"),
-}
-"""MPI's send modes: the mpi4py methods that post one (packed bytes, or a passed-through
-buffer) and that make a persistent one."""
 
 POOL_LIMIT_B = 256 << 20
 """Bytes of idle staging buffers kept per pool (device, pinned) and memory space."""

@@ -1,5 +1,9 @@
-"""Build the interposer: ``native/interposer.c`` plus the Python callbacks, compiled by cffi
-in embedding mode with the MPI's own compiler wrapper, into one shared object.
+"""Build the interposer: the entry points generated from :mod:`tempi.shim.spec`
+(``entry_points_gen.c``), ``native/*.c`` and the Python callbacks, compiled by cffi in
+embedding mode with the MPI's own compiler wrapper, into one shared object.
+
+The generated files (``config_gen.h``, ``spec_gen.h``, ``entry_points_gen.c``) are written
+beside the shim, in the folder ``tempi build-shim --show-source`` prints.
 
 The result is cached under ``<cache dir>/shim/<key>/``, the key hashing what makes a build
 valid: the MPI library (version string and mpicc), this Python, the tempi version and the
@@ -17,7 +21,7 @@ from pathlib import Path
 
 from tempi import __version__, config
 from tempi._native import native_dir
-from tempi.shim import config_gen
+from tempi.shim import config_gen, generate
 
 LIBRARY = "libtempi_shim.so"
 
@@ -55,14 +59,29 @@ def _key(compiler: str) -> str:
     for source in sorted(native_dir().glob("*.[ch]")):
         digest.update(source.read_bytes())
     digest.update(Path(__file__).read_bytes())
-    digest.update(config_gen.header().encode())
+    for text in _generated().values():
+        digest.update(text.encode())
     return digest.hexdigest()[:16]
+
+
+def _generated() -> dict[str, str]:
+    """The generated files by name: built from tempi/config.py and tempi/shim/spec.py."""
+    return {
+        config_gen.HEADER: config_gen.header(),
+        generate.HEADER: generate.header(),
+        generate.SOURCE: generate.source(),
+    }
 
 
 def extra_sources() -> list[Path]:
     """native/*.c other than interposer.c (cffi's module): compiled into the shim beside it,
-    sharing interposer.c's internals through native/internal.h."""
+    sharing internals through native/internal.h."""
     return sorted(p for p in native_dir().glob("*.c") if p.name != "interposer.c")
+
+
+def generated_dir() -> Path:
+    """Where the generated C of the shim for this MPI and Python lies (once built)."""
+    return shim_path().parent
 
 
 def shim_path() -> Path:
@@ -90,12 +109,13 @@ def build(*, force: bool = False, verbose: bool = False) -> Path:
         (native_dir() / "interposer.c").read_text(),
         define_macros=[("TEMPI_I_PYTHON", f'"{sys.executable}"')],
         include_dirs=[str(target.parent), str(native_dir())],
-        sources=[str(p) for p in extra_sources()],
+        sources=[str(p) for p in extra_sources()] + [str(target.parent / generate.SOURCE)],
         extra_compile_args=["-O2", "-Wall"],
     )
     ffi.embedding_init_code(INIT_CODE)
     target.parent.mkdir(parents=True, exist_ok=True)
-    (target.parent / config_gen.HEADER).write_text(config_gen.header())
+    for name, text in _generated().items():
+        (target.parent / name).write_text(text)
     environment = dict(os.environ)
     os.environ["CC"] = compiler
     os.environ["LDSHARED"] = f"{compiler} -shared"

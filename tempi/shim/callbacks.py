@@ -17,9 +17,8 @@ import threading
 from collections import Counter
 from typing import Any
 
+from tempi.shim.spec import COLLECTIVE_KINDS, ERROR, FAILED, OK, PASS, SEND_MODES
 from tempi.topology import shim as topology_shim  # light: imports MPI only when called
-
-OK, PASS, FAILED, ERROR = 1, 2, 3, 1000
 
 _lib = None
 _counts: Counter = Counter()
@@ -277,7 +276,7 @@ def isend(
 
     comm = _mpi().Comm.f2py(fcomm)
     start = engine.send_init if persistent else engine.isend_message
-    kind = ("standard", "synchronous", "buffered")[mode]
+    kind = tuple(SEND_MODES)[mode]
     return _start(
         lambda m: start(comm, m, dest, tag, mode=kind, local_ranks=_local(fcomm)),
         buf,
@@ -438,8 +437,12 @@ def _private_comm(comm: Any) -> tuple[Any, frozenset[int]]:
     return known
 
 
-ALLTOALL, NEIGHBOR, BCAST, GATHER, GATHERV, SCATTER, SCATTERV, ALLGATHER, ALLGATHERV = range(9)
-"""The collectives of tempi_py_collective, numbered as in native/interposer.c."""
+ALLTOALL, NEIGHBOR, BCAST, GATHER, GATHERV, SCATTER, SCATTERV, ALLGATHER, ALLGATHERV = (
+    COLLECTIVE_KINDS.index(k)
+    for k in ("ALLTOALL", "NEIGHBOR", "BCAST", "GATHER", "GATHERV", "SCATTER", "SCATTERV")
+    + ("ALLGATHER", "ALLGATHERV")
+)
+"""The collectives of tempi_py_collective, numbered by tempi.shim.spec (TEMPI_I_<KIND>)."""
 
 
 def collective(

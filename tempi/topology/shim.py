@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-CART, ADJACENT, GRAPH = 0, 1, 2
-"""The kinds of native/topology.c."""
+from tempi.shim.spec import TOPOLOGY_KINDS
+
+CART, ADJACENT, GRAPH = (TOPOLOGY_KINDS.index(k) for k in ("CART", "ADJACENT", "GRAPH"))
+"""The kinds of native/topology.c (TEMPI_I_TOPO_*), numbered by tempi.shim.spec."""
 
 
 def _ints(pointer: Any, count: int) -> list[int]:

@@ -1,0 +1,28 @@
+/* MPI_Pack and MPI_Unpack (and their _c forms) through tempi's packers: tempi_py_pack and
+ * tempi_py_unpack (tempi/shim/callbacks.py); TEMPI_I_OK, TEMPI_I_PASS or an error. */
+#include <stdint.h>
+
+#include <mpi.h>
+
+#include "interposer.h"
+#include "internal.h"
+
+int tempi_i_pack(const void *inbuf, int64_t incount, MPI_Datatype datatype, void *outbuf,
+                        int64_t outsize, int64_t *position, MPI_Comm comm)
+{
+    tempi_i_inside = 1;
+    int rc = tempi_py_pack((intptr_t)inbuf, incount, MPI_Type_c2f(datatype), (intptr_t)outbuf,
+                           outsize, position, MPI_Comm_c2f(comm));
+    tempi_i_inside = 0;
+    return rc;
+}
+
+int tempi_i_unpack(const void *inbuf, int64_t insize, int64_t *position, void *outbuf,
+                          int64_t outcount, MPI_Datatype datatype, MPI_Comm comm)
+{
+    tempi_i_inside = 1;
+    int rc = tempi_py_unpack((intptr_t)inbuf, insize, position, (intptr_t)outbuf, outcount,
+                             MPI_Type_c2f(datatype), MPI_Comm_c2f(comm));
+    tempi_i_inside = 0;
+    return rc;
+}

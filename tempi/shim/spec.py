@@ -1,0 +1,468 @@
+"""The interposer's one description: every MPI entry point it defines, the rule that decides
+whether tempi takes the call, and the constants C and Python share.
+
+:mod:`tempi.shim.generate` turns this module into C at shim build time (``spec_gen.h``:
+the constants; ``entry_points_gen.c``: one plainly written function per entry point, the
+int form and, where the MPI has them, the MPI-4 ``_c`` form). Nothing generated is
+committed; ``tempi build-shim --show-source`` prints where the generated C lies, and
+``python -m tempi.shim.generate`` prints it. Python reads the same constants from here
+(:mod:`tempi.shim.callbacks`, :mod:`tempi.comm.engine`), so the two languages cannot drift.
+
+Each :class:`Entry` names its MPI function and parameters exactly as ``mpi.h`` does,
+with ``COUNT`` for a count (``int``, ``MPI_Count`` in the ``_c`` form) and ``DISPL`` for a
+displacement array of the v forms (``int``, ``MPI_Aint``); its ``rule`` names a row of
+:data:`RULES`, the C body: "does tempi take it, and how", then the system MPI's same call
+(``PMPI_...``) when tempi passes. This module imports nothing: C-side policy lives here
+and in ``native/``, never in a second copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# ---- constants shared by C (spec_gen.h) and Python ------------------------------------------
+
+OK, PASS, FAILED, ERROR = 1, 2, 3, 1000
+"""Callback return codes: done; declined (the system MPI does the call); an internal
+error (C returns MPI_ERR_INTERN); ERROR + an MPI error code. Never 0: cffi returns 0 from
+an embedded function whose start-up failed."""
+
+COLLECTIVE_KINDS = (
+    "ALLTOALL",
+    "NEIGHBOR",
+    "BCAST",
+    "GATHER",
+    "GATHERV",
+    "SCATTER",
+    "SCATTERV",
+    "ALLGATHER",
+    "ALLGATHERV",
+)
+"""The ``kind`` of ``tempi_py_collective``, numbered in this order (``TEMPI_I_<KIND>``)."""
+
+SEND_MODES = {
+    "standard": ("Isend", "Send_init"),
+    "synchronous": ("Issend", "Ssend_init"),
+    "buffered": ("Ibsend", "Bsend_init"),
+}
+"""MPI's send modes, numbered in this order (``mode`` of ``tempi_py_isend``,
+``TEMPI_I_<MODE>``), with the mpi4py methods that post one and that make a persistent
+one. A ready send is a standard one (MPI 4.1, 3.4); a buffered one posts tempi's packed
+bytes with MPI_Ibsend."""
+
+TOPOLOGY_KINDS = ("CART", "ADJACENT", "GRAPH")
+"""The ``kind`` of ``tempi_py_topology``, numbered in this order."""
+
+
+def constants() -> dict[str, int]:
+    """Every shared constant by its C name (``TEMPI_I_...``)."""
+    named = {"OK": OK, "PASS": PASS, "FAILED": FAILED, "ERROR": ERROR}
+    named.update({kind: n for n, kind in enumerate(COLLECTIVE_KINDS)})
+    named.update({mode.upper(): n for n, mode in enumerate(SEND_MODES)})
+    named.update({f"TOPO_{kind}": n for n, kind in enumerate(TOPOLOGY_KINDS)})
+    return {f"TEMPI_I_{name}": value for name, value in named.items()}
+
+
+# ---- the rules: C bodies ------------------------------------------------------------------------
+#
+# Fields: {pmpi} the system MPI's call with every argument, {S} "" or "_c", {COUNT} the
+# count type, {ints} 1 in the int form (int counts), 0 in the _c form, and an entry's own
+# values. TEMPI_I_TRY returns from the entry point unless tempi passed; tempi_i_takes is
+# the fast path's test (native/types.c), tempi_i_count_pass TEMPI_STATS's count.
+
+
+@dataclass(frozen=True)
+class Rule:
+    takes: str  # what tempi takes, for docs/shim.md
+    body: str
+
+
+RULES = {
+    "send": Rule(
+        "an accelerated type (or any type on device memory the MPI cannot read)",
+        """    if (tempi_i_takes(buf, datatype))
+        TEMPI_I_TRY(tempi_i_send(buf, count, datatype, dest, tag, comm, {mode}), comm);
+    tempi_i_count_pass(1);
+    return {pmpi};""",
+    ),
+    "isend": Rule(
+        "an accelerated type (or any type on device memory the MPI cannot read)",
+        """    if (tempi_i_takes(buf, datatype))
+        TEMPI_I_TRY(tempi_i_isend(buf, count, datatype, dest, tag, comm, {mode}, {persistent},
+                                  request), comm);
+    tempi_i_count_pass(1);
+    return {pmpi};""",
+    ),
+    "recv": Rule(
+        "an accelerated type (or any type on device memory the MPI cannot read)",
+        """    if (tempi_i_takes(buf, datatype))
+        TEMPI_I_TRY(tempi_i_recv(buf, count, datatype, source, tag, comm, status), comm);
+    tempi_i_count_pass(1);
+    return {pmpi};""",
+    ),
+    "irecv": Rule(
+        "an accelerated type (or any type on device memory the MPI cannot read)",
+        """    if (tempi_i_takes(buf, datatype))
+        TEMPI_I_TRY(tempi_i_irecv(buf, count, datatype, source, tag, comm, {persistent},
+                                  request), comm);
+    tempi_i_count_pass(1);
+    return {pmpi};""",
+    ),
+    "sendrecv": Rule(
+        "either side as MPI_Isend/MPI_Irecv would (each side takes its own path)",
+        """    if (!tempi_i_takes(sendbuf, sendtype) && !tempi_i_takes(recvbuf, recvtype)) {{
+        tempi_i_count_pass(2);
+        return {pmpi};
+    }}
+    MPI_Request requests[2];
+    int err = MPI_Irecv{S}(recvbuf, recvcount, recvtype, source, recvtag, comm, &requests[0]);
+    if (err != MPI_SUCCESS)
+        return err;
+    err = MPI_Isend{S}(sendbuf, sendcount, sendtype, dest, sendtag, comm, &requests[1]);
+    if (err != MPI_SUCCESS) {{
+        tempi_i_abandon(&requests[0]);
+        return err;
+    }}
+    err = MPI_Wait(&requests[1], MPI_STATUS_IGNORE);
+    int recv_err = MPI_Wait(&requests[0], status);
+    return err != MPI_SUCCESS ? err : recv_err;""",
+    ),
+    "sendrecv_replace": Rule(
+        "as MPI_Isend would (tempi packs the send before the receive is posted)",
+        """    if (tempi_i_takes(buf, datatype))
+        TEMPI_I_TRY(tempi_i_sendrecv_replace(buf, count, datatype, dest, sendtag, source, recvtag,
+                                             comm, status, {ints}), comm);
+    tempi_i_count_pass(2);
+    return {pmpi};""",
+    ),
+    "pack": Rule(
+        "an accelerated type (unless TEMPI_NO_PACK)",
+        """    if (tempi_i_takes_pack(inbuf, datatype)) {{
+        int64_t pos = *position;
+        int rc = tempi_i_pack(inbuf, incount, datatype, outbuf, outsize, &pos, comm);
+        if (rc == TEMPI_I_OK)
+            *position = ({COUNT})pos;
+        TEMPI_I_TRY(rc, comm);
+    }}
+    tempi_i_count_pass(1);
+    return {pmpi};""",
+    ),
+    "unpack": Rule(
+        "an accelerated type (unless TEMPI_NO_PACK)",
+        """    if (tempi_i_takes_pack(outbuf, datatype)) {{
+        int64_t pos = *position;
+        int rc = tempi_i_unpack(inbuf, insize, &pos, outbuf, outcount, datatype, comm);
+        if (rc == TEMPI_I_OK)
+            *position = ({COUNT})pos;
+        TEMPI_I_TRY(rc, comm);
+    }}
+    tempi_i_count_pass(1);
+    return {pmpi};""",
+    ),
+    "bcast": Rule(
+        "an accelerated type or a device buffer the MPI cannot read: packed, then the system "
+        "MPI's own collective on bytes",
+        """    TEMPI_I_TRY(tempi_i_bcast(buffer, count, datatype, root, comm), comm);
+    tempi_i_count_pass(1);
+    return {pmpi};""",
+    ),
+    "blocks": Rule(
+        "as MPI_Bcast, part by part (the root's many parts, every rank's one part)",
+        """    TEMPI_I_TRY(tempi_i_blocks({kind}, sendbuf, sendcount, sendtype, recvbuf, recvcount,
+                               recvtype, {root}, comm), comm);
+    tempi_i_count_pass(tempi_i_collective_passed());
+    return {pmpi};""",
+    ),
+    "vector": Rule(
+        "as MPI_Bcast, part by part (the root's many parts, every rank's one part)",
+        """    TEMPI_I_TRY(tempi_i_vector({kind}, {one}, TEMPI_I_PARTS({many}, {ints}, {ints}, 0, 1),
+                               {root}, comm), comm);
+    tempi_i_count_pass(tempi_i_collective_passed());
+    return {pmpi};""",
+    ),
+    "alltoall": Rule(
+        "any part tempi takes: every part a message of tempi's engine",
+        """    TEMPI_I_TRY(tempi_i_alltoall({neighbor}, TEMPI_I_PARTS({send}, {ints}, {idispls}, {bytes}, {one}),
+                                 TEMPI_I_PARTS({recv}, {ints}, {idispls}, {bytes}, {one}), comm), comm);
+    tempi_i_count_pass(tempi_i_collective_passed());
+    return {pmpi};""",
+    ),
+    "own": Rule(
+        "see native/ (tempi_i_<name>): state, tables or completion of tempi's requests",
+        """    return tempi_i_{helper}({args});""",
+    ),
+    "plain": Rule("nothing: the system MPI's answer", """    return {pmpi};"""),
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    params: str
+    family: str
+    rule: str
+    large: bool = True  # an MPI-4 _c form exists
+    values: dict = field(default_factory=dict)
+
+    def form(self, suffix: str) -> tuple[str, str]:
+        """(name, C parameter list) of the int form (suffix "") or the _c form."""
+        count, displ = ("int", "int") if suffix == "" else ("MPI_Count", "MPI_Aint")
+        params = self.params.replace("COUNT", count).replace("DISPL", displ)
+        return self.name + suffix, params
+
+
+def _send(name: str, mode: str) -> Entry:
+    params = "const void *buf, COUNT count, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm"
+    return Entry(name, params, "point to point", "send", values={"mode": f"TEMPI_I_{mode}"})
+
+
+def _isend(name: str, mode: str, persistent: int) -> Entry:
+    params = (
+        "const void *buf, COUNT count, MPI_Datatype datatype, int dest, int tag,"
+        " MPI_Comm comm, MPI_Request *request"
+    )
+    family = "persistent point to point" if persistent else "point to point"
+    values = {"mode": f"TEMPI_I_{mode}", "persistent": persistent}
+    return Entry(name, params, family, "isend", values=values)
+
+
+_RECV = "void *buf, COUNT count, MPI_Datatype datatype, int source, int tag, MPI_Comm comm"
+_BLOCKS = (
+    "const void *sendbuf, COUNT sendcount, MPI_Datatype sendtype, void *recvbuf,"
+    " COUNT recvcount, MPI_Datatype recvtype"
+)
+
+
+def _blocks(name: str, kind: str, rooted: bool) -> Entry:
+    params = _BLOCKS + (", int root, MPI_Comm comm" if rooted else ", MPI_Comm comm")
+    return Entry(
+        name,
+        params,
+        "collectives",
+        "blocks",
+        values={"kind": f"TEMPI_I_{kind}", "root": "root" if rooted else "0"},
+    )
+
+
+def _alltoall(name: str, neighbor: int, w: bool) -> Entry:
+    # Alltoallw's displacements are int bytes; Neighbor_alltoallw's MPI_Aint bytes; the v
+    # forms' elements (MPI_Aint in the _c forms).
+    displ = "const MPI_Aint" if (w and neighbor) else "const DISPL"
+    sendtype = "const MPI_Datatype sendtypes[]" if w else "MPI_Datatype sendtype"
+    recvtype = "const MPI_Datatype recvtypes[]" if w else "MPI_Datatype recvtype"
+    params = (
+        f"const void *sendbuf, const COUNT sendcounts[], {displ} sdispls[], {sendtype},"
+        f" void *recvbuf, const COUNT recvcounts[], {displ} rdispls[], {recvtype},"
+        " MPI_Comm comm"
+    )
+    send = "sendbuf, sendcounts, sdispls, " + ("sendtypes" if w else "&sendtype")
+    recv = "recvbuf, recvcounts, rdispls, " + ("recvtypes" if w else "&recvtype")
+    values = {
+        "neighbor": neighbor,
+        "send": send,
+        "recv": recv,
+        "bytes": int(w),
+        "one": int(not w),
+        "idispls": "0" if (w and neighbor) else "{ints}",
+    }
+    return Entry(name, params, "collectives", "alltoall", values=values)
+
+
+def _own(name: str, params: str, family: str, large: bool = False) -> Entry:
+    helper = name.removeprefix("MPI_").lower()
+    return Entry(name, params, family, "own", large=large, values={"helper": helper})
+
+
+ENTRIES: tuple[Entry, ...] = (
+    # start-up and state (native/interposer.c)
+    _own("MPI_Init", "int *argc, char ***argv", "start-up"),
+    _own(
+        "MPI_Init_thread",
+        "int *argc, char ***argv, int required, int *provided",
+        "start-up",
+    ),
+    _own("MPI_Finalize", "void", "start-up"),
+    # the type table (native/types.c)
+    _own("MPI_Type_commit", "MPI_Datatype *datatype", "datatypes"),
+    _own("MPI_Type_free", "MPI_Datatype *datatype", "datatypes"),
+    # point to point (native/p2p.c)
+    _send("MPI_Send", "STANDARD"),
+    _send("MPI_Ssend", "SYNCHRONOUS"),
+    _send("MPI_Rsend", "STANDARD"),
+    _send("MPI_Bsend", "BUFFERED"),
+    _isend("MPI_Isend", "STANDARD", 0),
+    _isend("MPI_Issend", "SYNCHRONOUS", 0),
+    _isend("MPI_Irsend", "STANDARD", 0),
+    _isend("MPI_Ibsend", "BUFFERED", 0),
+    _isend("MPI_Send_init", "STANDARD", 1),
+    _isend("MPI_Ssend_init", "SYNCHRONOUS", 1),
+    _isend("MPI_Rsend_init", "STANDARD", 1),
+    _isend("MPI_Bsend_init", "BUFFERED", 1),
+    Entry("MPI_Recv", _RECV + ", MPI_Status *status", "point to point", "recv"),
+    Entry(
+        "MPI_Irecv",
+        _RECV + ", MPI_Request *request",
+        "point to point",
+        "irecv",
+        values={"persistent": 0},
+    ),
+    Entry(
+        "MPI_Recv_init",
+        _RECV + ", MPI_Request *request",
+        "persistent point to point",
+        "irecv",
+        values={"persistent": 1},
+    ),
+    Entry(
+        "MPI_Sendrecv",
+        "const void *sendbuf, COUNT sendcount, MPI_Datatype sendtype, int dest, int sendtag,"
+        " void *recvbuf, COUNT recvcount, MPI_Datatype recvtype, int source, int recvtag,"
+        " MPI_Comm comm, MPI_Status *status",
+        "point to point",
+        "sendrecv",
+    ),
+    Entry(
+        "MPI_Sendrecv_replace",
+        "void *buf, COUNT count, MPI_Datatype datatype, int dest, int sendtag, int source,"
+        " int recvtag, MPI_Comm comm, MPI_Status *status",
+        "point to point",
+        "sendrecv_replace",
+    ),
+    # requests and completion (native/requests.c)
+    _own("MPI_Start", "MPI_Request *request", "completion"),
+    _own("MPI_Startall", "int count, MPI_Request requests[]", "completion"),
+    _own("MPI_Wait", "MPI_Request *request, MPI_Status *status", "completion"),
+    _own("MPI_Test", "MPI_Request *request, int *flag, MPI_Status *status", "completion"),
+    _own("MPI_Waitall", "int count, MPI_Request requests[], MPI_Status statuses[]", "completion"),
+    _own(
+        "MPI_Testall",
+        "int count, MPI_Request requests[], int *flag, MPI_Status statuses[]",
+        "completion",
+    ),
+    _own(
+        "MPI_Waitany",
+        "int count, MPI_Request requests[], int *index, MPI_Status *status",
+        "completion",
+    ),
+    _own(
+        "MPI_Testany",
+        "int count, MPI_Request requests[], int *index, int *flag, MPI_Status *status",
+        "completion",
+    ),
+    _own(
+        "MPI_Waitsome",
+        "int incount, MPI_Request requests[], int *outcount, int indices[], MPI_Status statuses[]",
+        "completion",
+    ),
+    _own(
+        "MPI_Testsome",
+        "int incount, MPI_Request requests[], int *outcount, int indices[], MPI_Status statuses[]",
+        "completion",
+    ),
+    _own(
+        "MPI_Request_get_status",
+        "MPI_Request request, int *flag, MPI_Status *status",
+        "completion",
+    ),
+    _own("MPI_Cancel", "MPI_Request *request", "completion"),
+    _own("MPI_Request_free", "MPI_Request *request", "completion"),
+    # collectives (native/collectives.c)
+    Entry(
+        "MPI_Bcast",
+        "void *buffer, COUNT count, MPI_Datatype datatype, int root, MPI_Comm comm",
+        "collectives",
+        "bcast",
+    ),
+    _blocks("MPI_Gather", "GATHER", True),
+    _blocks("MPI_Scatter", "SCATTER", True),
+    _blocks("MPI_Allgather", "ALLGATHER", False),
+    Entry(
+        "MPI_Gatherv",
+        "const void *sendbuf, COUNT sendcount, MPI_Datatype sendtype, void *recvbuf,"
+        " const COUNT recvcounts[], const DISPL displs[], MPI_Datatype recvtype, int root,"
+        " MPI_Comm comm",
+        "collectives",
+        "vector",
+        values={
+            "kind": "TEMPI_I_GATHERV",
+            "one": "sendbuf, sendcount, sendtype",
+            "many": "recvbuf, recvcounts, displs, &recvtype",
+            "root": "root",
+        },
+    ),
+    Entry(
+        "MPI_Scatterv",
+        "const void *sendbuf, const COUNT sendcounts[], const DISPL displs[],"
+        " MPI_Datatype sendtype, void *recvbuf, COUNT recvcount, MPI_Datatype recvtype,"
+        " int root, MPI_Comm comm",
+        "collectives",
+        "vector",
+        values={
+            "kind": "TEMPI_I_SCATTERV",
+            "one": "recvbuf, recvcount, recvtype",
+            "many": "sendbuf, sendcounts, displs, &sendtype",
+            "root": "root",
+        },
+    ),
+    Entry(
+        "MPI_Allgatherv",
+        "const void *sendbuf, COUNT sendcount, MPI_Datatype sendtype, void *recvbuf,"
+        " const COUNT recvcounts[], const DISPL displs[], MPI_Datatype recvtype,"
+        " MPI_Comm comm",
+        "collectives",
+        "vector",
+        values={
+            "kind": "TEMPI_I_ALLGATHERV",
+            "one": "sendbuf, sendcount, sendtype",
+            "many": "recvbuf, recvcounts, displs, &recvtype",
+            "root": "0",
+        },
+    ),
+    _alltoall("MPI_Alltoallv", 0, False),
+    _alltoall("MPI_Alltoallw", 0, True),
+    _alltoall("MPI_Neighbor_alltoallv", 1, False),
+    _alltoall("MPI_Neighbor_alltoallw", 1, True),
+    # pack (native/pack.c)
+    Entry(
+        "MPI_Pack",
+        "const void *inbuf, COUNT incount, MPI_Datatype datatype, void *outbuf,"
+        " COUNT outsize, COUNT *position, MPI_Comm comm",
+        "pack",
+        "pack",
+    ),
+    Entry(
+        "MPI_Unpack",
+        "const void *inbuf, COUNT insize, COUNT *position, void *outbuf, COUNT outcount,"
+        " MPI_Datatype datatype, MPI_Comm comm",
+        "pack",
+        "unpack",
+    ),
+    Entry(
+        "MPI_Pack_size",
+        "COUNT incount, MPI_Datatype datatype, MPI_Comm comm, COUNT *size",
+        "pack",
+        "plain",
+    ),
+    # process topologies with reorder = 1 (native/topology.c)
+    _own(
+        "MPI_Cart_create",
+        "MPI_Comm comm_old, int ndims, const int dims[], const int periods[], int reorder,"
+        " MPI_Comm *comm_cart",
+        "topologies",
+    ),
+    _own(
+        "MPI_Dist_graph_create_adjacent",
+        "MPI_Comm comm_old, int indegree, const int sources[], const int sourceweights[],"
+        " int outdegree, const int destinations[], const int destweights[], MPI_Info info,"
+        " int reorder, MPI_Comm *comm_dist_graph",
+        "topologies",
+    ),
+    _own(
+        "MPI_Dist_graph_create",
+        "MPI_Comm comm_old, int n, const int sources[], const int degrees[],"
+        " const int destinations[], const int weights[], MPI_Info info, int reorder,"
+        " MPI_Comm *comm_dist_graph",
+        "topologies",
+    ),
+)
+"""Every MPI function the interposer defines, in the order of the generated source."""
