@@ -36,10 +36,15 @@ int tempi_py_collective(int kind, intptr_t sendbuf, int nsend, const int64_t *se
  * weights). Weights NULL: unweighted. *fmade: the new communicator (native/topology.c). */
 int tempi_py_topology(int kind, int fcomm, int n, const int *a, const int *b, int m,
                       const int *c, const int *d, int finfo, int *fmade);
+/* Issue 14: a plan for count elements of ftype in host memory, written to plan (a
+ * struct tempi_plan of plan_gen.h); TEMPI_I_PASS: none (native/engine.c). */
+int tempi_py_plan(int ftype, int64_t count, intptr_t plan);
 /* END tempi_py */
 
 long tempi_passed_calls(void);
 void tempi_stage_device_buffers(int on);
 int tempi_node_of(int world_rank);
+void tempi_engine_clear(void);       /* native/engine.c: drop every plan */
+long tempi_engine_counter(int which); /* 0 messages the engine ran, 1 plan misses */
 
 #endif

@@ -7,6 +7,7 @@
 
 #include <mpi.h>
 
+#include "engine.h"
 #include "interposer.h"
 #include "internal.h"
 
@@ -15,6 +16,12 @@ int tempi_i_isend(const void *buf, int64_t count, MPI_Datatype datatype, int des
                          int tag, MPI_Comm comm, int mode, int persistent,
                          MPI_Request *request)
 {
+    if (tempi_i_engine_takes(buf, datatype)) { /* a plan of the C engine: no Python */
+        int rc = tempi_i_engine_isend(buf, count, datatype, dest, tag, comm, mode, persistent,
+                                      request);
+        if (rc != TEMPI_I_PASS)
+            return rc;
+    }
     int id = 0, rc = tempi_i_new_handle(request);
     if (rc != TEMPI_I_OK)
         return rc;
@@ -29,6 +36,12 @@ int tempi_i_isend(const void *buf, int64_t count, MPI_Datatype datatype, int des
 int tempi_i_irecv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
                          MPI_Comm comm, int persistent, MPI_Request *request)
 {
+    if (tempi_i_engine_takes(buf, datatype)) { /* a plan of the C engine: no Python */
+        int rc = tempi_i_engine_irecv(buf, count, datatype, source, tag, comm, persistent,
+                                      request);
+        if (rc != TEMPI_I_PASS)
+            return rc;
+    }
     int id = 0, rc = tempi_i_new_handle(request);
     if (rc != TEMPI_I_OK)
         return rc;
@@ -43,6 +56,11 @@ int tempi_i_irecv(void *buf, int64_t count, MPI_Datatype datatype, int source, i
 int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, int dest, int tag,
                         MPI_Comm comm, int mode)
 {
+    if (tempi_i_engine_takes(buf, datatype)) { /* a plan of the C engine: no Python */
+        int rc = tempi_i_engine_send(buf, count, datatype, dest, tag, comm, mode);
+        if (rc != TEMPI_I_PASS)
+            return rc;
+    }
     MPI_Request request;
     int rc = tempi_i_isend(buf, count, datatype, dest, tag, comm, mode, 0, &request);
     if (rc != TEMPI_I_OK)
@@ -54,6 +72,11 @@ int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, int dest
 int tempi_i_recv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
                  MPI_Comm comm, MPI_Status *status)
 {
+    if (tempi_i_engine_takes(buf, datatype)) { /* a plan of the C engine: no Python */
+        int rc = tempi_i_engine_recv(buf, count, datatype, source, tag, comm, status);
+        if (rc != TEMPI_I_PASS)
+            return rc;
+    }
     MPI_Request request;
     int rc = tempi_i_irecv(buf, count, datatype, source, tag, comm, 0, &request);
     if (rc != TEMPI_I_OK)

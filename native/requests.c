@@ -14,6 +14,7 @@
 
 #include <mpi.h>
 
+#include "engine.h"
 #include "interposer.h"
 #include "internal.h"
 
@@ -144,7 +145,7 @@ int tempi_i_wait_entry(MPI_Request *request, int entry, MPI_Status *status)
     int64_t nbytes = -1;
     tempi_i_finish(request, entry);
     tempi_i_inside = 1;
-    int rc = tempi_py_wait(entry >> 2, &source, &tag, &nbytes);
+    int rc = tempi_i_op_wait(entry >> 2, &source, &tag, &nbytes);
     tempi_i_inside = 0;
     if (rc != TEMPI_I_OK)
         return tempi_i_error(rc);
@@ -162,7 +163,7 @@ static int tempi_i_test_entry(MPI_Request *request, int entry, int *flag, MPI_St
     int source = 0, tag = 0;
     int64_t nbytes = -1;
     tempi_i_inside = 1;
-    int rc = tempi_py_test(entry >> 2, flag, &source, &tag, &nbytes);
+    int rc = tempi_i_op_test(entry >> 2, flag, &source, &tag, &nbytes);
     tempi_i_inside = 0;
     if (rc != TEMPI_I_OK)
         return tempi_i_error(rc);
@@ -193,7 +194,7 @@ int tempi_i_start(MPI_Request *request)
     if (entry & TEMPI_I_ACTIVE)
         return MPI_ERR_REQUEST;
     tempi_i_inside = 1;
-    int rc = tempi_py_start(entry >> 2);
+    int rc = tempi_i_op_start(entry >> 2);
     tempi_i_inside = 0;
     if (rc != TEMPI_I_OK)
         return tempi_i_error(rc);
@@ -291,7 +292,7 @@ static int tempi_i_complete(int count, MPI_Request requests[], MPI_Status status
         }
     }
     tempi_i_inside = 1;
-    int rc = tempi_py_waitall(n, ids, sources, tags, nbytes);
+    int rc = tempi_i_op_waitall(n, ids, sources, tags, nbytes);
     tempi_i_inside = 0;
     if (rc != TEMPI_I_OK)
         err = tempi_i_error(rc);
@@ -328,7 +329,7 @@ static int tempi_i_request_ready(int entry, int *flag, MPI_Status *status)
     int source = 0, tag = 0;
     int64_t nbytes = -1;
     tempi_i_inside = 1;
-    int rc = tempi_py_ready(entry >> 2, &source, &tag, &nbytes);
+    int rc = tempi_i_op_ready(entry >> 2, &source, &tag, &nbytes);
     tempi_i_inside = 0;
     if (rc != TEMPI_I_OK && rc != TEMPI_I_PASS)
         return tempi_i_error(rc);
@@ -459,7 +460,7 @@ int tempi_i_cancel(MPI_Request *request)
     if (!(entry & TEMPI_I_ACTIVE))
         return MPI_SUCCESS;
     tempi_i_inside = 1;
-    int rc = tempi_py_cancel(entry >> 2);
+    int rc = tempi_i_op_cancel(entry >> 2);
     tempi_i_inside = 0;
     return rc == TEMPI_I_OK ? MPI_SUCCESS : tempi_i_error(rc);
 }
@@ -471,7 +472,7 @@ int tempi_i_request_free(MPI_Request *request)
         return PMPI_Request_free(request);
     tempi_i_forget(request);
     tempi_i_inside = 1;
-    tempi_py_request_free(entry >> 2); /* an operation in flight completes in the background */
+    tempi_i_op_request_free(entry >> 2); /* an operation in flight completes in the background */
     tempi_i_inside = 0;
     return MPI_SUCCESS;
 }

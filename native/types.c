@@ -5,6 +5,7 @@
 
 #include <mpi.h>
 
+#include "engine.h"
 #include "interposer.h"
 #include "internal.h"
 
@@ -32,6 +33,7 @@ int tempi_i_type_free(MPI_Datatype *datatype)
     if (!tempi_i_bypass() && tempi_i_state_now() == TEMPI_I_READY) {
         MPI_Fint key = MPI_Type_c2f(*datatype);
         tempi_i_store(&tempi_i_types, (uint64_t)(uint32_t)key, 0);
+        tempi_i_engine_forget_type(key); /* its plans die before Python drops their args */
         tempi_i_inside = 1;
         tempi_py_type_free(key);
         tempi_i_inside = 0;

@@ -44,6 +44,8 @@ MESSAGE_COUNTERS = (
     "oneshot",
     "staged",
     "staged_contiguous",
+    "plan_misses",
+    "in_python",
 )
 """What happened to each message (one buffer of a send or a receive, one peer's part of a
 collective; for the interposer also one MPI_Pack/MPI_Unpack buffer), in the order TEMPI_STATS
@@ -51,7 +53,11 @@ prints them: handed to the system MPI unchanged; packed by tempi in host memory 
 strategy runs on the CPU there); packed in device memory for MPI_Pack/MPI_Unpack; device
 data packed on the GPU and sent from device memory by a CUDA-aware MPI, packed by the GPU
 straight into pinned host memory, or packed on the GPU and copied to pinned host memory;
-contiguous device data copied through pinned host memory for an MPI that cannot read it."""
+contiguous device data copied through pinned host memory for an MPI that cannot read it.
+Under the interposer two more (issue 14): plan misses, the first sights of a (datatype,
+count) for which the C engine asked Python for a plan, and the messages that entered
+Python at all (every counter above but the interposer's C-side ones): about 0 after
+warm-up when the C engine runs the steady state."""
 
 _stats: Counter = Counter()
 _paths: Counter = Counter()

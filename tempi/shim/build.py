@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tempi import __version__, config
 from tempi._native import native_dir
-from tempi.shim import config_gen, generate
+from tempi.shim import config_gen, generate, plans
 
 LIBRARY = "libtempi_shim.so"
 
@@ -70,6 +70,7 @@ def _generated() -> dict[str, str]:
         config_gen.HEADER: config_gen.header(),
         generate.HEADER: generate.header(),
         generate.SOURCE: generate.source(),
+        plans.HEADER: plans.header(),
     }
 
 
@@ -103,6 +104,7 @@ def build(*, force: bool = False, verbose: bool = False) -> Path:
     ffi.cdef(
         "long tempi_passed_messages(void); void tempi_stage_device_buffers(int on);"
         " int tempi_node_of(int world_rank);"
+        " void tempi_engine_clear(void); long tempi_engine_counter(int which);"
     )
     ffi.set_source(
         "_tempi_shim",

@@ -18,6 +18,7 @@ from collections import Counter
 from typing import Any
 
 from tempi.shim.spec import COLLECTIVE_KINDS, ERROR, FAILED, OK, PASS, SEND_MODES
+from tempi.shim import plans  # light: imports numba only when a plan is made
 from tempi.topology import shim as topology_shim  # light: imports MPI only when called
 
 _lib = None
@@ -55,6 +56,7 @@ def _import_everything() -> None:
     import tempi.comm.packed_collectives
     import tempi.model.choose
     import tempi.pack.select  # noqa: F401
+    import tempi.pack.host_cfunc  # noqa: F401 - the C engine's packers
     from tempi.pack import host
     from tempi.pack.buffers import address_on_device
 
@@ -132,9 +134,31 @@ def type_free(ftype: int) -> None:
     from tempi.datatype import forget
 
     try:
+        plans.forget(ftype)  # C has dropped the type's plans
         forget(_mpi().Datatype.f2py(ftype))
     except Exception as exc:  # noqa: BLE001
         _error(exc)
+
+
+def plan(ftype: int, count: int, out: int) -> int:
+    """Issue 14: the C engine's plan for ``count`` elements of ``ftype`` in host memory,
+    written to the ``struct tempi_plan`` at ``out``; PASS when it should not run them
+    (tempi's Python path does, as before)."""
+    import ctypes
+
+    from tempi.errors import TempiError
+
+    try:
+        made = plans.make(_mpi().Datatype.f2py(ftype), ftype, count)
+    except TempiError:
+        return PASS
+    except Exception as exc:  # noqa: BLE001 - no plan: the Python path runs the message
+        _step_aside(exc)
+        return PASS
+    if made is None:
+        return PASS
+    ctypes.memmove(out, ctypes.addressof(made), ctypes.sizeof(made))
+    return OK
 
 
 def _packed(ptr: int, nbytes: int) -> Any:
@@ -521,6 +545,9 @@ def finalize() -> None:
     if config.get("TEMPI_STATS"):
         counts = Counter(_counts)  # MPI_Pack/MPI_Unpack buffers
         counts.update(stats())  # the engine's messages
+        counts["in_python"] = sum(counts.values())  # every one above went through Python
+        counts["packed_host"] += _lib.tempi_engine_counter(0)  # the C engine's (issue 14)
+        counts["plan_misses"] = _lib.tempi_engine_counter(1)
         counts["passed_through"] += _lib.tempi_passed_messages()  # the C side's
         rank = _mpi().COMM_WORLD.Get_rank()
         line = f"tempi[{rank}]: " + " ".join(f"{k}={counts[k]}" for k in MESSAGE_COUNTERS)
@@ -534,6 +561,7 @@ def install(ffi: Any, lib: Any) -> None:
     ffi.def_extern(name="tempi_py_init", error=0)(init)
     ffi.def_extern(name="tempi_py_type_commit", error=PASS)(type_commit)
     ffi.def_extern(name="tempi_py_type_free")(type_free)
+    ffi.def_extern(name="tempi_py_plan", error=PASS)(plan)
     ffi.def_extern(name="tempi_py_pack", error=FAILED)(pack)
     ffi.def_extern(name="tempi_py_unpack", error=FAILED)(unpack)
     ffi.def_extern(name="tempi_py_finalize")(finalize)

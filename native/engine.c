@@ -1,0 +1,591 @@
+/* The C engine (engine.h): plans in a small table keyed by (datatype, count), made by
+ * Python on first sight (tempi_py_plan, tempi/shim/plans.py), run here with the numba
+ * cfunc they name and PMPI_* calls on MPI_PACKED bytes in a staging buffer.
+ *
+ * Wire format = tempi's Python path: the packed bytes in typemap order as MPI_PACKED, so
+ * a message sent by the engine is received by the Python path, by a peer without tempi,
+ * or by the engine, alike. Staging buffers are per thread (one for sends, one for
+ * receives, grown as needed, kept), so no lock is taken for them; the plan table takes a
+ * mutex (uncontended: tens of ns). */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mpi.h>
+
+#include "engine.h"
+#include "interposer.h" /* tempi_py_plan */
+#include "internal.h"
+#include "plan_gen.h" /* struct tempi_plan: generated from tempi/shim/plans.py */
+
+#define TEMPI_I_PLANS 4096 /* open addressing; a full table only means more misses */
+
+struct tempi_i_plan_slot {
+    int used;     /* 0 empty, 1 in use, 2 deleted */
+    int has_plan; /* 0: Python said no plan (its path runs these messages) */
+    int ftype;
+    int64_t count;
+    struct tempi_plan plan;
+};
+
+static struct tempi_i_plan_slot tempi_i_plans[TEMPI_I_PLANS];
+static pthread_mutex_t tempi_i_plans_lock = PTHREAD_MUTEX_INITIALIZER;
+static long tempi_i_engine_runs = 0;   /* messages the engine ran */
+static long tempi_i_engine_misses = 0; /* lookups that asked Python's planner */
+
+static unsigned tempi_i_plan_slot(int ftype, int64_t count)
+{
+    uint64_t key = (uint64_t)(uint32_t)ftype << 32 ^ (uint64_t)count;
+    return (unsigned)((key * 0x9E3779B97F4A7C15ull) >> 40) % TEMPI_I_PLANS;
+}
+
+/* The slot of (ftype, count), or of the first free place for it; -1 if full. */
+static int tempi_i_plan_probe(int ftype, int64_t count, int *found)
+{
+    unsigned s = tempi_i_plan_slot(ftype, count);
+    int free_slot = -1;
+    *found = 0;
+    for (unsigned n = 0; n < TEMPI_I_PLANS; ++n, s = (s + 1) % TEMPI_I_PLANS) {
+        struct tempi_i_plan_slot *slot = &tempi_i_plans[s];
+        if (slot->used == 1 && slot->ftype == ftype && slot->count == count) {
+            *found = 1;
+            return (int)s;
+        }
+        if (slot->used != 1 && free_slot < 0)
+            free_slot = (int)s;
+        if (slot->used == 0)
+            break;
+    }
+    return free_slot;
+}
+
+/* A copy of the plan of (datatype, count) in *plan: 1 if there is one, 0 if not (asking
+ * Python the first time). */
+static int tempi_i_plan_for(MPI_Datatype datatype, int64_t count, struct tempi_plan *plan)
+{
+    int ftype = MPI_Type_c2f(datatype), found, has = 0;
+    pthread_mutex_lock(&tempi_i_plans_lock);
+    int s = tempi_i_plan_probe(ftype, count, &found);
+    if (found) {
+        has = tempi_i_plans[s].has_plan;
+        if (has)
+            *plan = tempi_i_plans[s].plan;
+    }
+    pthread_mutex_unlock(&tempi_i_plans_lock);
+    if (found)
+        return has;
+    /* First sight: Python plans (outside the lock: it may take long, and another thread
+     * asking the same is harmless, the second answer replaces the first). */
+    __atomic_fetch_add(&tempi_i_engine_misses, 1, __ATOMIC_RELAXED);
+    struct tempi_plan made;
+    memset(&made, 0, sizeof made);
+    tempi_i_set_inside(1);
+    int rc = tempi_py_plan(ftype, count, (intptr_t)&made);
+    tempi_i_set_inside(0);
+    has = rc == TEMPI_I_OK && made.transfer != 0 && made.nbytes > 0 && made.nbytes <= INT32_MAX;
+    if (rc != TEMPI_I_OK && rc != TEMPI_I_PASS)
+        return 0; /* Python failed: no entry, its path says why */
+    pthread_mutex_lock(&tempi_i_plans_lock);
+    s = tempi_i_plan_probe(ftype, count, &found);
+    if (s >= 0) {
+        tempi_i_plans[s].used = 1;
+        tempi_i_plans[s].ftype = ftype;
+        tempi_i_plans[s].count = count;
+        tempi_i_plans[s].has_plan = has;
+        tempi_i_plans[s].plan = made;
+    }
+    pthread_mutex_unlock(&tempi_i_plans_lock);
+    if (has)
+        *plan = made;
+    return has;
+}
+
+void tempi_i_engine_forget_type(int ftype)
+{
+    pthread_mutex_lock(&tempi_i_plans_lock);
+    for (int s = 0; s < TEMPI_I_PLANS; ++s)
+        if (tempi_i_plans[s].used == 1 && tempi_i_plans[s].ftype == ftype)
+            tempi_i_plans[s].used = 2;
+    pthread_mutex_unlock(&tempi_i_plans_lock);
+}
+
+void tempi_engine_clear(void)
+{
+    pthread_mutex_lock(&tempi_i_plans_lock);
+    memset(tempi_i_plans, 0, sizeof tempi_i_plans);
+    pthread_mutex_unlock(&tempi_i_plans_lock);
+}
+
+int tempi_i_engine_takes(const void *buf, MPI_Datatype datatype)
+{
+    return tempi_i_host && !tempi_i_data_on_device(buf, datatype);
+}
+
+long tempi_engine_counter(int which)
+{
+    return __atomic_load_n(which == 0 ? &tempi_i_engine_runs : &tempi_i_engine_misses,
+                           __ATOMIC_RELAXED);
+}
+
+/* ---- staging: per thread, one buffer for sends and one for receives ----------------- */
+
+static __thread void *tempi_i_stage_ptr[2];
+static __thread size_t tempi_i_stage_size[2];
+
+static void *tempi_i_staging(int which, size_t nbytes)
+{
+    if (tempi_i_stage_size[which] < nbytes) {
+        size_t size = nbytes > 2 * tempi_i_stage_size[which] ? nbytes
+                                                             : 2 * tempi_i_stage_size[which];
+        void *fresh = NULL;
+        if (posix_memalign(&fresh, 64, size) != 0)
+            return NULL;
+        free(tempi_i_stage_ptr[which]);
+        tempi_i_stage_ptr[which] = fresh;
+        tempi_i_stage_size[which] = size;
+    }
+    return tempi_i_stage_ptr[which];
+}
+
+/* The typed data's first byte when the plan can run on it (aligned to its word), else
+ * NULL: the Python path picks a narrower word for that buffer. */
+static char *tempi_i_typed(const void *buf, const struct tempi_plan *plan)
+{
+    char *typed = (char *)buf + plan->data_lb;
+    return ((uintptr_t)typed & (uintptr_t)(plan->word_b - 1)) == 0 ? typed : NULL;
+}
+
+static void tempi_i_run(const struct tempi_plan *plan, void *typed, void *packed, int to_packed)
+{
+    ((tempi_plan_transfer_fn)plan->transfer)(typed, packed, (const int64_t *)plan->args,
+                                             to_packed);
+}
+
+static void tempi_i_count_run(void)
+{
+    __atomic_fetch_add(&tempi_i_engine_runs, 1, __ATOMIC_RELAXED);
+}
+
+int tempi_i_engine_send(const void *buf, int64_t count, MPI_Datatype datatype, int dest, int tag,
+                        MPI_Comm comm, int mode)
+{
+    struct tempi_plan plan;
+    if (!tempi_i_plan_for(datatype, count, &plan))
+        return TEMPI_I_PASS;
+    char *typed = tempi_i_typed(buf, &plan);
+    void *packed = typed ? tempi_i_staging(0, (size_t)plan.nbytes) : NULL;
+    if (packed == NULL)
+        return TEMPI_I_PASS;
+    tempi_i_run(&plan, typed, packed, 1);
+    int n = (int)plan.nbytes, err;
+    if (mode == TEMPI_I_SYNCHRONOUS)
+        err = PMPI_Ssend(packed, n, MPI_PACKED, dest, tag, comm);
+    else if (mode == TEMPI_I_BUFFERED)
+        err = PMPI_Bsend(packed, n, MPI_PACKED, dest, tag, comm);
+    else
+        err = PMPI_Send(packed, n, MPI_PACKED, dest, tag, comm);
+    tempi_i_count_run();
+    return err == MPI_SUCCESS ? TEMPI_I_OK : TEMPI_I_ERROR + err;
+}
+
+int tempi_i_engine_recv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
+                        MPI_Comm comm, MPI_Status *status)
+{
+    struct tempi_plan plan;
+    if (!tempi_i_plan_for(datatype, count, &plan))
+        return TEMPI_I_PASS;
+    char *typed = tempi_i_typed(buf, &plan);
+    void *packed = typed ? tempi_i_staging(1, (size_t)plan.nbytes) : NULL;
+    if (packed == NULL)
+        return TEMPI_I_PASS;
+    MPI_Status own;
+    MPI_Status *st = status == MPI_STATUS_IGNORE ? &own : status;
+    int err = PMPI_Recv(packed, (int)plan.nbytes, MPI_PACKED, source, tag, comm, st);
+    tempi_i_count_run();
+    if (err != MPI_SUCCESS)
+        return TEMPI_I_ERROR + err;
+    int got = 0;
+    PMPI_Get_count(st, MPI_BYTE, &got);
+    if (got == plan.nbytes) {
+        tempi_i_run(&plan, typed, packed, 0);
+    } else if (got > 0) {
+        /* a shorter message: its whole elements through the system MPI's unpack of the
+         * same typemap bytes (the bytes of a partial element are left as they were) */
+        int position = 0;
+        err = PMPI_Unpack(packed, got, &position, buf, (int)(got / plan.elem_b), datatype,
+                          comm);
+        if (err != MPI_SUCCESS)
+            return TEMPI_I_ERROR + err;
+    }
+    PMPI_Status_set_elements(st, MPI_BYTE, got);
+    return TEMPI_I_OK;
+}
+
+/* ---- nonblocking and persistent operations -------------------------------------------
+ * The application holds a handle of requests.c like any of tempi's requests, whose id is
+ * TEMPI_I_ENGINE_IDS + a slot here; requests.c's completion calls reach the operations
+ * through tempi_i_op_* (below), which run the engine's own and pass the others to Python.
+ * A send packs at once and posts PMPI_Isend (or its mode) of the staging bytes; a
+ * receive posts PMPI_Irecv into staging and unpacks in the completion call. Persistent
+ * ones make PMPI_Send_init/PMPI_Recv_init of the staging at *_init; MPI_Start packs (a
+ * send) and calls PMPI_Start. */
+
+/* Python's ids are reused, so they stay below requests.c's limit of live requests
+ * (TEMPI_I_SLOTS / 2); the engine's start above it, and stay small too (requests.c keeps
+ * a per-id array). */
+#define TEMPI_I_ENGINE_IDS TEMPI_I_SLOTS
+#define TEMPI_I_ENGINE_SLOTS 4096
+
+struct tempi_i_op {
+    int used, recv, persistent, active, detached;
+    int completed;       /* the MPI request completed early (tempi_i_op_ready): status */
+    MPI_Status status;
+    MPI_Request request; /* the system MPI's */
+    void *staging;
+    size_t capacity; /* kept with the slot when it is reused */
+    void *buf;
+    MPI_Datatype datatype;
+    MPI_Comm comm;
+    struct tempi_plan plan;
+};
+
+static struct tempi_i_op tempi_i_ops[TEMPI_I_ENGINE_SLOTS];
+static int tempi_i_ops_next = 0; /* slots below were used at least once */
+static int tempi_i_ops_free[TEMPI_I_ENGINE_SLOTS];
+static int tempi_i_ops_nfree = 0;
+static int tempi_i_ops_detached = 0; /* freed by the application while in flight */
+
+static int tempi_i_engine_id(int id)
+{
+    return id >= TEMPI_I_ENGINE_IDS && id < TEMPI_I_ENGINE_IDS + TEMPI_I_ENGINE_SLOTS;
+}
+
+static struct tempi_i_op *tempi_i_op_of(int id)
+{
+    return &tempi_i_ops[id - TEMPI_I_ENGINE_IDS];
+}
+
+/* A slot with staging for nbytes, or -1. */
+static int tempi_i_op_new(size_t nbytes)
+{
+    int s = -1;
+    pthread_mutex_lock(&tempi_i_plans_lock);
+    if (tempi_i_ops_nfree > 0)
+        s = tempi_i_ops_free[--tempi_i_ops_nfree];
+    else if (tempi_i_ops_next < TEMPI_I_ENGINE_SLOTS)
+        s = tempi_i_ops_next++;
+    pthread_mutex_unlock(&tempi_i_plans_lock);
+    if (s < 0)
+        return -1;
+    struct tempi_i_op *op = &tempi_i_ops[s];
+    if (op->capacity < nbytes) {
+        void *fresh = NULL;
+        if (posix_memalign(&fresh, 64, nbytes) != 0) {
+            pthread_mutex_lock(&tempi_i_plans_lock);
+            tempi_i_ops_free[tempi_i_ops_nfree++] = s;
+            pthread_mutex_unlock(&tempi_i_plans_lock);
+            return -1;
+        }
+        free(op->staging);
+        op->staging = fresh;
+        op->capacity = nbytes;
+    }
+    op->used = 1;
+    op->active = op->detached = op->completed = 0;
+    op->request = MPI_REQUEST_NULL;
+    return s;
+}
+
+static void tempi_i_op_release(struct tempi_i_op *op)
+{
+    if (op->request != MPI_REQUEST_NULL) /* an inactive persistent request of the MPI */
+        PMPI_Request_free(&op->request);
+    op->used = 0;
+    pthread_mutex_lock(&tempi_i_plans_lock);
+    tempi_i_ops_free[tempi_i_ops_nfree++] = (int)(op - tempi_i_ops);
+    pthread_mutex_unlock(&tempi_i_plans_lock);
+}
+
+static int tempi_i_op_post(struct tempi_i_op *op)
+{
+    if (!op->recv)
+        tempi_i_run(&op->plan, tempi_i_typed(op->buf, &op->plan), op->staging, 1);
+    int err = op->persistent ? PMPI_Start(&op->request) : MPI_SUCCESS;
+    if (err == MPI_SUCCESS)
+        op->active = 1;
+    tempi_i_count_run();
+    return err;
+}
+
+/* MPI_Isend and friends (mode as tempi_i_engine_send), persistent: the _init forms. */
+int tempi_i_engine_isend(const void *buf, int64_t count, MPI_Datatype datatype, int dest,
+                         int tag, MPI_Comm comm, int mode, int persistent, MPI_Request *request)
+{
+    struct tempi_plan plan;
+    if (!tempi_i_plan_for(datatype, count, &plan) || !tempi_i_typed(buf, &plan))
+        return TEMPI_I_PASS;
+    int s = tempi_i_op_new((size_t)plan.nbytes);
+    if (s < 0)
+        return TEMPI_I_PASS;
+    struct tempi_i_op *op = &tempi_i_ops[s];
+    op->recv = 0, op->persistent = persistent, op->plan = plan, op->buf = (void *)buf;
+    op->datatype = datatype, op->comm = comm;
+    int n = (int)plan.nbytes, err;
+    if (persistent) {
+        if (mode == TEMPI_I_SYNCHRONOUS)
+            err = PMPI_Ssend_init(op->staging, n, MPI_PACKED, dest, tag, comm, &op->request);
+        else if (mode == TEMPI_I_BUFFERED)
+            err = PMPI_Bsend_init(op->staging, n, MPI_PACKED, dest, tag, comm, &op->request);
+        else
+            err = PMPI_Send_init(op->staging, n, MPI_PACKED, dest, tag, comm, &op->request);
+    } else {
+        tempi_i_run(&plan, tempi_i_typed(buf, &plan), op->staging, 1);
+        tempi_i_count_run();
+        op->active = 1;
+        if (mode == TEMPI_I_SYNCHRONOUS)
+            err = PMPI_Issend(op->staging, n, MPI_PACKED, dest, tag, comm, &op->request);
+        else if (mode == TEMPI_I_BUFFERED)
+            err = PMPI_Ibsend(op->staging, n, MPI_PACKED, dest, tag, comm, &op->request);
+        else
+            err = PMPI_Isend(op->staging, n, MPI_PACKED, dest, tag, comm, &op->request);
+    }
+    int rc = err == MPI_SUCCESS ? tempi_i_new_handle(request) : TEMPI_I_ERROR + err;
+    if (rc != TEMPI_I_OK) {
+        if (err == MPI_SUCCESS && !persistent) { /* no handle: complete it here */
+            PMPI_Wait(&op->request, MPI_STATUS_IGNORE);
+            op->request = MPI_REQUEST_NULL;
+        }
+        tempi_i_op_release(op);
+        return rc;
+    }
+    return tempi_i_adopt(TEMPI_I_OK, TEMPI_I_ENGINE_IDS + s, persistent, comm, request);
+}
+
+/* MPI_Irecv, persistent: MPI_Recv_init. */
+int tempi_i_engine_irecv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
+                         MPI_Comm comm, int persistent, MPI_Request *request)
+{
+    struct tempi_plan plan;
+    if (!tempi_i_plan_for(datatype, count, &plan) || !tempi_i_typed(buf, &plan))
+        return TEMPI_I_PASS;
+    int s = tempi_i_op_new((size_t)plan.nbytes);
+    if (s < 0)
+        return TEMPI_I_PASS;
+    struct tempi_i_op *op = &tempi_i_ops[s];
+    op->recv = 1, op->persistent = persistent, op->plan = plan, op->buf = buf;
+    op->datatype = datatype, op->comm = comm;
+    int n = (int)plan.nbytes, err;
+    if (persistent) {
+        err = PMPI_Recv_init(op->staging, n, MPI_PACKED, source, tag, comm, &op->request);
+    } else {
+        tempi_i_count_run();
+        op->active = 1;
+        err = PMPI_Irecv(op->staging, n, MPI_PACKED, source, tag, comm, &op->request);
+    }
+    int rc = err == MPI_SUCCESS ? tempi_i_new_handle(request) : TEMPI_I_ERROR + err;
+    if (rc != TEMPI_I_OK) {
+        if (err == MPI_SUCCESS && !persistent) {
+            PMPI_Cancel(&op->request);
+            PMPI_Wait(&op->request, MPI_STATUS_IGNORE);
+            op->request = MPI_REQUEST_NULL;
+        }
+        tempi_i_op_release(op);
+        return rc;
+    }
+    return tempi_i_adopt(TEMPI_I_OK, TEMPI_I_ENGINE_IDS + s, persistent, comm, request);
+}
+
+/* The operation's MPI request has completed with status st: unpack a receive, report as
+ * tempi_py_wait does (nbytes -1 for a send, -2 if cancelled), retire a one-shot slot. */
+static int tempi_i_op_done(struct tempi_i_op *op, MPI_Status *st, int *source, int *tag,
+                           int64_t *nbytes)
+{
+    int cancelled = 0, err = MPI_SUCCESS;
+    PMPI_Test_cancelled(st, &cancelled);
+    op->active = op->completed = 0;
+    if (cancelled) {
+        *nbytes = -2;
+    } else if (!op->recv) {
+        *nbytes = -1;
+    } else {
+        int got = 0;
+        PMPI_Get_count(st, MPI_BYTE, &got);
+        if (got == op->plan.nbytes) {
+            tempi_i_run(&op->plan, tempi_i_typed(op->buf, &op->plan), op->staging, 0);
+        } else if (got > 0) { /* a shorter message: its whole elements, as in recv */
+            int position = 0;
+            err = PMPI_Unpack(op->staging, got, &position, op->buf, (int)(got / op->plan.elem_b),
+                              op->datatype, op->comm);
+        }
+        *source = st->MPI_SOURCE, *tag = st->MPI_TAG, *nbytes = got;
+    }
+    if (!op->persistent)
+        tempi_i_op_release(op);
+    return err == MPI_SUCCESS ? TEMPI_I_OK : TEMPI_I_ERROR + err;
+}
+
+/* Complete what the application freed while in flight, when it is done. */
+static void tempi_i_op_progress_detached(void)
+{
+    if (__atomic_load_n(&tempi_i_ops_detached, __ATOMIC_RELAXED) == 0)
+        return;
+    for (int s = 0; s < TEMPI_I_ENGINE_SLOTS; ++s) {
+        struct tempi_i_op *op = &tempi_i_ops[s];
+        int flag = 0, source, tag;
+        int64_t nbytes;
+        MPI_Status st;
+        if (!op->used || !op->detached || !op->active)
+            continue;
+        st = op->status, flag = op->completed;
+        if (flag || (PMPI_Test(&op->request, &flag, &st) == MPI_SUCCESS && flag)) {
+            op->persistent = 0; /* the application's handle is gone */
+            __atomic_fetch_sub(&tempi_i_ops_detached, 1, __ATOMIC_RELAXED);
+            tempi_i_op_done(op, &st, &source, &tag, &nbytes);
+        }
+    }
+}
+
+static int tempi_i_op_wait_engine(int id, int *source, int *tag, int64_t *nbytes)
+{
+    struct tempi_i_op *op = tempi_i_op_of(id);
+    MPI_Status st = op->status;
+    int err = op->completed ? MPI_SUCCESS : PMPI_Wait(&op->request, &st);
+    if (err != MPI_SUCCESS)
+        return TEMPI_I_ERROR + err;
+    int rc = tempi_i_op_done(op, &st, source, tag, nbytes);
+    tempi_i_op_progress_detached();
+    return rc;
+}
+
+/* ---- the completion calls' view (requests.c): tempi_py_*'s signatures, either side --- */
+
+int tempi_i_op_wait(int id, int *source, int *tag, int64_t *nbytes)
+{
+    return tempi_i_engine_id(id) ? tempi_i_op_wait_engine(id, source, tag, nbytes)
+                                 : tempi_py_wait(id, source, tag, nbytes);
+}
+
+int tempi_i_op_test(int id, int *flag, int *source, int *tag, int64_t *nbytes)
+{
+    if (!tempi_i_engine_id(id))
+        return tempi_py_test(id, flag, source, tag, nbytes);
+    struct tempi_i_op *op = tempi_i_op_of(id);
+    MPI_Status st = op->status;
+    int err = MPI_SUCCESS;
+    *flag = op->completed;
+    if (!*flag)
+        err = PMPI_Test(&op->request, flag, &st);
+    if (err != MPI_SUCCESS)
+        return TEMPI_I_ERROR + err;
+    return *flag ? tempi_i_op_done(op, &st, source, tag, nbytes) : TEMPI_I_OK;
+}
+
+int tempi_i_op_ready(int id, int *source, int *tag, int64_t *nbytes)
+{
+    if (!tempi_i_engine_id(id))
+        return tempi_py_ready(id, source, tag, nbytes);
+    struct tempi_i_op *op = tempi_i_op_of(id);
+    MPI_Status st = op->status;
+    int flag = op->completed, cancelled = 0, got = 0, err = MPI_SUCCESS;
+    if (!flag) /* completed now (the MPI request only: the unpack waits for the wait) */
+        err = PMPI_Test(&op->request, &flag, &st);
+    if (err != MPI_SUCCESS)
+        return TEMPI_I_ERROR + err;
+    if (!flag)
+        return TEMPI_I_PASS;
+    op->completed = 1, op->status = st;
+    PMPI_Test_cancelled(&st, &cancelled);
+    PMPI_Get_count(&st, MPI_BYTE, &got);
+    *source = st.MPI_SOURCE, *tag = st.MPI_TAG;
+    *nbytes = cancelled ? -2 : op->recv ? got : -1;
+    return TEMPI_I_OK;
+}
+
+/* Engine operations first (each a PMPI_Wait: every operation was posted when it started,
+ * so the order cannot deadlock), then Python's together in one call. errors[k]: the k-th
+ * one's MPI error code; the result TEMPI_I_ERROR + MPI_ERR_IN_STATUS when some failed. */
+int tempi_i_op_waitall(int n, const int *ids, int *sources, int *tags, int64_t *nbytes,
+                       int *errors)
+{
+    int python = 0, failed = 0, rc = TEMPI_I_OK;
+    for (int k = 0; k < n; ++k) {
+        errors[k] = MPI_SUCCESS;
+        if (!tempi_i_engine_id(ids[k])) {
+            ++python;
+            continue;
+        }
+        int one = tempi_i_op_wait_engine(ids[k], &sources[k], &tags[k], &nbytes[k]);
+        if (one != TEMPI_I_OK) {
+            errors[k] = tempi_i_error(one);
+            failed = 1;
+        }
+    }
+    if (python == n)
+        return tempi_py_waitall(n, ids, sources, tags, nbytes, errors);
+    if (python > 0) {
+        int *sub_ids = malloc(sizeof(int) * python), *sub_src = malloc(sizeof(int) * python);
+        int *sub_tag = malloc(sizeof(int) * python), *where = malloc(sizeof(int) * python);
+        int *sub_err = malloc(sizeof(int) * python);
+        int64_t *sub_n = malloc(sizeof(int64_t) * python);
+        if (!sub_ids || !sub_src || !sub_tag || !where || !sub_err || !sub_n) {
+            for (int k = 0; k < n; ++k) /* one at a time */
+                if (!tempi_i_engine_id(ids[k])) {
+                    int one = tempi_py_wait(ids[k], &sources[k], &tags[k], &nbytes[k]);
+                    if (one != TEMPI_I_OK)
+                        errors[k] = tempi_i_error(one), failed = 1;
+                }
+        } else {
+            int m = 0;
+            for (int k = 0; k < n; ++k)
+                if (!tempi_i_engine_id(ids[k]))
+                    where[m] = k, sub_ids[m++] = ids[k];
+            int one = tempi_py_waitall(m, sub_ids, sub_src, sub_tag, sub_n, sub_err);
+            for (int j = 0; j < m; ++j) {
+                int k = where[j];
+                sources[k] = sub_src[j], tags[k] = sub_tag[j], nbytes[k] = sub_n[j];
+                errors[k] = one == TEMPI_I_OK ? MPI_SUCCESS : sub_err[j];
+            }
+            if (one != TEMPI_I_OK && one != TEMPI_I_ERROR + MPI_ERR_IN_STATUS)
+                rc = one; /* Python failed before any request: its code for all */
+            else if (one != TEMPI_I_OK)
+                failed = 1;
+        }
+        free(sub_ids), free(sub_src), free(sub_tag), free(where), free(sub_err), free(sub_n);
+    }
+    if (rc != TEMPI_I_OK)
+        return rc;
+    return failed ? TEMPI_I_ERROR + MPI_ERR_IN_STATUS : TEMPI_I_OK;
+}
+
+int tempi_i_op_start(int id)
+{
+    if (!tempi_i_engine_id(id))
+        return tempi_py_start(id);
+    int err = tempi_i_op_post(tempi_i_op_of(id));
+    return err == MPI_SUCCESS ? TEMPI_I_OK : TEMPI_I_ERROR + err;
+}
+
+int tempi_i_op_cancel(int id)
+{
+    if (!tempi_i_engine_id(id))
+        return tempi_py_cancel(id);
+    int err = PMPI_Cancel(&tempi_i_op_of(id)->request);
+    return err == MPI_SUCCESS ? TEMPI_I_OK : TEMPI_I_ERROR + err;
+}
+
+void tempi_i_op_request_free(int id)
+{
+    if (!tempi_i_engine_id(id)) {
+        tempi_py_request_free(id);
+        return;
+    }
+    struct tempi_i_op *op = tempi_i_op_of(id);
+    if (op->active) { /* completes in the background (tempi_i_op_progress_detached) */
+        op->detached = 1;
+        __atomic_fetch_add(&tempi_i_ops_detached, 1, __ATOMIC_RELAXED);
+    } else {
+        tempi_i_op_release(op);
+    }
+    tempi_i_op_progress_detached();
+}

@@ -1,0 +1,57 @@
+/* The C engine: runs the plans that Python made (tempi/shim/plans.py) for host memory, so
+ * a message whose (datatype, count) has been seen before never enters Python.
+ *
+ * Each function returns TEMPI_I_OK when the engine did the work, TEMPI_I_PASS when it has
+ * no plan (the caller takes tempi's Python path, which plans for next time), or
+ * TEMPI_I_ERROR + an MPI error code. The caller has decided that tempi takes the buffer. */
+#ifndef TEMPI_ENGINE_H
+#define TEMPI_ENGINE_H
+
+#include <stdint.h>
+
+#include <mpi.h>
+
+#include "internal.h"
+
+/* Whether the engine may run this message: host memory under TEMPI_HOST (the caller has
+ * decided that tempi takes it). */
+TEMPI_I_HIDDEN int tempi_i_engine_takes(const void *buf, MPI_Datatype datatype);
+
+/* MPI_Send (mode 0), MPI_Ssend (1), MPI_Bsend (2) of host data with a plan. */
+TEMPI_I_HIDDEN int tempi_i_engine_send(const void *buf, int64_t count,
+                                              MPI_Datatype datatype, int dest, int tag,
+                                              MPI_Comm comm, int mode);
+/* MPI_Recv into host memory with a plan; the status counts bytes (MPI_Get_count with the
+ * application's type is then right). */
+TEMPI_I_HIDDEN int tempi_i_engine_recv(void *buf, int64_t count, MPI_Datatype datatype,
+                                              int source, int tag, MPI_Comm comm,
+                                              MPI_Status *status);
+/* MPI_Isend and friends, or (persistent) the _init forms; MPI_Irecv or MPI_Recv_init: the
+ * application's handle is one of requests.c's, with an id of the engine. */
+TEMPI_I_HIDDEN int tempi_i_engine_isend(const void *buf, int64_t count, MPI_Datatype datatype,
+                                        int dest, int tag, MPI_Comm comm, int mode,
+                                        int persistent, MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_engine_irecv(void *buf, int64_t count, MPI_Datatype datatype,
+                                        int source, int tag, MPI_Comm comm, int persistent,
+                                        MPI_Request *request);
+
+/* What requests.c's completion calls use instead of tempi_py_wait, _test, _ready,
+ * _waitall, _start, _cancel and _request_free: the same arguments and results, for the
+ * engine's operations and Python's alike. */
+TEMPI_I_HIDDEN int tempi_i_op_wait(int id, int *source, int *tag, int64_t *nbytes);
+TEMPI_I_HIDDEN int tempi_i_op_test(int id, int *flag, int *source, int *tag, int64_t *nbytes);
+TEMPI_I_HIDDEN int tempi_i_op_ready(int id, int *source, int *tag, int64_t *nbytes);
+TEMPI_I_HIDDEN int tempi_i_op_waitall(int n, const int *ids, int *sources, int *tags,
+                                      int64_t *nbytes, int *errors);
+TEMPI_I_HIDDEN int tempi_i_op_start(int id);
+TEMPI_I_HIDDEN int tempi_i_op_cancel(int id);
+TEMPI_I_HIDDEN void tempi_i_op_request_free(int id);
+
+/* MPI_Type_free: the type's plans die (before Python forgets their arguments). */
+TEMPI_I_HIDDEN void tempi_i_engine_forget_type(int ftype);
+
+/* For Python (cffi, declared in interposer.h): tempi_engine_clear drops every plan (a new
+ * profile, a configuration change); tempi_engine_counter(0) counts the messages the engine
+ * ran, (1) the plan misses (first sights, each one call of Python's planner). */
+
+#endif
