@@ -17,8 +17,8 @@ import threading
 from collections import Counter
 from typing import Any
 
-from tempi.shim.spec import COLLECTIVE_KINDS, ERROR, FAILED, OK, PASS, SEND_MODES
 from tempi.shim import plans  # light: imports numba only when a plan is made
+from tempi.shim.spec import COLLECTIVE_KINDS, ERROR, FAILED, OK, PASS, SEND_MODES
 from tempi.topology import shim as topology_shim  # light: imports MPI only when called
 
 _lib = None
@@ -55,8 +55,8 @@ def _import_everything() -> None:
     import tempi.comm.collectives
     import tempi.comm.packed_collectives
     import tempi.model.choose
-    import tempi.pack.select  # noqa: F401
     import tempi.pack.host_cfunc  # noqa: F401 - the C engine's packers
+    import tempi.pack.select  # noqa: F401
     from tempi.pack import host
     from tempi.pack.buffers import address_on_device
 
