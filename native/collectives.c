@@ -76,11 +76,14 @@ static int tempi_i_collective(int kind, const tempi_i_parts_t *send, int nsend,
         int takes = tempi_i_side(send, nsend, sc, sd, st);
         takes |= tempi_i_side(recv, nrecv, rc, rd, rt);
         if (takes) {
+            tempi_i_quiet_t quiet;
+            tempi_i_quiet(comm, &quiet);
             tempi_i_inside = 1;
             result = tempi_py_collective(kind, (intptr_t)send->buf, nsend, sc, sd, st,
                                          (intptr_t)recv->buf, nrecv, rc, rd, rt, root,
                                          MPI_Comm_c2f(comm));
             tempi_i_inside = 0;
+            tempi_i_loud(&quiet);
         }
     }
     free(sc);

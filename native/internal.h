@@ -77,16 +77,34 @@ static inline int tempi_i_error(int rc)
     return rc >= TEMPI_I_ERROR ? rc - TEMPI_I_ERROR : MPI_ERR_INTERN;
 }
 
+/* ---- errors.c: MPI's error semantics ----------------------------------------------------- */
+
+/* Call COMM's error handler with CODE (MPI_ERRORS_ARE_FATAL aborts); what the entry point
+ * returns then: CODE, or MPI_SUCCESS after a user handler where the MPI does so. */
+TEMPI_I_HIDDEN int tempi_i_raise(MPI_Comm comm, int code);
+/* The same, returning `returned` rather than CODE. */
+TEMPI_I_HIDDEN int tempi_i_raise_as(MPI_Comm comm, int code, int returned);
+/* A multi-completion call's MPI_ERR_IN_STATUS, the handler given what the MPI gives it. */
+TEMPI_I_HIDDEN int tempi_i_raise_in_status(MPI_Comm comm, int failed_code);
+TEMPI_I_HIDDEN void tempi_i_learn_error_convention(void); /* at MPI_Init */
+
+/* A communicator's handler set to MPI_ERRORS_RETURN while tempi works on it, and back. */
+typedef struct {
+    MPI_Comm comm;
+    MPI_Errhandler handler;
+} tempi_i_quiet_t;
+TEMPI_I_HIDDEN void tempi_i_quiet(MPI_Comm comm, tempi_i_quiet_t *saved);
+TEMPI_I_HIDDEN void tempi_i_loud(tempi_i_quiet_t *saved);
+
 /* Return from the entry point unless tempi passed: OK is success, anything else an error
- * (on communicator COMM). */
+ * raised on communicator COMM. */
 #define TEMPI_I_TRY(CALL, COMM)                                                                 \
     do {                                                                                        \
         int rc_ = (CALL);                                                                       \
         if (rc_ == TEMPI_I_OK)                                                                  \
             return MPI_SUCCESS;                                                                 \
         if (rc_ != TEMPI_I_PASS)                                                                \
-            return tempi_i_error(rc_);                                                          \
-        (void)(COMM);                                                                           \
+            return tempi_i_raise((COMM), tempi_i_error(rc_));                                   \
     } while (0)
 
 /* ---- table.c: small hash tables ---------------------------------------------------------- */
@@ -110,6 +128,8 @@ static inline int tempi_i_live(const struct tempi_i_table *t)
 }
 
 TEMPI_I_HIDDEN int tempi_i_find(const struct tempi_i_table *t, uint64_t key); /* or 0 */
+TEMPI_I_HIDDEN void tempi_i_lock(void); /* the tables' mutex, under MPI_THREAD_MULTIPLE */
+TEMPI_I_HIDDEN void tempi_i_unlock(void);
 /* Store value (non-zero) under key, or remove key when value is 0. Returns 0 if full. */
 TEMPI_I_HIDDEN int tempi_i_store(struct tempi_i_table *t, uint64_t key, int value);
 
@@ -141,7 +161,8 @@ TEMPI_I_HIDDEN int tempi_i_unpack(const void *inbuf, int64_t insize, int64_t *po
 
 TEMPI_I_HIDDEN int tempi_i_entry(MPI_Request request); /* tempi's entry, or 0: plain */
 TEMPI_I_HIDDEN int tempi_i_new_handle(MPI_Request *request);
-TEMPI_I_HIDDEN int tempi_i_adopt(int rc, int id, int persistent, MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_adopt(int rc, int id, int persistent, MPI_Comm comm,
+                                 MPI_Request *request);
 TEMPI_I_HIDDEN int tempi_i_wait_entry(MPI_Request *request, int entry, MPI_Status *status);
 TEMPI_I_HIDDEN void tempi_i_abandon(MPI_Request *request); /* cancel, complete, free */
 TEMPI_I_HIDDEN int tempi_i_start(MPI_Request *request);

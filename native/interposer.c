@@ -195,8 +195,10 @@ int tempi_i_init(int *argc, char ***argv)
     tempi_i_read_environment();
     tempi_i_find_cuda();
     int err = PMPI_Init(argc, argv);
-    if (err == MPI_SUCCESS && !tempi_i_disabled)
+    if (err == MPI_SUCCESS && !tempi_i_disabled) {
         tempi_i_learn_nodes();
+        tempi_i_learn_error_convention();
+    }
     return err;
 }
 
@@ -208,6 +210,7 @@ int tempi_i_init_thread(int *argc, char ***argv, int required, int *provided)
     if (err == MPI_SUCCESS && !tempi_i_disabled) {
         tempi_i_threaded = *provided == MPI_THREAD_MULTIPLE;
         tempi_i_learn_nodes();
+        tempi_i_learn_error_convention();
     }
     return err;
 }

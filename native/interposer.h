@@ -23,7 +23,10 @@ int tempi_py_start(int id);
 int tempi_py_cancel(int id);
 int tempi_py_wait(int id, int *source, int *tag, int64_t *nbytes);
 int tempi_py_test(int id, int *flag, int *source, int *tag, int64_t *nbytes);
-int tempi_py_waitall(int n, const int *ids, int *sources, int *tags, int64_t *nbytes);
+/* errors[i]: the i-th request's MPI error code (MPI_SUCCESS if none); the result is
+ * TEMPI_I_ERROR + MPI_ERR_IN_STATUS when some failed. */
+int tempi_py_waitall(int n, const int *ids, int *sources, int *tags, int64_t *nbytes,
+                     int *errors);
 int tempi_py_ready(int id, int *source, int *tag, int64_t *nbytes);
 void tempi_py_request_free(int id);
 int tempi_py_collective(int kind, intptr_t sendbuf, int nsend, const int64_t *sendcounts,

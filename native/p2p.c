@@ -17,19 +17,25 @@ int tempi_i_isend(const void *buf, int64_t count, MPI_Datatype datatype, int des
                          MPI_Request *request)
 {
     if (tempi_i_engine_takes(buf, datatype)) { /* a plan of the C engine: no Python */
+        tempi_i_quiet_t quiet; /* errors come back to C, which raises them once */
+        tempi_i_quiet(comm, &quiet);
         int rc = tempi_i_engine_isend(buf, count, datatype, dest, tag, comm, mode, persistent,
                                       request);
+        tempi_i_loud(&quiet);
         if (rc != TEMPI_I_PASS)
             return rc;
     }
     int id = 0, rc = tempi_i_new_handle(request);
     if (rc != TEMPI_I_OK)
         return rc;
+    tempi_i_quiet_t quiet;
+    tempi_i_quiet(comm, &quiet);
     tempi_i_inside = 1;
     rc = tempi_py_isend((intptr_t)buf, count, MPI_Type_c2f(datatype), dest, tag,
                         MPI_Comm_c2f(comm), mode, persistent, &id);
     tempi_i_inside = 0;
-    return tempi_i_adopt(rc, id, persistent, request);
+    tempi_i_loud(&quiet);
+    return tempi_i_adopt(rc, id, persistent, comm, request);
 }
 
 /* MPI_Irecv, or with persistent MPI_Recv_init. */
@@ -37,19 +43,25 @@ int tempi_i_irecv(void *buf, int64_t count, MPI_Datatype datatype, int source, i
                          MPI_Comm comm, int persistent, MPI_Request *request)
 {
     if (tempi_i_engine_takes(buf, datatype)) { /* a plan of the C engine: no Python */
+        tempi_i_quiet_t quiet;
+        tempi_i_quiet(comm, &quiet);
         int rc = tempi_i_engine_irecv(buf, count, datatype, source, tag, comm, persistent,
                                       request);
+        tempi_i_loud(&quiet);
         if (rc != TEMPI_I_PASS)
             return rc;
     }
     int id = 0, rc = tempi_i_new_handle(request);
     if (rc != TEMPI_I_OK)
         return rc;
+    tempi_i_quiet_t quiet;
+    tempi_i_quiet(comm, &quiet);
     tempi_i_inside = 1;
     rc = tempi_py_irecv((intptr_t)buf, count, MPI_Type_c2f(datatype), source, tag,
                         MPI_Comm_c2f(comm), persistent, &id);
     tempi_i_inside = 0;
-    return tempi_i_adopt(rc, id, persistent, request);
+    tempi_i_loud(&quiet);
+    return tempi_i_adopt(rc, id, persistent, comm, request);
 }
 
 /* Blocking forms: start, then wait, on tempi's path. */
@@ -57,7 +69,10 @@ int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, int dest
                         MPI_Comm comm, int mode)
 {
     if (tempi_i_engine_takes(buf, datatype)) { /* a plan of the C engine: no Python */
+        tempi_i_quiet_t quiet;
+        tempi_i_quiet(comm, &quiet);
         int rc = tempi_i_engine_send(buf, count, datatype, dest, tag, comm, mode);
+        tempi_i_loud(&quiet);
         if (rc != TEMPI_I_PASS)
             return rc;
     }
@@ -73,7 +88,10 @@ int tempi_i_recv(void *buf, int64_t count, MPI_Datatype datatype, int source, in
                  MPI_Comm comm, MPI_Status *status)
 {
     if (tempi_i_engine_takes(buf, datatype)) { /* a plan of the C engine: no Python */
+        tempi_i_quiet_t quiet;
+        tempi_i_quiet(comm, &quiet);
         int rc = tempi_i_engine_recv(buf, count, datatype, source, tag, comm, status);
+        tempi_i_loud(&quiet);
         if (rc != TEMPI_I_PASS)
             return rc;
     }

@@ -27,6 +27,44 @@ static uint64_t tempi_i_request_key(MPI_Request request)
 
 #define TEMPI_I_MAX_REQUESTS (TEMPI_I_SLOTS / 2) /* keeps the request table's probes short */
 
+/* The communicator each of tempi's requests was made on, by tempi's id (small: Python
+ * reuses ids): a failure of the request raises that communicator's error handler, and
+ * tempi works on it with MPI_ERRORS_RETURN meanwhile (errors.c). */
+static MPI_Comm *tempi_i_comms = NULL;
+static int tempi_i_ncomms = 0;
+
+static void tempi_i_remember_comm(int id, MPI_Comm comm)
+{
+    tempi_i_lock();
+    if (id >= tempi_i_ncomms) {
+        int n = tempi_i_ncomms ? tempi_i_ncomms : 256;
+        while (n <= id)
+            n *= 2;
+        MPI_Comm *grown = realloc(tempi_i_comms, sizeof(MPI_Comm) * (size_t)n);
+        if (grown) {
+            for (int i = tempi_i_ncomms; i < n; ++i)
+                grown[i] = MPI_COMM_NULL;
+            tempi_i_comms = grown;
+            tempi_i_ncomms = n;
+        }
+    }
+    if (id >= 0 && id < tempi_i_ncomms)
+        tempi_i_comms[id] = comm;
+    tempi_i_unlock();
+}
+
+/* The communicator of the request whose table entry is `entry`. */
+static MPI_Comm tempi_i_comm_of(int entry)
+{
+    int id = entry >> 2;
+    MPI_Comm comm = MPI_COMM_NULL;
+    tempi_i_lock();
+    if (id >= 0 && id < tempi_i_ncomms)
+        comm = tempi_i_comms[id];
+    tempi_i_unlock();
+    return comm;
+}
+
 
 static int tempi_i_greq_query(void *extra, MPI_Status *status)
 {
@@ -96,8 +134,10 @@ int tempi_i_new_handle(MPI_Request *request)
 
 /* After: map the handle to tempi's id, or drop it when tempi started nothing (rc is
  * TEMPI_I_PASS or an error, which is returned). A persistent request starts inactive. */
-int tempi_i_adopt(int rc, int id, int persistent, MPI_Request *request)
+int tempi_i_adopt(int rc, int id, int persistent, MPI_Comm comm, MPI_Request *request)
 {
+    if (rc == TEMPI_I_OK)
+        tempi_i_remember_comm(id, comm);
     if (rc == TEMPI_I_OK)
         tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request),
                       id << 2 | (persistent ? TEMPI_I_PERSISTENT : TEMPI_I_ACTIVE));
@@ -144,9 +184,12 @@ int tempi_i_wait_entry(MPI_Request *request, int entry, MPI_Status *status)
     int source = 0, tag = 0;
     int64_t nbytes = -1;
     tempi_i_finish(request, entry);
+    tempi_i_quiet_t quiet;
+    tempi_i_quiet(tempi_i_comm_of(entry), &quiet);
     tempi_i_inside = 1;
     int rc = tempi_i_op_wait(entry >> 2, &source, &tag, &nbytes);
     tempi_i_inside = 0;
+    tempi_i_loud(&quiet);
     if (rc != TEMPI_I_OK)
         return tempi_i_error(rc);
     tempi_i_fill_status(status, source, tag, nbytes);
@@ -162,9 +205,12 @@ static int tempi_i_test_entry(MPI_Request *request, int entry, int *flag, MPI_St
     }
     int source = 0, tag = 0;
     int64_t nbytes = -1;
+    tempi_i_quiet_t quiet;
+    tempi_i_quiet(tempi_i_comm_of(entry), &quiet);
     tempi_i_inside = 1;
     int rc = tempi_i_op_test(entry >> 2, flag, &source, &tag, &nbytes);
     tempi_i_inside = 0;
+    tempi_i_loud(&quiet);
     if (rc != TEMPI_I_OK)
         return tempi_i_error(rc);
     if (*flag) {
@@ -192,12 +238,15 @@ int tempi_i_start(MPI_Request *request)
     if (!entry)
         return PMPI_Start(request);
     if (entry & TEMPI_I_ACTIVE)
-        return MPI_ERR_REQUEST;
+        return tempi_i_raise(tempi_i_comm_of(entry), MPI_ERR_REQUEST);
+    tempi_i_quiet_t quiet;
+    tempi_i_quiet(tempi_i_comm_of(entry), &quiet);
     tempi_i_inside = 1;
     int rc = tempi_i_op_start(entry >> 2);
     tempi_i_inside = 0;
+    tempi_i_loud(&quiet);
     if (rc != TEMPI_I_OK)
-        return tempi_i_error(rc);
+        return tempi_i_raise(tempi_i_comm_of(entry), tempi_i_error(rc));
     tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request), entry | TEMPI_I_ACTIVE);
     return MPI_SUCCESS;
 }
@@ -229,14 +278,19 @@ int tempi_i_startall(int count, MPI_Request requests[])
 int tempi_i_wait(MPI_Request *request, MPI_Status *status)
 {
     int entry = tempi_i_bypass() ? 0 : tempi_i_entry(*request);
-    return entry ? tempi_i_wait_entry(request, entry, status) : PMPI_Wait(request, status);
+    if (!entry)
+        return PMPI_Wait(request, status);
+    MPI_Comm comm = tempi_i_comm_of(entry);
+    return tempi_i_raise(comm, tempi_i_wait_entry(request, entry, status));
 }
 
 int tempi_i_test(MPI_Request *request, int *flag, MPI_Status *status)
 {
     int entry = tempi_i_bypass() ? 0 : tempi_i_entry(*request);
-    return entry ? tempi_i_test_entry(request, entry, flag, status)
-                 : PMPI_Test(request, flag, status);
+    if (!entry)
+        return PMPI_Test(request, flag, status);
+    MPI_Comm comm = tempi_i_comm_of(entry);
+    return tempi_i_raise(comm, tempi_i_test_entry(request, entry, flag, status));
 }
 
 static MPI_Status *tempi_i_nth(MPI_Status statuses[], int i)
@@ -266,20 +320,28 @@ static void tempi_i_unhide(int count, MPI_Request requests[], MPI_Request plain[
 }
 
 /* Complete tempi's active requests in one Python call that drives them together, and fill
- * their statuses (an inactive one keeps the empty status its hidden slot got). */
-static int tempi_i_complete(int count, MPI_Request requests[], MPI_Status statuses[])
+ * their statuses (an inactive one keeps the empty status its hidden slot got). A failure of
+ * some: MPI_ERR_IN_STATUS, each status's MPI_ERROR its request's code (the other statuses'
+ * MPI_SUCCESS unless `plain_set` says the system MPI has set them), and *failed the
+ * communicator of the first failed request, *code its error. */
+static int tempi_i_complete(int count, MPI_Request requests[], MPI_Status statuses[],
+                            int plain_set, MPI_Comm *failed, int *code)
 {
     int *ids = calloc(count, sizeof(int)), *where = calloc(count, sizeof(int));
     int *sources = calloc(count, sizeof(int)), *tags = calloc(count, sizeof(int));
+    int *errors = calloc(count, sizeof(int));
+    MPI_Comm *comms = calloc(count, sizeof(MPI_Comm));
     int64_t *nbytes = calloc(count, sizeof(int64_t));
     int err = MPI_SUCCESS;
-    if (!ids || !where || !sources || !tags || !nbytes) {
+    if (!ids || !where || !sources || !tags || !nbytes || !errors || !comms) {
         for (int i = 0; i < count && err == MPI_SUCCESS; ++i) {
             int entry = tempi_i_entry(requests[i]);
+            *failed = tempi_i_comm_of(entry);
             if (entry & TEMPI_I_ACTIVE)
                 err = tempi_i_wait_entry(&requests[i], entry, tempi_i_nth(statuses, i));
         }
-        free(ids), free(where), free(sources), free(tags), free(nbytes);
+        free(ids), free(where), free(sources), free(tags), free(nbytes), free(errors);
+        free(comms);
         return err;
     }
     int n = 0;
@@ -287,19 +349,43 @@ static int tempi_i_complete(int count, MPI_Request requests[], MPI_Status status
         int entry = tempi_i_entry(requests[i]);
         if (entry & TEMPI_I_ACTIVE) {
             ids[n] = entry >> 2;
+            comms[n] = tempi_i_comm_of(entry);
             where[n++] = i;
             tempi_i_finish(&requests[i], entry);
         }
     }
+    tempi_i_quiet_t *quiet = calloc(n > 0 ? n : 1, sizeof(tempi_i_quiet_t));
+    for (int k = 0; quiet && k < n; ++k)
+        tempi_i_quiet(comms[k], &quiet[k]);
     tempi_i_inside = 1;
-    int rc = tempi_i_op_waitall(n, ids, sources, tags, nbytes);
+    int rc = tempi_i_op_waitall(n, ids, sources, tags, nbytes, errors);
     tempi_i_inside = 0;
-    if (rc != TEMPI_I_OK)
+    for (int k = n - 1; quiet && k >= 0; --k)
+        tempi_i_loud(&quiet[k]);
+    free(quiet);
+    if (rc == TEMPI_I_OK || rc == TEMPI_I_ERROR + MPI_ERR_IN_STATUS) {
+        if (rc != TEMPI_I_OK && !plain_set && statuses != MPI_STATUSES_IGNORE)
+            for (int i = 0; i < count; ++i)
+                statuses[i].MPI_ERROR = MPI_SUCCESS;
+        for (int k = 0; k < n; ++k) {
+            MPI_Status *status = tempi_i_nth(statuses, where[k]);
+            if (errors[k] == MPI_SUCCESS) {
+                tempi_i_fill_status(status, sources[k], tags[k], nbytes[k]);
+                continue;
+            }
+            if (status != MPI_STATUS_IGNORE)
+                status->MPI_ERROR = errors[k];
+            if (*failed == MPI_COMM_NULL) {
+                *failed = comms[k];
+                *code = errors[k];
+            }
+        }
+        err = rc == TEMPI_I_OK ? MPI_SUCCESS : MPI_ERR_IN_STATUS;
+    } else {
         err = tempi_i_error(rc);
-    else
-        for (int k = 0; k < n; ++k)
-            tempi_i_fill_status(tempi_i_nth(statuses, where[k]), sources[k], tags[k], nbytes[k]);
-    free(ids), free(where), free(sources), free(tags), free(nbytes);
+        *failed = n > 0 ? comms[0] : MPI_COMM_NULL;
+    }
+    free(ids), free(where), free(sources), free(tags), free(nbytes), free(errors), free(comms);
     return err;
 }
 
@@ -314,8 +400,14 @@ int tempi_i_waitall(int count, MPI_Request requests[], MPI_Status statuses[])
         return MPI_ERR_NO_MEM;
     int err = PMPI_Waitall(count, plain, statuses);
     tempi_i_unhide(count, requests, plain);
-    int rc = tempi_i_complete(count, requests, statuses);
-    return err != MPI_SUCCESS ? err : rc;
+    MPI_Comm failed = MPI_COMM_NULL;
+    int code = MPI_SUCCESS;
+    int rc = tempi_i_complete(count, requests, statuses, err == MPI_ERR_IN_STATUS, &failed,
+                              &code);
+    if (rc == MPI_SUCCESS || err != MPI_SUCCESS) /* the system MPI has raised its own */
+        return err != MPI_SUCCESS ? err : rc;
+    return rc == MPI_ERR_IN_STATUS ? tempi_i_raise_in_status(failed, code)
+                                   : tempi_i_raise(failed, rc);
 }
 
 /* Whether tempi's request is done, without completing it; its status if so. */
@@ -328,9 +420,12 @@ static int tempi_i_request_ready(int entry, int *flag, MPI_Status *status)
     }
     int source = 0, tag = 0;
     int64_t nbytes = -1;
+    tempi_i_quiet_t quiet;
+    tempi_i_quiet(tempi_i_comm_of(entry), &quiet);
     tempi_i_inside = 1;
     int rc = tempi_i_op_ready(entry >> 2, &source, &tag, &nbytes);
     tempi_i_inside = 0;
+    tempi_i_loud(&quiet);
     if (rc != TEMPI_I_OK && rc != TEMPI_I_PASS)
         return tempi_i_error(rc);
     *flag = rc == TEMPI_I_OK;
@@ -342,8 +437,9 @@ static int tempi_i_request_ready(int entry, int *flag, MPI_Status *status)
 int tempi_i_request_get_status(MPI_Request request, int *flag, MPI_Status *status)
 {
     int entry = tempi_i_bypass() ? 0 : tempi_i_entry(request);
-    return entry ? tempi_i_request_ready(entry, flag, status)
-                 : PMPI_Request_get_status(request, flag, status);
+    if (!entry)
+        return PMPI_Request_get_status(request, flag, status);
+    return tempi_i_raise(tempi_i_comm_of(entry), tempi_i_request_ready(entry, flag, status));
 }
 
 /* MPI_Testall completes nothing unless all are done: tempi's are asked first, without
@@ -358,7 +454,7 @@ int tempi_i_testall(int count, MPI_Request requests[], int *flag, MPI_Status sta
             err = tempi_i_request_ready(entry, flag, MPI_STATUS_IGNORE);
         if (err != MPI_SUCCESS || ((entry & TEMPI_I_ACTIVE) && !*flag)) {
             *flag = 0;
-            return err;
+            return tempi_i_raise(tempi_i_comm_of(entry), err);
         }
     }
     MPI_Request *plain = tempi_i_hide(count, requests);
@@ -368,7 +464,11 @@ int tempi_i_testall(int count, MPI_Request requests[], int *flag, MPI_Status sta
     tempi_i_unhide(count, requests, plain);
     if (err != MPI_SUCCESS || !*flag)
         return err;
-    return tempi_i_complete(count, requests, statuses);
+    MPI_Comm failed = MPI_COMM_NULL;
+    int code = MPI_SUCCESS;
+    err = tempi_i_complete(count, requests, statuses, 0, &failed, &code);
+    return err == MPI_ERR_IN_STATUS ? tempi_i_raise_in_status(failed, code)
+                                    : tempi_i_raise(failed, err);
 }
 
 int tempi_i_testany(int count, MPI_Request requests[], int *index, int *flag, MPI_Status *status)
@@ -381,9 +481,12 @@ int tempi_i_testany(int count, MPI_Request requests[], int *index, int *flag, MP
         if (!(entry & TEMPI_I_ACTIVE))
             continue;
         ours = 1;
+        MPI_Comm comm = tempi_i_comm_of(entry);
         int err = tempi_i_test_entry(&requests[i], entry, flag, status);
-        if (err != MPI_SUCCESS)
-            return err;
+        if (err != MPI_SUCCESS) {
+            *index = i;
+            return tempi_i_raise(comm, err);
+        }
         if (*flag) {
             *index = i;
             return MPI_SUCCESS;
@@ -428,11 +531,18 @@ int tempi_i_testsome(int incount, MPI_Request requests[], int *outcount, int ind
         if (!(entry & TEMPI_I_ACTIVE))
             continue;
         active = 1;
-        err = tempi_i_request_ready(entry, &flag, MPI_STATUS_IGNORE);
-        if (err == MPI_SUCCESS && flag) {
-            err = tempi_i_wait_entry(&requests[i], entry, tempi_i_nth(statuses, done));
+        MPI_Comm comm = tempi_i_comm_of(entry);
+        int failed = tempi_i_request_ready(entry, &flag, MPI_STATUS_IGNORE);
+        if (failed == MPI_SUCCESS && flag)
+            failed = tempi_i_wait_entry(&requests[i], entry, tempi_i_nth(statuses, done));
+        if (failed != MPI_SUCCESS || flag) {
+            MPI_Status *status = tempi_i_nth(statuses, done);
+            if (status != MPI_STATUS_IGNORE)
+                status->MPI_ERROR = failed;
             indices[done++] = i;
         }
+        if (failed != MPI_SUCCESS && err == MPI_SUCCESS)
+            err = tempi_i_raise_in_status(comm, failed);
     }
     *outcount = active ? done : MPI_UNDEFINED;
     return err;
@@ -459,10 +569,13 @@ int tempi_i_cancel(MPI_Request *request)
         return PMPI_Cancel(request);
     if (!(entry & TEMPI_I_ACTIVE))
         return MPI_SUCCESS;
+    tempi_i_quiet_t quiet;
+    tempi_i_quiet(tempi_i_comm_of(entry), &quiet);
     tempi_i_inside = 1;
     int rc = tempi_i_op_cancel(entry >> 2);
     tempi_i_inside = 0;
-    return rc == TEMPI_I_OK ? MPI_SUCCESS : tempi_i_error(rc);
+    tempi_i_loud(&quiet);
+    return rc == TEMPI_I_OK ? MPI_SUCCESS : tempi_i_raise(tempi_i_comm_of(entry), tempi_i_error(rc));
 }
 
 int tempi_i_request_free(MPI_Request *request)

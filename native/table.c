@@ -14,13 +14,13 @@ static unsigned tempi_i_slot(uint64_t key)
     return (unsigned)((key * 0x9E3779B97F4A7C15ull) >> 40) % TEMPI_I_SLOTS;
 }
 
-static void tempi_i_lock(void)
+void tempi_i_lock(void)
 {
     if (tempi_i_threaded)
         pthread_mutex_lock(&tempi_i_table_lock);
 }
 
-static void tempi_i_unlock(void)
+void tempi_i_unlock(void)
 {
     if (tempi_i_threaded)
         pthread_mutex_unlock(&tempi_i_table_lock);

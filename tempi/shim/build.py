@@ -26,10 +26,19 @@ from tempi.shim import config_gen, generate, plans
 LIBRARY = "libtempi_shim.so"
 
 INIT_CODE = """
+import sys
+if "mpi4py.MPI" not in sys.modules:  # a C host: mpi4py must leave MPI and its handlers alone
+    import mpi4py
+    mpi4py.rc.initialize = False
+    mpi4py.rc.finalize = False
+    mpi4py.rc.errors = "default"
 from _tempi_shim import ffi, lib
 from tempi.shim.callbacks import install
 install(ffi, lib)
 """
+"""The embedded module's start-up. mpi4py's run-time options are set before anything
+imports ``mpi4py.MPI`` (``import tempi`` does): with its default ``errors="exception"``
+it would set MPI_ERRORS_RETURN on the application's MPI_COMM_WORLD and MPI_COMM_SELF."""
 
 
 def embedding_api() -> str:

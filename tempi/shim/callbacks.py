@@ -375,20 +375,37 @@ def wait(rid: int, source: Any, tag: Any, nbytes: Any) -> int:
         return _error(exc)
 
 
-def waitall(n: int, rids: Any, sources: Any, tags: Any, nbytes: Any) -> int:
+def waitall(n: int, rids: Any, sources: Any, tags: Any, nbytes: Any, errors: Any) -> int:
     """Complete ``n`` of tempi's requests together (one's unpack overlaps another's
-    transfer); the i-th result goes to ``sources[i]``, ``tags[i]``, ``nbytes[i]``."""
+    transfer); the i-th result goes to ``sources[i]``, ``tags[i]``, ``nbytes[i]``, its
+    MPI error code to ``errors[i]``. When one fails, the others are completed one by one,
+    each error kept for its own status (MPI_ERR_IN_STATUS)."""
     from tempi.comm.requests import Request
 
     try:
         started = [_take(rids[i]) for i in range(n)]
-        Request.Waitall(started)
-        for i, request in enumerate(started):
-            _report(request, sources + i, tags + i, nbytes + i)
-        _progress_detached()
-        return OK
     except Exception as exc:  # noqa: BLE001
         return _error(exc)
+    for i in range(n):
+        errors[i] = 0
+    try:
+        Request.Waitall(started)
+    except Exception as first:  # noqa: BLE001 - which one failed: each on its own
+        failed = False
+        for i, request in enumerate(started):
+            try:
+                request.Wait()
+            except Exception as exc:  # noqa: BLE001
+                errors[i] = _error(exc) - ERROR
+                failed = True
+        if not failed:  # the failed one completed in the first pass: give it its code
+            pending = [i for i, r in enumerate(started) if r.result is None and not r.cancelled]
+            errors[pending[0] if pending else 0] = _error(first) - ERROR
+    for i, request in enumerate(started):
+        if errors[i] == 0:
+            _report(request, sources + i, tags + i, nbytes + i)
+    _progress_detached()
+    return OK if all(errors[i] == 0 for i in range(n)) else ERROR + _mpi().ERR_IN_STATUS
 
 
 def test(rid: int, flag: Any, source: Any, tag: Any, nbytes: Any) -> int:
@@ -455,6 +472,7 @@ def _private_comm(comm: Any) -> tuple[Any, frozenset[int]]:
         if _comm_keyval is None:
             _comm_keyval = MPI.Comm.Create_keyval(delete_fn=_forget_comm)
         private = comm.Dup()
+        private.Set_errhandler(MPI.ERRORS_RETURN)  # C raises errors on the application's
         known = _private[fcomm] = (private, locality.node_ranks(private))
         if comm not in (MPI.COMM_WORLD, MPI.COMM_SELF):
             comm.Set_attr(_comm_keyval, fcomm)

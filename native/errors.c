@@ -1,0 +1,92 @@
+/* MPI's error semantics for what tempi does: an error tempi detects or returns goes through
+ * the error handler of the communicator the call was on (for a request, the communicator
+ * it was made on), as the system MPI would: MPI_ERRORS_ARE_FATAL aborts, a user handler
+ * runs once, MPI_ERRORS_RETURN returns the code.
+ *
+ * While tempi works on a communicator of the application (a callback), that communicator's
+ * handler is MPI_ERRORS_RETURN (tempi_i_quiet/tempi_i_loud), so an error the system MPI
+ * finds inside tempi comes back to C, which raises it once, with the code the application
+ * would see, on the application's handler. (Another thread using the same communicator in
+ * that window would have its own errors returned rather than handled.)
+ *
+ * What a call returns after a user handler has run, and what a multi-completion call gives
+ * the handler, are the MPI's own conventions (MPICH: MPI_SUCCESS, MPI_ERR_IN_STATUS; Open
+ * MPI: the code, the failed request's code): read once, at MPI_Init, from the library's
+ * version string. */
+#include <string.h>
+
+#include <mpi.h>
+
+#include "internal.h"
+
+static int tempi_i_user_handler_returns_code = 0; /* MPICH and its derivatives */
+static int tempi_i_in_status_to_handler = 1;
+
+/* Open MPI returns the code after a user handler and gives a multi-completion call's
+ * handler the failed request's code; MPICH (and Intel MPI, MVAPICH, Cray MPICH) return
+ * MPI_SUCCESS and give it MPI_ERR_IN_STATUS. (A probe cannot tell: MPICH raises a
+ * multi-completion error on MPI_COMM_WORLD's handler, Open MPI's self transport finds no
+ * truncation.) */
+void tempi_i_learn_error_convention(void)
+{
+    char version[MPI_MAX_LIBRARY_VERSION_STRING];
+    int length = 0;
+    if (PMPI_Get_library_version(version, &length) != MPI_SUCCESS)
+        return;
+    int open_mpi = strstr(version, "Open MPI") != NULL;
+    tempi_i_user_handler_returns_code = open_mpi;
+    tempi_i_in_status_to_handler = !open_mpi;
+}
+
+int tempi_i_raise_in_status(MPI_Comm comm, int failed_code)
+{
+    int returned = tempi_i_raise_as(comm, tempi_i_in_status_to_handler ? MPI_ERR_IN_STATUS
+                                                                      : failed_code,
+                                    MPI_ERR_IN_STATUS);
+    return returned;
+}
+
+int tempi_i_raise(MPI_Comm comm, int code)
+{
+    return tempi_i_raise_as(comm, code, code);
+}
+
+int tempi_i_raise_as(MPI_Comm comm, int code, int returned)
+{
+    if (code == MPI_SUCCESS)
+        return code;
+    if (comm == MPI_COMM_NULL)
+        comm = MPI_COMM_SELF;
+    MPI_Errhandler handler = MPI_ERRHANDLER_NULL;
+    if (PMPI_Comm_get_errhandler(comm, &handler) != MPI_SUCCESS)
+        return code;
+    int user = handler != MPI_ERRORS_RETURN && handler != MPI_ERRORS_ARE_FATAL;
+#ifdef MPI_ERRORS_ABORT
+    user = user && handler != MPI_ERRORS_ABORT;
+#endif
+    PMPI_Errhandler_free(&handler);
+    int inside = tempi_i_inside;
+    tempi_i_inside = 1; /* a user handler's MPI calls are the system MPI's */
+    PMPI_Comm_call_errhandler(comm, code);
+    tempi_i_inside = inside;
+    return user && !tempi_i_user_handler_returns_code ? MPI_SUCCESS : returned;
+}
+
+void tempi_i_quiet(MPI_Comm comm, tempi_i_quiet_t *saved)
+{
+    saved->comm = comm;
+    saved->handler = MPI_ERRHANDLER_NULL;
+    if (comm == MPI_COMM_NULL || PMPI_Comm_get_errhandler(comm, &saved->handler) != MPI_SUCCESS) {
+        saved->handler = MPI_ERRHANDLER_NULL;
+        return;
+    }
+    PMPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+}
+
+void tempi_i_loud(tempi_i_quiet_t *saved)
+{
+    if (saved->handler == MPI_ERRHANDLER_NULL)
+        return;
+    PMPI_Comm_set_errhandler(saved->comm, saved->handler);
+    PMPI_Errhandler_free(&saved->handler);
+}
