@@ -162,6 +162,26 @@ static void tempi_i_run(const struct tempi_plan *plan, void *typed, void *packed
                                              to_packed);
 }
 
+/* Unpack the got bytes received into packed (which holds the plan's nbytes). A shorter
+ * message fills the first got bytes of the typemap, as MPI says, and leaves the rest:
+ * the rest of packed is first filled with the typed buffer's own bytes (a pack into
+ * scratch), so the full unpack writes them back unchanged. */
+static int tempi_i_plan_unpack(const struct tempi_plan *plan, char *typed, char *packed,
+                               int got)
+{
+    if (got < plan->nbytes) {
+        char *scratch = malloc((size_t)plan->nbytes);
+        if (scratch == NULL)
+            return MPI_ERR_NO_MEM;
+        tempi_i_run(plan, typed, scratch, 1);
+        memcpy(packed + got, scratch + got, (size_t)(plan->nbytes - got));
+        free(scratch);
+    }
+    if (got > 0)
+        tempi_i_run(plan, typed, packed, 0);
+    return MPI_SUCCESS;
+}
+
 static void tempi_i_count_run(void)
 {
     __atomic_fetch_add(&tempi_i_engine_runs, 1, __ATOMIC_RELAXED);
@@ -207,17 +227,9 @@ int tempi_i_engine_recv(void *buf, int64_t count, MPI_Datatype datatype, int sou
         return TEMPI_I_ERROR + err;
     int got = 0;
     PMPI_Get_count(st, MPI_BYTE, &got);
-    if (got == plan.nbytes) {
-        tempi_i_run(&plan, typed, packed, 0);
-    } else if (got > 0) {
-        /* a shorter message: its whole elements through the system MPI's unpack of the
-         * same typemap bytes (the bytes of a partial element are left as they were) */
-        int position = 0;
-        err = PMPI_Unpack(packed, got, &position, buf, (int)(got / plan.elem_b), datatype,
-                          comm);
-        if (err != MPI_SUCCESS)
-            return TEMPI_I_ERROR + err;
-    }
+    err = tempi_i_plan_unpack(&plan, typed, packed, got);
+    if (err != MPI_SUCCESS)
+        return TEMPI_I_ERROR + err;
     PMPI_Status_set_elements(st, MPI_BYTE, got);
     return TEMPI_I_OK;
 }
@@ -411,13 +423,8 @@ static int tempi_i_op_done(struct tempi_i_op *op, MPI_Status *st, int *source, i
     } else {
         int got = 0;
         PMPI_Get_count(st, MPI_BYTE, &got);
-        if (got == op->plan.nbytes) {
-            tempi_i_run(&op->plan, tempi_i_typed(op->buf, &op->plan), op->staging, 0);
-        } else if (got > 0) { /* a shorter message: its whole elements, as in recv */
-            int position = 0;
-            err = PMPI_Unpack(op->staging, got, &position, op->buf, (int)(got / op->plan.elem_b),
-                              op->datatype, op->comm);
-        }
+        err = tempi_i_plan_unpack(&op->plan, tempi_i_typed(op->buf, &op->plan), op->staging,
+                                  got);
         *source = st->MPI_SOURCE, *tag = st->MPI_TAG, *nbytes = got;
     }
     if (!op->persistent)
@@ -425,11 +432,27 @@ static int tempi_i_op_done(struct tempi_i_op *op, MPI_Status *st, int *source, i
     return err == MPI_SUCCESS ? TEMPI_I_OK : TEMPI_I_ERROR + err;
 }
 
+/* The operation's MPI request failed (truncation, ...): it is over; a one-shot slot is
+ * retired. */
+static int tempi_i_op_failed(struct tempi_i_op *op, int err)
+{
+    op->active = op->completed = 0;
+    if (!op->persistent) {
+        op->request = MPI_REQUEST_NULL; /* the MPI freed it */
+        tempi_i_op_release(op);
+    }
+    return TEMPI_I_ERROR + err;
+}
+
 /* Complete what the application freed while in flight, when it is done. */
+static pthread_mutex_t tempi_i_detached_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void tempi_i_op_progress_detached(void)
 {
     if (__atomic_load_n(&tempi_i_ops_detached, __ATOMIC_RELAXED) == 0)
         return;
+    if (pthread_mutex_trylock(&tempi_i_detached_lock) != 0)
+        return; /* another thread is at it: a request must not be tested by two */
     for (int s = 0; s < TEMPI_I_ENGINE_SLOTS; ++s) {
         struct tempi_i_op *op = &tempi_i_ops[s];
         int flag = 0, source, tag;
@@ -444,6 +467,7 @@ static void tempi_i_op_progress_detached(void)
             tempi_i_op_done(op, &st, &source, &tag, &nbytes);
         }
     }
+    pthread_mutex_unlock(&tempi_i_detached_lock);
 }
 
 static int tempi_i_op_wait_engine(int id, int *source, int *tag, int64_t *nbytes)
@@ -452,7 +476,7 @@ static int tempi_i_op_wait_engine(int id, int *source, int *tag, int64_t *nbytes
     MPI_Status st = op->status;
     int err = op->completed ? MPI_SUCCESS : PMPI_Wait(&op->request, &st);
     if (err != MPI_SUCCESS)
-        return TEMPI_I_ERROR + err;
+        return tempi_i_op_failed(op, err);
     int rc = tempi_i_op_done(op, &st, source, tag, nbytes);
     tempi_i_op_progress_detached();
     return rc;
@@ -476,8 +500,10 @@ int tempi_i_op_test(int id, int *flag, int *source, int *tag, int64_t *nbytes)
     *flag = op->completed;
     if (!*flag)
         err = PMPI_Test(&op->request, flag, &st);
-    if (err != MPI_SUCCESS)
-        return TEMPI_I_ERROR + err;
+    if (err != MPI_SUCCESS) {
+        *flag = 1; /* completed, with an error */
+        return tempi_i_op_failed(op, err);
+    }
     return *flag ? tempi_i_op_done(op, &st, source, tag, nbytes) : TEMPI_I_OK;
 }
 

@@ -5,8 +5,9 @@
  * requests; MPI_Ssend pairs; a ring of persistent requests over rounds. Every received
  * buffer's checksum is printed, so runs with and without the shim compare. With argument
  * "multiple" MPI starts with MPI_THREAD_MULTIPLE. Repeats each case ROUNDS times, so the
- * steady state (plans made) is exercised, not only the first sight. Last, types freed and
- * made again with other layouts (their plans must die with them). */
+ * steady state (plans made) is exercised, not only the first sight. Last, messages shorter
+ * than the receive's element, and types freed and made again with other layouts (their
+ * plans must die with them). */
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
@@ -95,6 +96,30 @@ int main(int argc, char **argv)
     }
     MPI_Request_free(&ring[0]);
     MPI_Request_free(&ring[1]);
+    /* shorter messages than the receive's one element: the first bytes of its typemap
+     * change, the rest keep their values (through Irecv in Sendrecv, then a blocking Recv) */
+    MPI_Datatype shorter;
+    MPI_Type_vector(BLOCKS - 24, 1, STRIDE, MPI_DOUBLE, &shorter);
+    MPI_Type_commit(&shorter);
+    for (int blocking = 0; blocking < 2; ++blocking) {
+        MPI_Status status;
+        int count = 0, elements = 0;
+        fill_values(out, BLOCKS * STRIDE, 10000 * rank + 7 + blocking);
+        fill_values(in, BLOCKS * STRIDE, -1);
+        if (blocking) {
+            MPI_Isend(out, 1, shorter, peer, 9, MPI_COMM_WORLD, &send);
+            MPI_Recv(in, 1, vector, peer, 9, MPI_COMM_WORLD, &status);
+            MPI_Wait(&send, MPI_STATUS_IGNORE);
+        } else {
+            MPI_Sendrecv(out, 1, shorter, peer, 8, in, 1, vector, peer, 8, MPI_COMM_WORLD,
+                         &status);
+        }
+        MPI_Get_count(&status, vector, &count);
+        MPI_Get_elements(&status, MPI_DOUBLE, &elements);
+        printf("rank %d shorter %d %016lx undefined %d elements %d\n", rank, blocking,
+               checksum(in, BLOCKS * STRIDE), count == MPI_UNDEFINED, elements);
+    }
+    MPI_Type_free(&shorter);
     MPI_Type_free(&vector);
     /* a type freed and made again with another layout (MPI may reuse the handle): its
      * plans must have died with it */
