@@ -3,8 +3,11 @@
 A C ping-pong of an MPI vector type (8-byte blocks at a 64-byte stride, MPI_Send and
 MPI_Recv of the typed buffer; ``pingpong_shim.c``) on 2 ranks, run plain and under the
 shim with ``TEMPI_HOST=1`` (what ``TEMPI_HOST=1 tempi run`` does), alternately, --repeat
-times. The table gives the medians of the one-way latencies per packed size and their
-ratio (target of issue 14: at most 1.5x plain from 64 B to 4 KiB). With ``--stats`` the
+times: with the C engine running tempi's plans (the default) and, for comparison, with
+``TEMPI_PLANS=0`` (every message through Python, as before issue 14; skip it with
+``--no-python``). The table gives the medians of the one-way latencies per packed size
+and the ratio of the engine's to plain MPI's (target of issue 14: at most 1.5x from 64 B
+to 4 KiB). With ``--stats`` the
 shim's TEMPI_STATS lines of the last round are printed too (plan misses and messages
 that entered Python show whether the steady state stays in C).
 
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="rounds of plain + shim runs")
     parser.add_argument("--sizes", type=int, nargs="+", default=SIZES, help="packed bytes")
     parser.add_argument("--stats", action="store_true", help="print the shim's TEMPI_STATS")
+    parser.add_argument("--no-python", action="store_true", help="skip the TEMPI_PLANS=0 runs")
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
 
@@ -64,12 +68,15 @@ def main(argv: list[str] | None = None) -> int:
         binary = str(Path(scratch) / "pingpong_shim")
         subprocess.run([build.mpicc(), "-O2", "-o", binary, str(SOURCE)], check=True)
         program = [binary, str(args.iterations), *map(str, args.sizes)]
-        plain, shimmed, stats = [], [], []
+        plain, shimmed, python, stats = [], [], [], []
+        python_env = {**tempi_env, "TEMPI_PLANS": "0"}
         for i in range(args.repeat):
             print(f"round {i + 1}/{args.repeat}", file=sys.stderr)
             plain.append(_run(launch.command(2, program), env)[0])
             times, stats = _run(launch.command(2, program, rank_env=tempi_env), env)
             shimmed.append(times)
+            if not args.no_python:
+                python.append(_run(launch.command(2, program, rank_env=python_env), env)[0])
     rows = []
     for nbytes in args.sizes:
         base = statistics.median(r[nbytes] for r in plain)
@@ -80,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                 "plain_us": base,
                 "tempi_us": with_shim,
                 "ratio": with_shim / base,
+                "python_us": f"{statistics.median(r[nbytes] for r in python):.2f}"
+                if python
+                else "-",
                 "plain_range_us": f"{min(r[nbytes] for r in plain):.2f}-"
                 f"{max(r[nbytes] for r in plain):.2f}",
                 "tempi_range_us": f"{min(r[nbytes] for r in shimmed):.2f}-"
@@ -91,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         ("plain_us", "{:>9.2f}", 9),
         ("tempi_us", "{:>9.2f}", 9),
         ("ratio", "{:>6.2f}", 6),
+        ("python_us", "{:>9}", 9),
         ("plain_range_us", "{:>14}", 14),
         ("tempi_range_us", "{:>14}", 14),
     )
@@ -102,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         table(
             columns,
             rows,
-            "one-way latency (median of rounds of the median of 7 timings); ratio = tempi / "
-            "plain; target <= 1.5 from 64 B to 4 KiB",
+            "one-way latency (median of rounds of the median of 7 timings); tempi = the C "
+            "engine, python = TEMPI_PLANS=0; ratio = tempi / plain; target <= 1.5 from 64 B "
+            "to 4 KiB",
         )
     )
     for line in stats:
@@ -117,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [r["packed_B"] for r in rows]
         ax.loglog(sizes, [r["plain_us"] for r in rows], "o-", label="plain MPI")
         ax.loglog(sizes, [r["tempi_us"] for r in rows], "s-", label="TEMPI_HOST=1 tempi run")
+        if python:
+            slow = [float(r["python_us"]) for r in rows]
+            ax.loglog(sizes, slow, "^:", label="the same, TEMPI_PLANS=0 (Python path)")
         ax.set_xlabel("packed bytes (8-byte blocks at 64-byte stride)")
         ax.set_ylabel("one-way latency (µs)")
         ax.set_title(f"Vector ping-pong through the interposer ({comments[3][5:40]})", fontsize=9)

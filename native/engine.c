@@ -14,6 +14,7 @@
 
 #include <mpi.h>
 
+#include "config_gen.h" /* generated from tempi/config.py by tempi/shim/build.py */
 #include "engine.h"
 #include "interposer.h" /* tempi_py_plan */
 #include "internal.h"
@@ -117,9 +118,21 @@ void tempi_engine_clear(void)
     pthread_mutex_unlock(&tempi_i_plans_lock);
 }
 
+/* TEMPI_PLANS (default on), read on first use: off, every message takes the Python path. */
+static int tempi_i_plans_on(void)
+{
+    static int on = -1;
+    int now = __atomic_load_n(&on, __ATOMIC_RELAXED);
+    if (now < 0) {
+        now = tempi_i_config_bool("TEMPI_PLANS") != 0;
+        __atomic_store_n(&on, now, __ATOMIC_RELAXED);
+    }
+    return now;
+}
+
 int tempi_i_engine_takes(const void *buf, MPI_Datatype datatype)
 {
-    return tempi_i_host && !tempi_i_data_on_device(buf, datatype);
+    return tempi_i_host && tempi_i_plans_on() && !tempi_i_data_on_device(buf, datatype);
 }
 
 long tempi_engine_counter(int which)

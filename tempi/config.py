@@ -149,6 +149,14 @@ VARIABLES: tuple[Variable, ...] = (
         in_c=True,
     ),
     Variable(
+        "TEMPI_PLANS",
+        _bool,
+        True,
+        "Under the interposer, run host messages of a (datatype, count) seen before in C with "
+        "the plan Python made once (0: every message through Python, as before issue 14).",
+        in_c=True,
+    ),
+    Variable(
         "TEMPI_STATS",
         _bool,
         False,

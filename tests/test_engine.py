@@ -44,3 +44,14 @@ def test_without_tempi_host_the_engine_stays_out(program):
     for counts in _stats_by_rank(shim.stdout).values():
         assert counts["packed_host"] == counts["plan_misses"] == counts["in_python"] == 0
         assert counts["passed_through"] > 0
+
+
+def test_plans_off_takes_the_python_path(program):
+    """TEMPI_PLANS=0: the same output, every tempi message through Python, no plans."""
+    plain = _plain(2, [program(PROGRESS)])
+    shim = _tempi_run(2, [program(PROGRESS)], TEMPI_HOST="1", TEMPI_PLANS="0")
+    assert shim.returncode == 0, shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    for counts in _stats_by_rank(shim.stdout).values():
+        assert counts["plan_misses"] == 0, counts
+        assert counts["in_python"] == counts["packed_host"] == ENGINE_MESSAGES, counts

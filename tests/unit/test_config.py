@@ -134,7 +134,7 @@ def test_c_reads_unset_variables_as_their_defaults(c_reader):
 def test_generated_header_covers_every_boolean_the_interposer_reads():
     from tempi._native import native_dir
 
-    source = (native_dir() / "interposer.c").read_text()
+    source = "".join(p.read_text() for p in sorted(native_dir().glob("*.c")))
     read_in_c = {v.name for v in config.VARIABLES if f'tempi_i_config_bool("{v.name}")' in source}
     assert read_in_c == {v.name for v in C_VARIABLES}
     assert 'getenv("TEMPI_DISABLE")' not in source  # no second reader
