@@ -238,6 +238,33 @@ TEMPI_I_HIDDEN int tempi_i_vector(int kind, const void *one_buf, MPI_Count one_c
 TEMPI_I_HIDDEN int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
                                     const tempi_i_parts_t *recv, MPI_Comm comm);
 
+/* ---- stage.c: device buffers through host memory, for the calls tempi does not take ----- */
+
+#define TEMPI_I_STAGED_MAX 4 /* buffers per call */
+
+typedef struct {
+    int n, failed;
+    char *user[TEMPI_I_STAGED_MAX], *host[TEMPI_I_STAGED_MAX];
+    size_t nbytes[TEMPI_I_STAGED_MAX];
+    int out[TEMPI_I_STAGED_MAX], on_device[TEMPI_I_STAGED_MAX];
+} tempi_i_stage_t;
+
+/* Whether a buffer must be staged: device memory the MPI cannot read (or, with TEMPI_HOST,
+ * any memory). */
+TEMPI_I_HIDDEN int tempi_i_stages(const void *buf);
+/* The host copy of `count` of `datatype` at buf (the pointer to give the MPI; buf itself
+ * for MPI_IN_PLACE, NULL or nothing to copy); `out`: copied back by tempi_i_stage_out. */
+TEMPI_I_HIDDEN void *tempi_i_stage_in(tempi_i_stage_t *stage, const void *buf, MPI_Count count,
+                                      MPI_Datatype datatype, int out);
+/* Copy back what the call wrote (if it succeeded); returns err. */
+TEMPI_I_HIDDEN int tempi_i_stage_out(tempi_i_stage_t *stage, int err);
+TEMPI_I_HIDDEN MPI_Count tempi_i_comm_size(MPI_Comm comm); /* remote size for an inter */
+TEMPI_I_HIDDEN int tempi_i_comm_rank(MPI_Comm comm);
+TEMPI_I_HIDDEN int tempi_i_is_root(int root, MPI_Comm comm);
+TEMPI_I_HIDDEN MPI_Count tempi_i_count_at(const void *counts, int ints, int index);
+TEMPI_I_HIDDEN MPI_Count tempi_i_count_sum(const void *counts, int ints, MPI_Comm comm);
+TEMPI_I_HIDDEN int tempi_i_type_dup(MPI_Datatype oldtype, MPI_Datatype *newtype);
+
 /* ---- topology.c -------------------------------------------------------------------------- */
 
 /* Under TEMPI_NODES, fill node_of[r] with the lowest world rank on world rank r's simulated

@@ -36,19 +36,41 @@ def _arguments(params: str) -> str:
     return ", ".join(names)
 
 
+def _staging(buffers: tuple, args: str, fields: dict) -> dict[str, str]:
+    """The fields of rule "stage": which buffers decide, their host copies, and the
+    arguments with the copies in their place."""
+    lines, staged = [], {}
+    for param, count, datatype, out in buffers:
+        name = f"{param}_h"
+        count = count.format(**fields)
+        lines.append(
+            f"        void *{name} = tempi_i_stage_in(&stage_, {param}, {count}, {datatype}, {out});"
+        )
+        staged[param] = name
+    return {
+        "stages": " || ".join(f"tempi_i_stages({param})" for param, *_ in buffers),
+        "stage_in": "\n".join(lines),
+        "staged_args": ", ".join(staged.get(a, a) for a in args.split(", ")),
+    }
+
+
 def function(entry: spec.Entry, suffix: str) -> str:
     """One entry point's C definition, in the int form (suffix "") or the _c form."""
     name, params = entry.form(suffix)
     args = _arguments(params)
     fields = {
         "S": suffix,
+        "name": name,
         "COUNT": "int" if suffix == "" else "MPI_Count",
         "ints": 1 if suffix == "" else 0,
         "args": args,
         "pmpi": f"P{name}({args})",
     }
     for key, value in entry.values.items():
-        fields[key] = str(value).format(**fields)
+        if key != "buffers":
+            fields[key] = str(value).format(**fields)
+    if "buffers" in entry.values:
+        fields.update(_staging(entry.values["buffers"], args, fields))
     body = spec.RULES[entry.rule].body.format(**fields)
     return f"int {name}({params})\n{{\n{body}\n}}\n"
 
@@ -92,9 +114,10 @@ def table() -> str:
     families: dict[tuple[str, str], list[str]] = {}
     for entry in spec.ENTRIES:
         name = entry.name + ("(_c)" if entry.large else "")
-        families.setdefault((entry.family, entry.rule), []).append(f"`{name}`")
-    for (family, rule), names in families.items():
-        rows.append(f"| {family} | {', '.join(names)} | {spec.RULES[rule].takes} |")
+        takes = entry.takes or spec.RULES[entry.rule].takes
+        families.setdefault((entry.family, takes), []).append(f"`{name}`")
+    for (family, takes), names in families.items():
+        rows.append(f"| {family} | {', '.join(names)} | {takes} |")
     return "\n".join(rows) + "\n"
 
 

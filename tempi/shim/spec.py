@@ -187,8 +187,19 @@ RULES = {
     tempi_i_count_pass(tempi_i_collective_passed());
     return {pmpi};""",
     ),
+    "stage": Rule(
+        "nothing: device buffers (any type) the MPI cannot read are staged through pooled "
+        "pinned host memory around the system MPI's call (host buffers too with TEMPI_HOST=1)",
+        """    if ({stages}) {{
+        tempi_i_stage_t stage_ = {{0}};
+{stage_in}
+        int err_ = stage_.failed ? tempi_i_raise({comm}, MPI_ERR_NO_MEM) : P{name}({staged_args});
+        return tempi_i_stage_out(&stage_, err_);
+    }}
+    return {pmpi};""",
+    ),
     "own": Rule(
-        "see native/ (tempi_i_<name>): state, tables or completion of tempi's requests",
+        "see native/ (tempi_i_<name>)",
         """    return tempi_i_{helper}({args});""",
     ),
     "plain": Rule("nothing: the system MPI's answer", """    return {pmpi};"""),
@@ -203,6 +214,7 @@ class Entry:
     rule: str
     large: bool = True  # an MPI-4 _c form exists
     values: dict = field(default_factory=dict)
+    takes: str = ""  # for docs/shim.md, where the rule's own words do not say it
 
     def form(self, suffix: str) -> tuple[str, str]:
         """(name, C parameter list) of the int form (suffix "") or the _c form."""
@@ -268,9 +280,32 @@ def _alltoall(name: str, neighbor: int, w: bool) -> Entry:
     return Entry(name, params, "collectives", "alltoall", values=values)
 
 
+def _stage(name: str, params: str, family: str, buffers: tuple, comm: str = "comm") -> Entry:
+    """An entry point whose buffers are staged: (parameter, element count, datatype
+    parameter, written by the call) for each (C expressions; {ints} as in RULES)."""
+    return Entry(name, params, family, "stage", values={"buffers": buffers, "comm": comm})
+
+
+_REDUCE = "const void *sendbuf, void *recvbuf, COUNT count, MPI_Datatype datatype, MPI_Op op"
+_BOTH = (("sendbuf", "count", "datatype", 0), ("recvbuf", "count", "datatype", 1))
+_SIZE = "tempi_i_comm_size(comm)"
+_SUM = "tempi_i_count_sum(recvcounts, {ints}, comm)"
+
+
+_OWN_TAKES = {
+    "start-up": "Init: reads the switches, learns the nodes and the MPI's error conventions;"
+    " Finalize: completes tempi's leftovers, prints TEMPI_STATS",
+    "datatypes": "records whether tempi accelerates the type (a dup as its original)",
+    "completion": "tempi's requests (the plain ones go to the system MPI's same call, with"
+    " tempi's hidden)",
+    "topologies": "reorder = 1: tempi's placement of the ranks over the nodes",
+}
+
+
 def _own(name: str, params: str, family: str, large: bool = False) -> Entry:
     helper = name.removeprefix("MPI_").lower()
-    return Entry(name, params, family, "own", large=large, values={"helper": helper})
+    values = {"helper": helper}
+    return Entry(name, params, family, "own", large=large, values=values, takes=_OWN_TAKES[family])
 
 
 ENTRIES: tuple[Entry, ...] = (
@@ -422,6 +457,67 @@ ENTRIES: tuple[Entry, ...] = (
     _alltoall("MPI_Alltoallw", 0, True),
     _alltoall("MPI_Neighbor_alltoallv", 1, False),
     _alltoall("MPI_Neighbor_alltoallw", 1, True),
+    # staged when the MPI cannot read device memory (native/stage.c)
+    _stage(
+        "MPI_Alltoall",
+        _BLOCKS + ", MPI_Comm comm",
+        "staged collectives",
+        (
+            ("sendbuf", f"(MPI_Count)sendcount * {_SIZE}", "sendtype", 0),
+            ("recvbuf", f"(MPI_Count)recvcount * {_SIZE}", "recvtype", 1),
+        ),
+    ),
+    _stage(
+        "MPI_Reduce",
+        _REDUCE + ", int root, MPI_Comm comm",
+        "staged collectives",
+        (
+            ("sendbuf", "count", "datatype", 0),
+            ("recvbuf", "tempi_i_is_root(root, comm) ? count : 0", "datatype", 1),
+        ),
+    ),
+    _stage("MPI_Allreduce", _REDUCE + ", MPI_Comm comm", "staged collectives", _BOTH),
+    _stage("MPI_Scan", _REDUCE + ", MPI_Comm comm", "staged collectives", _BOTH),
+    _stage("MPI_Exscan", _REDUCE + ", MPI_Comm comm", "staged collectives", _BOTH),
+    _stage(
+        "MPI_Reduce_scatter_block",
+        "const void *sendbuf, void *recvbuf, COUNT recvcount, MPI_Datatype datatype,"
+        " MPI_Op op, MPI_Comm comm",
+        "staged collectives",
+        (
+            ("sendbuf", f"(MPI_Count)recvcount * {_SIZE}", "datatype", 0),
+            (
+                "recvbuf",
+                f"sendbuf == MPI_IN_PLACE ? (MPI_Count)recvcount * {_SIZE} : recvcount",
+                "datatype",
+                1,
+            ),
+        ),
+    ),
+    _stage(
+        "MPI_Reduce_scatter",
+        "const void *sendbuf, void *recvbuf, const COUNT recvcounts[], MPI_Datatype datatype,"
+        " MPI_Op op, MPI_Comm comm",
+        "staged collectives",
+        (
+            ("sendbuf", _SUM, "datatype", 0),
+            (
+                "recvbuf",
+                f"sendbuf == MPI_IN_PLACE ? {_SUM}"
+                " : tempi_i_count_at(recvcounts, {ints}, tempi_i_comm_rank(comm))",
+                "datatype",
+                1,
+            ),
+        ),
+    ),
+    _stage(
+        "MPI_Mrecv",
+        "void *buf, COUNT count, MPI_Datatype datatype, MPI_Message *message, MPI_Status *status",
+        "staged point to point",
+        (("buf", "count", "datatype", 1),),
+        comm="MPI_COMM_NULL",
+    ),
+    _own("MPI_Type_dup", "MPI_Datatype oldtype, MPI_Datatype *newtype", "datatypes"),
     # pack (native/pack.c)
     Entry(
         "MPI_Pack",

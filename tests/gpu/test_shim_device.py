@@ -116,3 +116,18 @@ def test_mpi_bottom_on_device_buffers(program, nranks):
     assert records == _lines(plain.stdout, "rank")
     assert len(records) == BOTTOM_RECORDS * nranks, records
     assert "ERROR" not in shim.stderr, shim.stderr
+
+
+@pytest.mark.parametrize("nranks", [2, 3])
+def test_staged_calls_on_device_buffers(program, nranks):
+    """Alltoall, the reductions, Mrecv and a Type_dup'd type on cuMemAlloc'd buffers, on an
+    MPI that is not CUDA-aware: staged through pinned host memory (native/stage.c), the
+    results those of the same program on host buffers without the shim (not yet run on a
+    GPU machine)."""
+    from tests.test_shim_staging import STAGED_CALLS, STAGING, staged_calls
+
+    plain = _plain(nranks, [program(STAGING)])
+    shim = _tempi_run(nranks, [program(STAGING), "device"])
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    assert staged_calls(shim.stderr) == [STAGED_CALLS] * nranks, shim.stderr

@@ -1,0 +1,96 @@
+/* The calls the shim stages when the MPI cannot read device memory (native/stage.c), one
+ * family after another: MPI_Alltoall (doubles, and a vector type), the reductions (Reduce,
+ * in place too, Allreduce, Reduce_scatter, Reduce_scatter_block, Scan, Exscan), MPI_Mrecv
+ * after MPI_Mprobe, and a message of an MPI_Type_dup of a vector type. Every result is
+ * printed as a checksum, so runs with and without the shim can be compared; under the
+ * shim stderr says how many calls it staged (tempi_staged_calls, looked up at run
+ * time: absent without the shim). Buffers are device memory with "device" as the first
+ * argument (native/devmem.h), host memory otherwise (staged with TEMPI_HOST=1). */
+#include "check.h"
+#include <dlfcn.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+
+#define N 24
+
+static int rank, size;
+
+static void say(const char *what, const double *buffer, size_t n)
+{
+    printf("rank %d %s %016lx\n", rank, what, checksum(buffer, n));
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    devmem_init(argc > 1 && strcmp(argv[1], "device") == 0);
+    size_t all = (size_t)N * size * 2;
+    double *send = filled(all, 1000.0 * rank), *recv = filled(all, -1.0);
+
+    MPI_Alltoall(send, N, MPI_DOUBLE, recv, N, MPI_DOUBLE, MPI_COMM_WORLD);
+    say("alltoall", recv, all);
+
+    MPI_Datatype vec;
+    MPI_Type_vector(N / 2, 1, 2, MPI_DOUBLE, &vec);
+    MPI_Type_commit(&vec);
+    fill_values(recv, all, -2.0);
+    MPI_Alltoall(send, 1, vec, recv, N / 2, MPI_DOUBLE, MPI_COMM_WORLD);
+    say("alltoall-vector", recv, all);
+
+    fill_values(recv, all, -3.0);
+    MPI_Reduce(send, recv, N, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    say("reduce", recv, N);
+    fill_values(recv, N, 1.0 + rank);
+    MPI_Reduce(rank == 0 ? MPI_IN_PLACE : recv, recv, N, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    say("reduce-in-place", recv, N);
+    MPI_Allreduce(send, recv, N, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    say("allreduce", recv, N);
+    MPI_Scan(send, recv, N, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    say("scan", recv, N);
+    fill_values(recv, N, -4.0);
+    MPI_Exscan(send, recv, N, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    if (rank > 0) /* rank 0's receive buffer is undefined after MPI_Exscan */
+        say("exscan", recv, N);
+    MPI_Reduce_scatter_block(send, recv, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    say("reduce-scatter-block", recv, 4);
+    int counts[64];
+    for (int i = 0; i < size; ++i)
+        counts[i] = 1 + i % 3;
+    MPI_Reduce_scatter(send, recv, counts, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    say("reduce-scatter", recv, (size_t)counts[rank]);
+
+    int right = (rank + 1) % size, left = (rank + size - 1) % size;
+    MPI_Request request;
+    MPI_Isend(send, N, MPI_DOUBLE, right, 7, MPI_COMM_WORLD, &request);
+    MPI_Message message;
+    MPI_Status status;
+    MPI_Mprobe(left, 7, MPI_COMM_WORLD, &message, &status);
+    fill_values(recv, N, -5.0);
+    MPI_Mrecv(recv, N, MPI_DOUBLE, &message, &status);
+    MPI_Wait(&request, MPI_STATUS_IGNORE);
+    int got;
+    MPI_Get_count(&status, MPI_DOUBLE, &got);
+    printf("rank %d mrecv count %d source %d\n", rank, got, status.MPI_SOURCE);
+    say("mrecv", recv, N);
+
+    MPI_Datatype dup;
+    MPI_Type_dup(vec, &dup);
+    fill_values(recv, all, -6.0);
+    MPI_Sendrecv(send, 2, dup, right, 8, recv, 2, dup, left, 8, MPI_COMM_WORLD, &status);
+    MPI_Get_count(&status, dup, &got);
+    printf("rank %d dup count %d\n", rank, got);
+    say("dup", recv, 2 * N);
+    MPI_Type_free(&dup);
+    MPI_Type_free(&vec);
+
+    long (*staged)(void) = (long (*)(void))dlsym(RTLD_DEFAULT, "tempi_staged_calls");
+    if (staged != NULL)
+        fprintf(stderr, "staged %d: %ld\n", rank, staged());
+    devmem_free(send);
+    devmem_free(recv);
+    MPI_Finalize();
+    return 0;
+}
