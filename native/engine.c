@@ -256,10 +256,7 @@ int tempi_i_engine_recv(void *buf, int64_t count, MPI_Datatype datatype, int sou
  * ones make PMPI_Send_init/PMPI_Recv_init of the staging at *_init; MPI_Start packs (a
  * send) and calls PMPI_Start. */
 
-/* Python's ids are reused, so they stay below requests.c's limit of live requests
- * (TEMPI_I_SLOTS / 2); the engine's start above it, and stay small too (requests.c keeps
- * a per-id array). */
-#define TEMPI_I_ENGINE_IDS TEMPI_I_SLOTS
+/* The engine's ids start at TEMPI_I_ENGINE_IDS (internal.h), above Python's. */
 #define TEMPI_I_ENGINE_SLOTS 4096
 
 struct tempi_i_op {

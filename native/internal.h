@@ -109,14 +109,19 @@ TEMPI_I_HIDDEN void tempi_i_loud(tempi_i_quiet_t *saved);
 
 /* ---- table.c: small hash tables ---------------------------------------------------------- */
 
-#define TEMPI_I_SLOTS 16384 /* per table, open addressing; a full table degrades safely */
-
+/* Open addressing over `slots` (a power of 2, 0 until the first store), grown to stay at
+ * most half full, deleted slots included. */
 struct tempi_i_table {
-    uint64_t key[TEMPI_I_SLOTS];
-    int value[TEMPI_I_SLOTS];
-    unsigned char used[TEMPI_I_SLOTS]; /* 0 empty, 1 in use, 2 deleted */
+    uint64_t *key;
+    int *value;
+    unsigned char *used; /* 0 empty, 1 in use, 2 deleted */
+    unsigned slots, filled;
     int live;
 };
+
+/* tempi's request ids: Python's from 1 (reused, so as small as the live requests allow),
+ * the C engine's from here (its own slots). An entry is id << 2 | two bits, in an int. */
+#define TEMPI_I_ENGINE_IDS (1 << 26)
 
 extern TEMPI_I_HIDDEN struct tempi_i_table tempi_i_types;    /* Fortran handle -> 1 */
 extern TEMPI_I_HIDDEN struct tempi_i_table tempi_i_requests; /* request bits -> entry */
@@ -130,7 +135,8 @@ static inline int tempi_i_live(const struct tempi_i_table *t)
 TEMPI_I_HIDDEN int tempi_i_find(const struct tempi_i_table *t, uint64_t key); /* or 0 */
 TEMPI_I_HIDDEN void tempi_i_lock(void); /* the tables' mutex, under MPI_THREAD_MULTIPLE */
 TEMPI_I_HIDDEN void tempi_i_unlock(void);
-/* Store value (non-zero) under key, or remove key when value is 0. Returns 0 if full. */
+/* Store value (non-zero) under key, or remove key when value is 0. Returns 0 if out of
+ * memory. */
 TEMPI_I_HIDDEN int tempi_i_store(struct tempi_i_table *t, uint64_t key, int value);
 
 /* ---- memkind.c: device memory ------------------------------------------------------------ */

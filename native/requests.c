@@ -25,46 +25,22 @@ static uint64_t tempi_i_request_key(MPI_Request request)
     return key;
 }
 
-#define TEMPI_I_MAX_REQUESTS (TEMPI_I_SLOTS / 2) /* keeps the request table's probes short */
+/* The communicator each of tempi's requests was made on, by tempi's id (Fortran handle
+ * + 1): a failure of the request raises that communicator's error handler, and tempi works
+ * on it with MPI_ERRORS_RETURN meanwhile (errors.c). */
+static struct tempi_i_table tempi_i_request_comms;
 
-/* The communicator each of tempi's requests was made on, by tempi's id (small: Python
- * reuses ids): a failure of the request raises that communicator's error handler, and
- * tempi works on it with MPI_ERRORS_RETURN meanwhile (errors.c). */
-static MPI_Comm *tempi_i_comms = NULL;
-static int tempi_i_ncomms = 0;
-
-static void tempi_i_remember_comm(int id, MPI_Comm comm)
+static void tempi_i_request_comm(int id, MPI_Comm comm)
 {
-    tempi_i_lock();
-    if (id >= tempi_i_ncomms) {
-        int n = tempi_i_ncomms ? tempi_i_ncomms : 256;
-        while (n <= id)
-            n *= 2;
-        MPI_Comm *grown = realloc(tempi_i_comms, sizeof(MPI_Comm) * (size_t)n);
-        if (grown) {
-            for (int i = tempi_i_ncomms; i < n; ++i)
-                grown[i] = MPI_COMM_NULL;
-            tempi_i_comms = grown;
-            tempi_i_ncomms = n;
-        }
-    }
-    if (id >= 0 && id < tempi_i_ncomms)
-        tempi_i_comms[id] = comm;
-    tempi_i_unlock();
+    tempi_i_store(&tempi_i_request_comms, (uint64_t)id, MPI_Comm_c2f(comm) + 1);
 }
 
 /* The communicator of the request whose table entry is `entry`. */
 static MPI_Comm tempi_i_comm_of(int entry)
 {
-    int id = entry >> 2;
-    MPI_Comm comm = MPI_COMM_NULL;
-    tempi_i_lock();
-    if (id >= 0 && id < tempi_i_ncomms)
-        comm = tempi_i_comms[id];
-    tempi_i_unlock();
-    return comm;
+    int handle = tempi_i_find(&tempi_i_request_comms, (uint64_t)(entry >> 2));
+    return handle ? MPI_Comm_f2c(handle - 1) : MPI_COMM_NULL;
 }
-
 
 static int tempi_i_greq_query(void *extra, MPI_Status *status)
 {
@@ -123,10 +99,6 @@ static void tempi_i_finish(MPI_Request *request, int entry)
 /* Before tempi starts an operation: the handle the application will hold. */
 int tempi_i_new_handle(MPI_Request *request)
 {
-    if (tempi_i_live(&tempi_i_requests) >= TEMPI_I_MAX_REQUESTS) {
-        fprintf(stderr, "tempi: more than %d requests in flight\n", TEMPI_I_MAX_REQUESTS);
-        return 1000 + MPI_ERR_INTERN;
-    }
     int err = PMPI_Grequest_start(tempi_i_greq_query, tempi_i_greq_free, tempi_i_greq_cancel,
                                   NULL, request);
     return err == MPI_SUCCESS ? TEMPI_I_OK : 1000 + err;
@@ -137,11 +109,12 @@ int tempi_i_new_handle(MPI_Request *request)
 int tempi_i_adopt(int rc, int id, int persistent, MPI_Comm comm, MPI_Request *request)
 {
     if (rc == TEMPI_I_OK)
-        tempi_i_remember_comm(id, comm);
-    if (rc == TEMPI_I_OK)
-        tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request),
-                      id << 2 | (persistent ? TEMPI_I_PERSISTENT : TEMPI_I_ACTIVE));
-    else
+        tempi_i_request_comm(id, comm);
+    if (rc == TEMPI_I_OK &&
+        !tempi_i_store(&tempi_i_requests, tempi_i_request_key(*request),
+                       id << 2 | (persistent ? TEMPI_I_PERSISTENT : TEMPI_I_ACTIVE)))
+        rc = TEMPI_I_ERROR + MPI_ERR_NO_MEM; /* (the operation started completes unseen) */
+    if (rc != TEMPI_I_OK)
         tempi_i_drop_handle(request);
     return rc;
 }

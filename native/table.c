@@ -1,17 +1,18 @@
-/* The interposer's small hash tables (open addressing, TEMPI_I_SLOTS slots each): the
+/* The interposer's hash tables (open addressing, grown to stay at most half full): the
  * accelerated datatypes (Fortran handle -> 1) and tempi's requests (the bits of the
  * application's MPI_Request -> tempi's entry). Under MPI_THREAD_MULTIPLE a mutex guards
  * them; the live count is read without it, so an empty table costs the fast path one load. */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "internal.h"
 
 static pthread_mutex_t tempi_i_table_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static unsigned tempi_i_slot(uint64_t key)
+static unsigned tempi_i_slot(uint64_t key, unsigned slots)
 {
-    return (unsigned)((key * 0x9E3779B97F4A7C15ull) >> 40) % TEMPI_I_SLOTS;
+    return (unsigned)((key * 0x9E3779B97F4A7C15ull) >> 32) & (slots - 1);
 }
 
 void tempi_i_lock(void)
@@ -28,8 +29,10 @@ void tempi_i_unlock(void)
 
 static int tempi_i_probe(const struct tempi_i_table *t, uint64_t key)
 {
-    unsigned s = tempi_i_slot(key);
-    for (unsigned n = 0; n < TEMPI_I_SLOTS; ++n, s = (s + 1) % TEMPI_I_SLOTS) {
+    if (t->slots == 0)
+        return 0;
+    unsigned mask = t->slots - 1, s = tempi_i_slot(key, t->slots);
+    for (unsigned n = 0; n < t->slots; ++n, s = (s + 1) & mask) {
         if (t->used[s] == 0)
             return 0;
         if (t->used[s] == 1 && t->key[s] == key)
@@ -49,10 +52,45 @@ int tempi_i_find(const struct tempi_i_table *t, uint64_t key)
     return value;
 }
 
+/* Into fresh arrays of `slots` slots (a power of 2), without the deleted ones; 0 if out
+ * of memory (the table is unchanged). */
+static int tempi_i_rehash(struct tempi_i_table *t, unsigned slots)
+{
+    uint64_t *key = calloc(slots, sizeof *key);
+    int *value = calloc(slots, sizeof *value);
+    unsigned char *used = calloc(slots, 1);
+    if (!key || !value || !used) {
+        free(key), free(value), free(used);
+        return 0;
+    }
+    for (unsigned i = 0; i < t->slots; ++i) {
+        if (t->used[i] != 1)
+            continue;
+        unsigned s = tempi_i_slot(t->key[i], slots);
+        while (used[s])
+            s = (s + 1) & (slots - 1);
+        key[s] = t->key[i], value[s] = t->value[i], used[s] = 1;
+    }
+    free(t->key), free(t->value), free(t->used);
+    t->key = key, t->value = value, t->used = used;
+    t->slots = slots;
+    t->filled = t->live;
+    return 1;
+}
+
 static int tempi_i_put(struct tempi_i_table *t, uint64_t key, int value)
 {
-    unsigned s = tempi_i_slot(key), free_slot = TEMPI_I_SLOTS;
-    for (unsigned n = 0; n < TEMPI_I_SLOTS; ++n, s = (s + 1) % TEMPI_I_SLOTS) {
+    if (value && 2 * (t->filled + 1) > t->slots) { /* at most half full, tombstones too */
+        unsigned slots = t->slots ? t->slots : 1024;
+        while (4 * ((unsigned)t->live + 1) > slots && slots < (1u << 30)) /* a quarter after */
+            slots *= 2;
+        if (!tempi_i_rehash(t, slots) && (t->slots == 0 || t->filled + 1 >= t->slots))
+            return 0;
+    }
+    if (t->slots == 0)
+        return !value;
+    unsigned mask = t->slots - 1, s = tempi_i_slot(key, t->slots), free_slot = t->slots;
+    for (unsigned n = 0; n < t->slots; ++n, s = (s + 1) & mask) {
         if (t->used[s] == 1 && t->key[s] == key) {
             if (value)
                 t->value[s] = value;
@@ -62,15 +100,17 @@ static int tempi_i_put(struct tempi_i_table *t, uint64_t key, int value)
             }
             return 1;
         }
-        if (t->used[s] != 1 && free_slot == TEMPI_I_SLOTS)
+        if (t->used[s] != 1 && free_slot == t->slots)
             free_slot = s;
         if (t->used[s] == 0)
             break;
     }
     if (!value)
         return 1;
-    if (free_slot == TEMPI_I_SLOTS)
+    if (free_slot == t->slots)
         return 0;
+    if (t->used[free_slot] == 0)
+        ++t->filled;
     t->key[free_slot] = key;
     t->value[free_slot] = value;
     t->used[free_slot] = 1;
