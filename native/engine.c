@@ -6,7 +6,7 @@
  * a message sent by the engine is received by the Python path, by a peer without tempi,
  * or by the engine, alike. Staging buffers are per thread (one for sends, one for
  * receives, grown as needed, kept), so no lock is taken for them; the plan table takes a
- * mutex (uncontended: tens of ns). */
+ * mutex under MPI_THREAD_MULTIPLE (uncontended: tens of ns). */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +32,20 @@ struct tempi_i_plan_slot {
 
 static struct tempi_i_plan_slot tempi_i_plans[TEMPI_I_PLANS];
 static pthread_mutex_t tempi_i_plans_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The lock of the plan table and the slots, taken only under MPI_THREAD_MULTIPLE. */
+static void tempi_i_plans_take(void)
+{
+    if (tempi_i_threaded)
+        pthread_mutex_lock(&tempi_i_plans_lock);
+}
+
+static void tempi_i_plans_give(void)
+{
+    if (tempi_i_threaded)
+        pthread_mutex_unlock(&tempi_i_plans_lock);
+}
+
 static long tempi_i_engine_runs = 0;   /* messages the engine ran */
 static long tempi_i_engine_misses = 0; /* lookups that asked Python's planner */
 
@@ -66,14 +80,14 @@ static int tempi_i_plan_probe(int ftype, int64_t count, int *found)
 static int tempi_i_plan_for(MPI_Datatype datatype, int64_t count, struct tempi_plan *plan)
 {
     int ftype = MPI_Type_c2f(datatype), found, has = 0;
-    pthread_mutex_lock(&tempi_i_plans_lock);
+    tempi_i_plans_take();
     int s = tempi_i_plan_probe(ftype, count, &found);
     if (found) {
         has = tempi_i_plans[s].has_plan;
         if (has)
             *plan = tempi_i_plans[s].plan;
     }
-    pthread_mutex_unlock(&tempi_i_plans_lock);
+    tempi_i_plans_give();
     if (found)
         return has;
     /* First sight: Python plans (outside the lock: it may take long, and another thread
@@ -87,7 +101,7 @@ static int tempi_i_plan_for(MPI_Datatype datatype, int64_t count, struct tempi_p
     has = rc == TEMPI_I_OK && made.transfer != 0 && made.nbytes > 0 && made.nbytes <= INT32_MAX;
     if (rc != TEMPI_I_OK && rc != TEMPI_I_PASS)
         return 0; /* Python failed: no entry, its path says why */
-    pthread_mutex_lock(&tempi_i_plans_lock);
+    tempi_i_plans_take();
     s = tempi_i_plan_probe(ftype, count, &found);
     if (s >= 0) {
         tempi_i_plans[s].used = 1;
@@ -96,7 +110,7 @@ static int tempi_i_plan_for(MPI_Datatype datatype, int64_t count, struct tempi_p
         tempi_i_plans[s].has_plan = has;
         tempi_i_plans[s].plan = made;
     }
-    pthread_mutex_unlock(&tempi_i_plans_lock);
+    tempi_i_plans_give();
     if (has)
         *plan = made;
     return has;
@@ -104,18 +118,18 @@ static int tempi_i_plan_for(MPI_Datatype datatype, int64_t count, struct tempi_p
 
 void tempi_i_engine_forget_type(int ftype)
 {
-    pthread_mutex_lock(&tempi_i_plans_lock);
+    tempi_i_plans_take();
     for (int s = 0; s < TEMPI_I_PLANS; ++s)
         if (tempi_i_plans[s].used == 1 && tempi_i_plans[s].ftype == ftype)
             tempi_i_plans[s].used = 2;
-    pthread_mutex_unlock(&tempi_i_plans_lock);
+    tempi_i_plans_give();
 }
 
 void tempi_engine_clear(void)
 {
-    pthread_mutex_lock(&tempi_i_plans_lock);
+    tempi_i_plans_take();
     memset(tempi_i_plans, 0, sizeof tempi_i_plans);
-    pthread_mutex_unlock(&tempi_i_plans_lock);
+    tempi_i_plans_give();
 }
 
 /* TEMPI_PLANS (default on), read on first use: off, every message takes the Python path. */
@@ -222,6 +236,25 @@ int tempi_i_engine_send(const void *buf, int64_t count, MPI_Datatype datatype, i
     return err == MPI_SUCCESS ? TEMPI_I_OK : TEMPI_I_ERROR + err;
 }
 
+/* MPI_Pack (to_packed) or MPI_Unpack of host data with a plan, at *position of the packed
+ * buffer of size bytes; MPI_ERR_TRUNCATE as tempi's Python path says it. */
+int tempi_i_engine_pack(const void *typed_buf, int64_t count, MPI_Datatype datatype,
+                        void *packed_buf, int64_t size, int64_t *position, int to_packed)
+{
+    struct tempi_plan plan;
+    if (!tempi_i_plan_for(datatype, count, &plan))
+        return TEMPI_I_PASS;
+    char *typed = tempi_i_typed(typed_buf, &plan), *packed = (char *)packed_buf + *position;
+    if (*position < 0 || *position + plan.nbytes > size)
+        return TEMPI_I_ERROR + MPI_ERR_TRUNCATE;
+    if (typed == NULL || ((uintptr_t)packed & (uintptr_t)(plan.word_b - 1)) != 0)
+        return TEMPI_I_PASS; /* the Python path picks a narrower word */
+    tempi_i_run(&plan, typed, packed, to_packed);
+    *position += plan.nbytes;
+    tempi_i_count_run();
+    return TEMPI_I_OK;
+}
+
 int tempi_i_engine_recv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
                         MPI_Comm comm, MPI_Status *status)
 {
@@ -292,21 +325,21 @@ static struct tempi_i_op *tempi_i_op_of(int id)
 static int tempi_i_op_new(size_t nbytes)
 {
     int s = -1;
-    pthread_mutex_lock(&tempi_i_plans_lock);
+    tempi_i_plans_take();
     if (tempi_i_ops_nfree > 0)
         s = tempi_i_ops_free[--tempi_i_ops_nfree];
     else if (tempi_i_ops_next < TEMPI_I_ENGINE_SLOTS)
         s = tempi_i_ops_next++;
-    pthread_mutex_unlock(&tempi_i_plans_lock);
+    tempi_i_plans_give();
     if (s < 0)
         return -1;
     struct tempi_i_op *op = &tempi_i_ops[s];
     if (op->capacity < nbytes) {
         void *fresh = NULL;
         if (posix_memalign(&fresh, 64, nbytes) != 0) {
-            pthread_mutex_lock(&tempi_i_plans_lock);
+            tempi_i_plans_take();
             tempi_i_ops_free[tempi_i_ops_nfree++] = s;
-            pthread_mutex_unlock(&tempi_i_plans_lock);
+            tempi_i_plans_give();
             return -1;
         }
         free(op->staging);
@@ -324,9 +357,9 @@ static void tempi_i_op_release(struct tempi_i_op *op)
     if (op->request != MPI_REQUEST_NULL) /* an inactive persistent request of the MPI */
         PMPI_Request_free(&op->request);
     op->used = 0;
-    pthread_mutex_lock(&tempi_i_plans_lock);
+    tempi_i_plans_take();
     tempi_i_ops_free[tempi_i_ops_nfree++] = (int)(op - tempi_i_ops);
-    pthread_mutex_unlock(&tempi_i_plans_lock);
+    tempi_i_plans_give();
 }
 
 static int tempi_i_op_post(struct tempi_i_op *op)

@@ -47,6 +47,11 @@ TEMPI_I_HIDDEN int tempi_i_op_start(int id);
 TEMPI_I_HIDDEN int tempi_i_op_cancel(int id);
 TEMPI_I_HIDDEN void tempi_i_op_request_free(int id);
 
+/* MPI_Pack (to_packed 1) or MPI_Unpack (0) of host data with a plan: typed_buf holds
+ * count elements, packed_buf size bytes, *position advances by the packed size. */
+TEMPI_I_HIDDEN int tempi_i_engine_pack(const void *typed_buf, int64_t count,
+                                       MPI_Datatype datatype, void *packed_buf, int64_t size,
+                                       int64_t *position, int to_packed);
 /* MPI_Type_free: the type's plans die (before Python forgets their arguments). */
 TEMPI_I_HIDDEN void tempi_i_engine_forget_type(int ftype);
 

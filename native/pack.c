@@ -4,12 +4,18 @@
 
 #include <mpi.h>
 
+#include "engine.h"
 #include "interposer.h"
 #include "internal.h"
 
 int tempi_i_pack(const void *inbuf, int64_t incount, MPI_Datatype datatype, void *outbuf,
                         int64_t outsize, int64_t *position, MPI_Comm comm)
 {
+    if (tempi_i_engine_takes(inbuf, datatype)) { /* a plan of the C engine: no Python */
+        int rc = tempi_i_engine_pack(inbuf, incount, datatype, outbuf, outsize, position, 1);
+        if (rc != TEMPI_I_PASS)
+            return rc;
+    }
     tempi_i_quiet_t quiet;
     tempi_i_quiet(comm, &quiet);
     tempi_i_inside = 1;
@@ -23,6 +29,12 @@ int tempi_i_pack(const void *inbuf, int64_t incount, MPI_Datatype datatype, void
 int tempi_i_unpack(const void *inbuf, int64_t insize, int64_t *position, void *outbuf,
                           int64_t outcount, MPI_Datatype datatype, MPI_Comm comm)
 {
+    if (tempi_i_engine_takes(outbuf, datatype)) { /* a plan of the C engine: no Python */
+        int rc = tempi_i_engine_pack(outbuf, outcount, datatype, (void *)inbuf, insize,
+                                     position, 0);
+        if (rc != TEMPI_I_PASS)
+            return rc;
+    }
     tempi_i_quiet_t quiet;
     tempi_i_quiet(comm, &quiet);
     tempi_i_inside = 1;
