@@ -249,10 +249,10 @@ TEMPI_I_HIDDEN int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
 #define TEMPI_I_STAGED_MAX 4 /* buffers per call */
 
 typedef struct {
-    int n, failed;
+    int n, failed, owned; /* owned: memory of its own (non-blocking), not the thread's pool */
     char *user[TEMPI_I_STAGED_MAX], *host[TEMPI_I_STAGED_MAX];
     size_t nbytes[TEMPI_I_STAGED_MAX];
-    int out[TEMPI_I_STAGED_MAX], on_device[TEMPI_I_STAGED_MAX];
+    int out[TEMPI_I_STAGED_MAX], on_device[TEMPI_I_STAGED_MAX], pinned[TEMPI_I_STAGED_MAX];
 } tempi_i_stage_t;
 
 /* Whether a buffer must be staged: device memory the MPI cannot read (or, with TEMPI_HOST,
@@ -264,6 +264,28 @@ TEMPI_I_HIDDEN void *tempi_i_stage_in(tempi_i_stage_t *stage, const void *buf, M
                                       MPI_Datatype datatype, int out);
 /* Copy back what the call wrote (if it succeeded); returns err. */
 TEMPI_I_HIDDEN int tempi_i_stage_out(tempi_i_stage_t *stage, int err);
+/* A non-blocking or persistent call's copies (stage->owned), kept with *request until its
+ * completion call copies back (err: the call's; on failure they go at once). */
+TEMPI_I_HIDDEN int tempi_i_stage_hold(tempi_i_stage_t *stage, int err, MPI_Request *request,
+                                      int persistent);
+/* The completion calls, Start(all) and Request_free, with staged requests' copies. */
+TEMPI_I_HIDDEN int tempi_i_staged_wait(MPI_Request *request, MPI_Status *status);
+TEMPI_I_HIDDEN int tempi_i_staged_test(MPI_Request *request, int *flag, MPI_Status *status);
+TEMPI_I_HIDDEN int tempi_i_staged_waitall(int count, MPI_Request requests[],
+                                          MPI_Status statuses[]);
+TEMPI_I_HIDDEN int tempi_i_staged_testall(int count, MPI_Request requests[], int *flag,
+                                          MPI_Status statuses[]);
+TEMPI_I_HIDDEN int tempi_i_staged_waitany(int count, MPI_Request requests[], int *index,
+                                          MPI_Status *status);
+TEMPI_I_HIDDEN int tempi_i_staged_testany(int count, MPI_Request requests[], int *index,
+                                          int *flag, MPI_Status *status);
+TEMPI_I_HIDDEN int tempi_i_staged_waitsome(int incount, MPI_Request requests[], int *outcount,
+                                           int indices[], MPI_Status statuses[]);
+TEMPI_I_HIDDEN int tempi_i_staged_testsome(int incount, MPI_Request requests[], int *outcount,
+                                           int indices[], MPI_Status statuses[]);
+TEMPI_I_HIDDEN int tempi_i_staged_start(MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_staged_startall(int count, MPI_Request requests[]);
+TEMPI_I_HIDDEN int tempi_i_staged_request_free(MPI_Request *request);
 TEMPI_I_HIDDEN MPI_Count tempi_i_comm_size(MPI_Comm comm); /* remote size for an inter */
 TEMPI_I_HIDDEN int tempi_i_comm_rank(MPI_Comm comm);
 TEMPI_I_HIDDEN int tempi_i_is_root(int root, MPI_Comm comm);

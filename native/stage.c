@@ -91,6 +91,31 @@ static char *tempi_i_host_memory(int slot, size_t nbytes, int on_device)
     return fresh;
 }
 
+/* Host memory of a non-blocking or persistent call's own (it lives until completion). */
+static char *tempi_i_own_memory(size_t nbytes, int on_device, int *pinned)
+{
+    static tempi_i_cu_host_fn alloc = NULL;
+    if (on_device && alloc == NULL)
+        alloc = (tempi_i_cu_host_fn)tempi_i_cuda_symbol("cuMemAllocHost_v2");
+    void *fresh = NULL;
+    *pinned = on_device && alloc != NULL && alloc(&fresh, nbytes) == 0;
+    return *pinned ? fresh : malloc(nbytes);
+}
+
+static void tempi_i_own_free(tempi_i_stage_t *stage)
+{
+    static tempi_i_cu_free_fn release = NULL;
+    for (int i = 0; i < stage->n; ++i) {
+        if (stage->pinned[i] && release == NULL)
+            release = (tempi_i_cu_free_fn)tempi_i_cuda_symbol("cuMemFreeHost");
+        if (stage->pinned[i] && release != NULL)
+            release(stage->host[i]);
+        else if (!stage->pinned[i])
+            free(stage->host[i]);
+    }
+    stage->n = 0;
+}
+
 void *tempi_i_stage_in(tempi_i_stage_t *stage, const void *buf, MPI_Count count,
                        MPI_Datatype datatype, int out)
 {
@@ -106,7 +131,8 @@ void *tempi_i_stage_in(tempi_i_stage_t *stage, const void *buf, MPI_Count count,
         return (void *)buf;
     int on_device = tempi_i_data_on_device(buf, datatype);
     int slot = stage->n;
-    char *host = tempi_i_host_memory(slot, (size_t)(hi - lo), on_device);
+    char *host = stage->owned ? tempi_i_own_memory((size_t)(hi - lo), on_device, &stage->pinned[slot])
+                              : tempi_i_host_memory(slot, (size_t)(hi - lo), on_device);
     if (host == NULL) {
         stage->failed = 1;
         return (void *)buf;
@@ -126,9 +152,268 @@ int tempi_i_stage_out(tempi_i_stage_t *stage, int err)
     for (int i = 0; i < stage->n; ++i)
         if (stage->out[i] && err == MPI_SUCCESS)
             tempi_i_copy(stage->user[i], stage->host[i], stage->nbytes[i], stage->on_device[i]);
-    if (!tempi_i_inside)
+    if (!tempi_i_inside && !stage->owned)
         __atomic_fetch_add(&tempi_i_staged, 1, __ATOMIC_RELAXED);
     return err;
+}
+
+/* ---- non-blocking and persistent calls: the copies live until the completion call --- */
+
+typedef struct {
+    tempi_i_stage_t stage;
+    uint64_t key;
+    int persistent;
+} tempi_i_held_t;
+
+static struct tempi_i_table tempi_i_held_requests; /* request bits -> slot + 1 */
+static tempi_i_held_t **tempi_i_held = NULL;
+static int tempi_i_nheld = 0;
+
+static uint64_t tempi_i_key(MPI_Request request)
+{
+    uint64_t key = 0;
+    memcpy(&key, &request, sizeof request);
+    return key;
+}
+
+int tempi_i_stage_hold(tempi_i_stage_t *stage, int err, MPI_Request *request, int persistent)
+{
+    if (!tempi_i_inside)
+        __atomic_fetch_add(&tempi_i_staged, 1, __ATOMIC_RELAXED);
+    if (err != MPI_SUCCESS || stage->n == 0) {
+        tempi_i_own_free(stage);
+        return err;
+    }
+    tempi_i_held_t *held = malloc(sizeof *held);
+    tempi_i_lock();
+    int slot = 0;
+    while (slot < tempi_i_nheld && tempi_i_held[slot] != NULL)
+        ++slot;
+    if (held != NULL && slot == tempi_i_nheld) {
+        int n = tempi_i_nheld ? 2 * tempi_i_nheld : 64;
+        tempi_i_held_t **grown = realloc(tempi_i_held, sizeof *grown * (size_t)n);
+        if (grown != NULL) {
+            for (int i = tempi_i_nheld; i < n; ++i)
+                grown[i] = NULL;
+            tempi_i_held = grown;
+            tempi_i_nheld = n;
+        }
+    }
+    int kept = held != NULL && slot < tempi_i_nheld;
+    if (kept) {
+        held->stage = *stage;
+        held->key = tempi_i_key(*request);
+        held->persistent = persistent;
+        tempi_i_held[slot] = held;
+    }
+    tempi_i_unlock();
+    if (kept && tempi_i_store(&tempi_i_held_requests, held->key, slot + 1))
+        return MPI_SUCCESS;
+    /* out of memory: the call cannot be staged to completion; wait here, then copy back */
+    free(held);
+    if (kept)
+        tempi_i_held[slot] = NULL;
+    if (!persistent)
+        err = PMPI_Wait(request, MPI_STATUS_IGNORE);
+    tempi_i_stage_out(stage, err);
+    tempi_i_own_free(stage);
+    return err;
+}
+
+/* The slots of the staged requests among requests[0..n), or NULL when there are none. */
+static int *tempi_i_held_slots(int n, const MPI_Request requests[])
+{
+    if (tempi_i_live(&tempi_i_held_requests) == 0 || n <= 0)
+        return NULL;
+    int *slots = NULL, any = 0;
+    for (int i = 0; i < n; ++i) {
+        int slot = requests[i] == MPI_REQUEST_NULL
+                       ? 0
+                       : tempi_i_find(&tempi_i_held_requests, tempi_i_key(requests[i]));
+        if (slot && slots == NULL)
+            slots = calloc((size_t)n, sizeof *slots);
+        if (slots != NULL)
+            slots[i] = slot;
+        any |= slot != 0;
+    }
+    if (!any) {
+        free(slots);
+        return NULL;
+    }
+    return slots;
+}
+
+/* Request i of a completion call completed (err its error): copy back; a one-shot
+ * request's copies are released. */
+static void tempi_i_held_done(int *slots, int i, int err)
+{
+    if (slots == NULL || slots[i] == 0)
+        return;
+    tempi_i_lock();
+    tempi_i_held_t *held = tempi_i_held[slots[i] - 1];
+    tempi_i_unlock();
+    if (held == NULL)
+        return;
+    tempi_i_stage_out(&held->stage, err);
+    if (held->persistent)
+        return;
+    tempi_i_store(&tempi_i_held_requests, held->key, 0);
+    tempi_i_own_free(&held->stage);
+    tempi_i_lock();
+    tempi_i_held[slots[i] - 1] = NULL;
+    tempi_i_unlock();
+    free(held);
+    slots[i] = 0;
+}
+
+/* MPI_Start of a staged persistent request: its buffers copied in again. */
+static void tempi_i_held_start(const MPI_Request *request)
+{
+    int *slots = tempi_i_held_slots(1, request);
+    if (slots == NULL)
+        return;
+    tempi_i_lock();
+    tempi_i_held_t *held = tempi_i_held[slots[0] - 1];
+    tempi_i_unlock();
+    for (int i = 0; held != NULL && i < held->stage.n; ++i)
+        tempi_i_copy(held->stage.host[i], held->stage.user[i], held->stage.nbytes[i],
+                     held->stage.on_device[i]);
+    free(slots);
+}
+
+/* MPI_Request_free: a persistent request's copies go; an active one-shot request's stay
+ * (the MPI may still write them) and are never copied back, as MPI says of a freed one. */
+static void tempi_i_held_free(const MPI_Request *request)
+{
+    int *slots = tempi_i_held_slots(1, request);
+    if (slots == NULL)
+        return;
+    tempi_i_lock();
+    tempi_i_held_t *held = tempi_i_held[slots[0] - 1];
+    tempi_i_held[slots[0] - 1] = NULL;
+    tempi_i_unlock();
+    if (held != NULL) {
+        tempi_i_store(&tempi_i_held_requests, held->key, 0);
+        if (held->persistent)
+            tempi_i_own_free(&held->stage);
+        free(held);
+    }
+    free(slots);
+}
+
+/* ---- the completion calls, for staged requests around requests.c's ------------------ */
+
+int tempi_i_staged_wait(MPI_Request *request, MPI_Status *status)
+{
+    int *slots = tempi_i_held_slots(1, request);
+    int err = tempi_i_wait(request, status);
+    tempi_i_held_done(slots, 0, err);
+    free(slots);
+    return err;
+}
+
+int tempi_i_staged_test(MPI_Request *request, int *flag, MPI_Status *status)
+{
+    int *slots = tempi_i_held_slots(1, request);
+    int err = tempi_i_test(request, flag, status);
+    if (*flag || err != MPI_SUCCESS)
+        tempi_i_held_done(slots, 0, err);
+    free(slots);
+    return err;
+}
+
+static int tempi_i_status_error(MPI_Status statuses[], int i, int err)
+{
+    if (err != MPI_ERR_IN_STATUS)
+        return err;
+    return statuses == MPI_STATUSES_IGNORE ? MPI_ERR_IN_STATUS : statuses[i].MPI_ERROR;
+}
+
+int tempi_i_staged_waitall(int count, MPI_Request requests[], MPI_Status statuses[])
+{
+    int *slots = tempi_i_held_slots(count, requests);
+    int err = tempi_i_waitall(count, requests, statuses);
+    for (int i = 0; slots != NULL && i < count; ++i)
+        tempi_i_held_done(slots, i, tempi_i_status_error(statuses, i, err));
+    free(slots);
+    return err;
+}
+
+int tempi_i_staged_testall(int count, MPI_Request requests[], int *flag, MPI_Status statuses[])
+{
+    int *slots = tempi_i_held_slots(count, requests);
+    int err = tempi_i_testall(count, requests, flag, statuses);
+    for (int i = 0; slots != NULL && *flag && i < count; ++i)
+        tempi_i_held_done(slots, i, tempi_i_status_error(statuses, i, err));
+    free(slots);
+    return err;
+}
+
+int tempi_i_staged_waitany(int count, MPI_Request requests[], int *index, MPI_Status *status)
+{
+    int *slots = tempi_i_held_slots(count, requests);
+    int err = tempi_i_waitany(count, requests, index, status);
+    if (slots != NULL && *index != MPI_UNDEFINED && *index >= 0)
+        tempi_i_held_done(slots, *index, err);
+    free(slots);
+    return err;
+}
+
+int tempi_i_staged_testany(int count, MPI_Request requests[], int *index, int *flag,
+                           MPI_Status *status)
+{
+    int *slots = tempi_i_held_slots(count, requests);
+    int err = tempi_i_testany(count, requests, index, flag, status);
+    if (slots != NULL && *flag && *index != MPI_UNDEFINED && *index >= 0)
+        tempi_i_held_done(slots, *index, err);
+    free(slots);
+    return err;
+}
+
+static void tempi_i_some_done(int *slots, int outcount, const int indices[],
+                              MPI_Status statuses[], int err)
+{
+    for (int k = 0; slots != NULL && outcount != MPI_UNDEFINED && k < outcount; ++k)
+        tempi_i_held_done(slots, indices[k], tempi_i_status_error(statuses, k, err));
+}
+
+int tempi_i_staged_waitsome(int incount, MPI_Request requests[], int *outcount, int indices[],
+                            MPI_Status statuses[])
+{
+    int *slots = tempi_i_held_slots(incount, requests);
+    int err = tempi_i_waitsome(incount, requests, outcount, indices, statuses);
+    tempi_i_some_done(slots, *outcount, indices, statuses, err);
+    free(slots);
+    return err;
+}
+
+int tempi_i_staged_testsome(int incount, MPI_Request requests[], int *outcount, int indices[],
+                            MPI_Status statuses[])
+{
+    int *slots = tempi_i_held_slots(incount, requests);
+    int err = tempi_i_testsome(incount, requests, outcount, indices, statuses);
+    tempi_i_some_done(slots, *outcount, indices, statuses, err);
+    free(slots);
+    return err;
+}
+
+int tempi_i_staged_start(MPI_Request *request)
+{
+    tempi_i_held_start(request);
+    return tempi_i_start(request);
+}
+
+int tempi_i_staged_startall(int count, MPI_Request requests[])
+{
+    for (int i = 0; tempi_i_live(&tempi_i_held_requests) && i < count; ++i)
+        tempi_i_held_start(&requests[i]);
+    return tempi_i_startall(count, requests);
+}
+
+int tempi_i_staged_request_free(MPI_Request *request)
+{
+    tempi_i_held_free(request);
+    return tempi_i_request_free(request);
 }
 
 MPI_Count tempi_i_comm_size(MPI_Comm comm)

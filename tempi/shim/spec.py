@@ -198,6 +198,18 @@ RULES = {
     }}
     return {pmpi};""",
     ),
+    "istage": Rule(
+        "nothing: as the blocking form, the host copies kept until the completion call, which "
+        "copies back (a persistent one's copied in again at each MPI_Start)",
+        """    if ({stages}) {{
+        tempi_i_stage_t stage_ = {{0}};
+        stage_.owned = 1;
+{stage_in}
+        int err_ = stage_.failed ? tempi_i_raise({comm}, MPI_ERR_NO_MEM) : P{name}({staged_args});
+        return tempi_i_stage_hold(&stage_, err_, request, {persistent});
+    }}
+    return {pmpi};""",
+    ),
     "own": Rule(
         "see native/ (tempi_i_<name>)",
         """    return tempi_i_{helper}({args});""",
@@ -282,12 +294,23 @@ def _alltoall(name: str, neighbor: int, w: bool) -> Entry:
 
 def _stage(name: str, params: str, family: str, buffers: tuple, comm: str = "comm") -> Entry:
     """An entry point whose buffers are staged: (parameter, element count, datatype
-    parameter, written by the call) for each (C expressions; {ints} as in RULES)."""
-    return Entry(name, params, family, "stage", values={"buffers": buffers, "comm": comm})
+    parameter, written by the call) for each (C expressions; {ints} as in RULES). A
+    non-blocking form (MPI_I...) or persistent one (..._init) keeps its copies until its
+    completion call."""
+    persistent = name.endswith("_init")
+    if not (persistent or name.startswith("MPI_I")):
+        return Entry(name, params, family, "stage", values={"buffers": buffers, "comm": comm})
+    values = {"buffers": buffers, "comm": comm, "persistent": int(persistent)}
+    tail = ", MPI_Info info, MPI_Request *request" if persistent else ", MPI_Request *request"
+    return Entry(name, params + tail, family, "istage", values=values)
 
 
 _REDUCE = "const void *sendbuf, void *recvbuf, COUNT count, MPI_Datatype datatype, MPI_Op op"
 _BOTH = (("sendbuf", "count", "datatype", 0), ("recvbuf", "count", "datatype", 1))
+_ROOTED_REDUCE = (
+    ("sendbuf", "count", "datatype", 0),
+    ("recvbuf", "tempi_i_is_root(root, comm) ? count : 0", "datatype", 1),
+)
 _SIZE = "tempi_i_comm_size(comm)"
 _SUM = "tempi_i_count_sum(recvcounts, {ints}, comm)"
 
@@ -302,8 +325,18 @@ _OWN_TAKES = {
 }
 
 
+_STAGED_COMPLETION = {
+    "MPI_Start", "MPI_Startall", "MPI_Wait", "MPI_Test", "MPI_Waitall", "MPI_Testall",
+    "MPI_Waitany", "MPI_Testany", "MPI_Waitsome", "MPI_Testsome", "MPI_Request_free",
+}  # fmt: skip
+"""Completion calls that also finish staged non-blocking calls (native/stage.c), around
+requests.c's own."""
+
+
 def _own(name: str, params: str, family: str, large: bool = False) -> Entry:
     helper = name.removeprefix("MPI_").lower()
+    if name in _STAGED_COMPLETION:
+        helper = "staged_" + helper
     values = {"helper": helper}
     return Entry(name, params, family, "own", large=large, values=values, takes=_OWN_TAKES[family])
 
@@ -509,6 +542,65 @@ ENTRIES: tuple[Entry, ...] = (
                 1,
             ),
         ),
+    ),
+    *(
+        _stage(f"MPI_{form}", _REDUCE + tail, "non-blocking and persistent collectives", both)
+        for form, tail, both in (
+            ("Iallreduce", ", MPI_Comm comm", _BOTH),
+            ("Iscan", ", MPI_Comm comm", _BOTH),
+            ("Iexscan", ", MPI_Comm comm", _BOTH),
+            ("Allreduce_init", ", MPI_Comm comm", _BOTH),
+            ("Ireduce", ", int root, MPI_Comm comm", _ROOTED_REDUCE),
+            ("Reduce_init", ", int root, MPI_Comm comm", _ROOTED_REDUCE),
+        )
+    ),
+    *(
+        _stage(
+            f"MPI_{form}",
+            "void *buffer, COUNT count, MPI_Datatype datatype, int root, MPI_Comm comm",
+            "non-blocking and persistent collectives",
+            (("buffer", "count", "datatype", 1),),
+        )
+        for form in ("Ibcast", "Bcast_init")
+    ),
+    *(
+        _stage(
+            f"MPI_{form}",
+            _BLOCKS + ", MPI_Comm comm",
+            "non-blocking and persistent collectives",
+            (
+                ("sendbuf", f"(MPI_Count)sendcount * {many}", "sendtype", 0),
+                ("recvbuf", f"(MPI_Count)recvcount * {_SIZE}", "recvtype", 1),
+            ),
+        )
+        for form, many in (
+            ("Ialltoall", _SIZE),
+            ("Alltoall_init", _SIZE),
+            ("Iallgather", "1"),
+            ("Allgather_init", "1"),
+        )
+    ),
+    _stage(
+        "MPI_Ireduce_scatter_block",
+        "const void *sendbuf, void *recvbuf, COUNT recvcount, MPI_Datatype datatype,"
+        " MPI_Op op, MPI_Comm comm",
+        "non-blocking and persistent collectives",
+        (
+            ("sendbuf", f"(MPI_Count)recvcount * {_SIZE}", "datatype", 0),
+            (
+                "recvbuf",
+                f"sendbuf == MPI_IN_PLACE ? (MPI_Count)recvcount * {_SIZE} : recvcount",
+                "datatype",
+                1,
+            ),
+        ),
+    ),
+    _stage(
+        "MPI_Imrecv",
+        "void *buf, COUNT count, MPI_Datatype datatype, MPI_Message *message",
+        "staged point to point",
+        (("buf", "count", "datatype", 1),),
+        comm="MPI_COMM_NULL",
     ),
     _stage(
         "MPI_Mrecv",

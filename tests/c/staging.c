@@ -1,7 +1,10 @@
 /* The calls the shim stages when the MPI cannot read device memory (native/stage.c), one
  * family after another: MPI_Alltoall (doubles, and a vector type), the reductions (Reduce,
  * in place too, Allreduce, Reduce_scatter, Reduce_scatter_block, Scan, Exscan), MPI_Mrecv
- * after MPI_Mprobe, and a message of an MPI_Type_dup of a vector type. Every result is
+ * after MPI_Mprobe, a message of an MPI_Type_dup of a vector type, then the non-blocking
+ * forms (Iallreduce, Ibcast, Ialltoall, Iallgather, Ireduce, Iscan, Ireduce_scatter_block,
+ * Imrecv) completed by Wait, Test, Waitany, Waitall and Waitsome, and the persistent
+ * Allreduce_init and Bcast_init over two rounds of Startall/Waitall. Every result is
  * printed as a checksum, so runs with and without the shim can be compared; under the
  * shim stderr says how many calls it staged (tempi_staged_calls, looked up at run
  * time: absent without the shim). Buffers are device memory with "device" as the first
@@ -85,6 +88,59 @@ int main(int argc, char **argv)
     say("dup", recv, 2 * N);
     MPI_Type_free(&dup);
     MPI_Type_free(&vec);
+
+    /* the non-blocking and persistent forms: copied back by the completion calls */
+    MPI_Request r[3];
+    MPI_Iallreduce(send, recv, N, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &r[0]);
+    MPI_Wait(&r[0], MPI_STATUS_IGNORE);
+    say("iallreduce", recv, N);
+    fill_values(recv, N, 10.0 * rank);
+    MPI_Ibcast(recv, N, MPI_DOUBLE, size - 1, MPI_COMM_WORLD, &r[0]);
+    int flag = 0;
+    while (!flag)
+        MPI_Test(&r[0], &flag, MPI_STATUS_IGNORE);
+    say("ibcast", recv, N);
+    double *other = filled(all, -7.0);
+    MPI_Ialltoall(send, N, MPI_DOUBLE, other, N, MPI_DOUBLE, MPI_COMM_WORLD, &r[0]);
+    MPI_Iallgather(send, N, MPI_DOUBLE, recv, N, MPI_DOUBLE, MPI_COMM_WORLD, &r[1]);
+    int index = -1;
+    MPI_Waitany(2, r, &index, MPI_STATUS_IGNORE);
+    MPI_Waitall(2, r, MPI_STATUSES_IGNORE);
+    say("ialltoall", other, (size_t)N * size);
+    say("iallgather", recv, (size_t)N * size);
+    MPI_Ireduce(send, recv, N, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD, &r[0]);
+    MPI_Iscan(send, other, N, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &r[1]);
+    MPI_Ireduce_scatter_block(send, other + N, 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &r[2]);
+    int done = 0, outcount, indices[3];
+    while (done < 3) {
+        MPI_Waitsome(3, r, &outcount, indices, MPI_STATUSES_IGNORE);
+        done += outcount == MPI_UNDEFINED ? 3 : outcount;
+    }
+    if (rank == 0)
+        say("ireduce", recv, N);
+    say("iscan", other, N);
+    say("ireduce-scatter-block", other + N, 2);
+    MPI_Request persistent[2];
+    MPI_Allreduce_init(send, recv, N, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, MPI_INFO_NULL,
+                       &persistent[0]);
+    MPI_Bcast_init(other, N, MPI_DOUBLE, 0, MPI_COMM_WORLD, MPI_INFO_NULL, &persistent[1]);
+    for (int round = 0; round < 2; ++round) {
+        fill_values(send, N, 100.0 * round + rank);
+        fill_values(other, N, 1000.0 * round + rank);
+        MPI_Startall(2, persistent);
+        MPI_Waitall(2, persistent, MPI_STATUSES_IGNORE); /* (MPICH 5's Testall fails them) */
+        say("allreduce-init", recv, N);
+        say("bcast-init", other, N);
+    }
+    MPI_Request_free(&persistent[0]);
+    MPI_Request_free(&persistent[1]);
+    MPI_Isend(send, N, MPI_DOUBLE, right, 9, MPI_COMM_WORLD, &request);
+    MPI_Mprobe(left, 9, MPI_COMM_WORLD, &message, &status);
+    MPI_Imrecv(recv, N, MPI_DOUBLE, &message, &r[0]);
+    MPI_Wait(&r[0], MPI_STATUS_IGNORE);
+    MPI_Wait(&request, MPI_STATUS_IGNORE);
+    say("imrecv", recv, N);
+    devmem_free(other);
 
     long (*staged)(void) = (long (*)(void))dlsym(RTLD_DEFAULT, "tempi_staged_calls");
     if (staged != NULL)
