@@ -97,7 +97,7 @@ def arguments(desc: Any, word: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(parts))
 
 
-_alive: dict[tuple[int, int], np.ndarray] = {}  # (ftype, count) -> the plan's arguments
+_alive: dict[tuple[int, int], tuple[Any, np.ndarray]] = {}  # (ftype, count) -> (desc, args)
 
 
 def make(datatype: Any, ftype: int, count: int) -> Plan | None:
@@ -115,9 +115,15 @@ def make(datatype: Any, ftype: int, count: int) -> Plan | None:
     desc = one.repeat(count)
     word = word_size(desc)
     strategy = datatype_strategy(desc, desc.nbytes, cuda_aware=False, emulated=True)
-    args = arguments(desc, word)
+    # two threads planning the same key at once share one array, so neither plan's pointer
+    # outlives its arguments (the same descriptor object: the same, still committed, type)
+    known = _alive.get((ftype, count))
+    if known is not None and known[0] is one:
+        args = known[1]
+    else:
+        args = arguments(desc, word)
+        _alive[ftype, count] = (one, args)
     transfer = transfer_function(word)
-    _alive[ftype, count] = args
     return Plan(
         nbytes=desc.nbytes,
         elem_b=one.nbytes,
