@@ -71,6 +71,28 @@ def constants() -> dict[str, int]:
 # the fast path's test (native/types.c), tempi_i_count_pass TEMPI_STATS's count.
 
 
+_DECLINED = """
+        if (tempi_i_stages(buf)) {{ /* tempi declined device memory: staged, never passed */
+            tempi_i_stage_t stage_ = {{0}};
+{stage_in}
+            tempi_i_count_pass(MESSAGES);
+            int err_ = stage_.failed ? tempi_i_raise(comm, MPI_ERR_NO_MEM) : P{name}({staged_args});
+            return tempi_i_stage_out(&stage_, err_);
+        }}"""
+_DECLINED_LATER = """
+        if (tempi_i_stages(buf)) {{ /* tempi declined device memory: staged, never passed */
+            tempi_i_stage_t stage_ = {{0}};
+            stage_.owned = 1;
+{stage_in}
+            tempi_i_count_pass(1);
+            int err_ = stage_.failed ? tempi_i_raise(comm, MPI_ERR_NO_MEM) : P{name}({staged_args});
+            return tempi_i_stage_hold(&stage_, err_, request, {persistent});
+        }}"""
+"""What the point-to-point rules do with a device buffer tempi took, then declined (a
+datatype it cannot describe): the system MPI's call on a host copy (non-blocking: kept
+until the completion call)."""
+
+
 @dataclass(frozen=True)
 class Rule:
     takes: str  # what tempi takes, for docs/shim.md
@@ -80,31 +102,43 @@ class Rule:
 RULES = {
     "send": Rule(
         "an accelerated type (or any type on device memory the MPI cannot read)",
-        """    if (tempi_i_takes(buf, datatype))
-        TEMPI_I_TRY(tempi_i_send(buf, count, datatype, dest, tag, comm, {mode}), comm);
+        """    if (tempi_i_takes(buf, datatype)) {{
+        TEMPI_I_TRY(tempi_i_send(buf, count, datatype, dest, tag, comm, {mode}), comm);"""
+        + _DECLINED.replace("MESSAGES", "1")
+        + """
+    }}
     tempi_i_count_pass(1);
     return {pmpi};""",
     ),
     "isend": Rule(
         "an accelerated type (or any type on device memory the MPI cannot read)",
-        """    if (tempi_i_takes(buf, datatype))
+        """    if (tempi_i_takes(buf, datatype)) {{
         TEMPI_I_TRY(tempi_i_isend(buf, count, datatype, dest, tag, comm, {mode}, {persistent},
-                                  request), comm);
+                                  request), comm);"""
+        + _DECLINED_LATER
+        + """
+    }}
     tempi_i_count_pass(1);
     return {pmpi};""",
     ),
     "recv": Rule(
         "an accelerated type (or any type on device memory the MPI cannot read)",
-        """    if (tempi_i_takes(buf, datatype))
-        TEMPI_I_TRY(tempi_i_recv(buf, count, datatype, source, tag, comm, status), comm);
+        """    if (tempi_i_takes(buf, datatype)) {{
+        TEMPI_I_TRY(tempi_i_recv(buf, count, datatype, source, tag, comm, status), comm);"""
+        + _DECLINED.replace("MESSAGES", "1")
+        + """
+    }}
     tempi_i_count_pass(1);
     return {pmpi};""",
     ),
     "irecv": Rule(
         "an accelerated type (or any type on device memory the MPI cannot read)",
-        """    if (tempi_i_takes(buf, datatype))
+        """    if (tempi_i_takes(buf, datatype)) {{
         TEMPI_I_TRY(tempi_i_irecv(buf, count, datatype, source, tag, comm, {persistent},
-                                  request), comm);
+                                  request), comm);"""
+        + _DECLINED_LATER
+        + """
+    }}
     tempi_i_count_pass(1);
     return {pmpi};""",
     ),
@@ -129,9 +163,12 @@ RULES = {
     ),
     "sendrecv_replace": Rule(
         "as MPI_Isend would (tempi packs the send before the receive is posted)",
-        """    if (tempi_i_takes(buf, datatype))
+        """    if (tempi_i_takes(buf, datatype)) {{
         TEMPI_I_TRY(tempi_i_sendrecv_replace(buf, count, datatype, dest, sendtag, source, recvtag,
-                                             comm, status, {ints}), comm);
+                                             comm, status, {ints}), comm);"""
+        + _DECLINED.replace("MESSAGES", "2")
+        + """
+    }}
     tempi_i_count_pass(2);
     return {pmpi};""",
     ),
@@ -235,9 +272,14 @@ class Entry:
         return self.name + suffix, params
 
 
+_SENT = (("buf", "count", "datatype", 0),)
+_RECEIVED = (("buf", "count", "datatype", 1),)
+
+
 def _send(name: str, mode: str) -> Entry:
     params = "const void *buf, COUNT count, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm"
-    return Entry(name, params, "point to point", "send", values={"mode": f"TEMPI_I_{mode}"})
+    values = {"mode": f"TEMPI_I_{mode}", "buffers": _SENT}
+    return Entry(name, params, "point to point", "send", values=values)
 
 
 def _isend(name: str, mode: str, persistent: int) -> Entry:
@@ -246,7 +288,7 @@ def _isend(name: str, mode: str, persistent: int) -> Entry:
         " MPI_Comm comm, MPI_Request *request"
     )
     family = "persistent point to point" if persistent else "point to point"
-    values = {"mode": f"TEMPI_I_{mode}", "persistent": persistent}
+    values = {"mode": f"TEMPI_I_{mode}", "persistent": persistent, "buffers": _SENT}
     return Entry(name, params, family, "isend", values=values)
 
 
@@ -366,20 +408,26 @@ ENTRIES: tuple[Entry, ...] = (
     _isend("MPI_Ssend_init", "SYNCHRONOUS", 1),
     _isend("MPI_Rsend_init", "STANDARD", 1),
     _isend("MPI_Bsend_init", "BUFFERED", 1),
-    Entry("MPI_Recv", _RECV + ", MPI_Status *status", "point to point", "recv"),
+    Entry(
+        "MPI_Recv",
+        _RECV + ", MPI_Status *status",
+        "point to point",
+        "recv",
+        values={"buffers": _RECEIVED},
+    ),
     Entry(
         "MPI_Irecv",
         _RECV + ", MPI_Request *request",
         "point to point",
         "irecv",
-        values={"persistent": 0},
+        values={"persistent": 0, "buffers": _RECEIVED},
     ),
     Entry(
         "MPI_Recv_init",
         _RECV + ", MPI_Request *request",
         "persistent point to point",
         "irecv",
-        values={"persistent": 1},
+        values={"persistent": 1, "buffers": _RECEIVED},
     ),
     Entry(
         "MPI_Sendrecv",
@@ -395,6 +443,7 @@ ENTRIES: tuple[Entry, ...] = (
         " int recvtag, MPI_Comm comm, MPI_Status *status",
         "point to point",
         "sendrecv_replace",
+        values={"buffers": _RECEIVED},
     ),
     # requests and completion (native/requests.c)
     _own("MPI_Start", "MPI_Request *request", "completion"),
