@@ -262,6 +262,13 @@ TEMPI_I_HIDDEN int tempi_i_stages(const void *buf);
  * for MPI_IN_PLACE, NULL or nothing to copy); `out`: copied back by tempi_i_stage_out. */
 TEMPI_I_HIDDEN void *tempi_i_stage_in(tempi_i_stage_t *stage, const void *buf, MPI_Count count,
                                       MPI_Datatype datatype, int out);
+/* The same for the n parts of a v or w collective (counts int or MPI_Count, displacements
+ * int or MPI_Aint, in elements or, with `bytes`, bytes; one type or one per part): the
+ * span from the lowest to the highest byte any part touches. */
+TEMPI_I_HIDDEN void *tempi_i_stage_parts(tempi_i_stage_t *stage, const void *buf, int n,
+                                         const void *counts, int icounts, const void *displs,
+                                         int idispls, int bytes, const MPI_Datatype *types,
+                                         int one_type, int out);
 /* Copy back what the call wrote (if it succeeded); returns err. */
 TEMPI_I_HIDDEN int tempi_i_stage_out(tempi_i_stage_t *stage, int err);
 /* A non-blocking or persistent call's copies (stage->owned), kept with *request until its

@@ -147,6 +147,48 @@ void *tempi_i_stage_in(tempi_i_stage_t *stage, const void *buf, MPI_Count count,
     return host - lo;
 }
 
+/* The span [lo, hi) in bytes from buf of `count` of `datatype` at byte offset `at`; 0 if
+ * it touches nothing. */
+static int tempi_i_span(MPI_Count count, MPI_Datatype datatype, MPI_Aint at, MPI_Aint *lo,
+                        MPI_Aint *hi)
+{
+    if (count <= 0)
+        return 0;
+    MPI_Aint true_lb, true_extent, lb, extent;
+    PMPI_Type_get_true_extent(datatype, &true_lb, &true_extent);
+    PMPI_Type_get_extent(datatype, &lb, &extent);
+    MPI_Aint step = (MPI_Aint)(count - 1) * extent;
+    *lo = at + true_lb + (step < 0 ? step : 0);
+    *hi = at + true_lb + true_extent + (step > 0 ? step : 0);
+    return *hi > *lo;
+}
+
+void *tempi_i_stage_parts(tempi_i_stage_t *stage, const void *buf, int n, const void *counts,
+                          int icounts, const void *displs, int idispls, int bytes,
+                          const MPI_Datatype *types, int one_type, int out)
+{
+    if (buf == MPI_IN_PLACE || buf == NULL || stage->n >= TEMPI_I_STAGED_MAX)
+        return (void *)buf;
+    MPI_Aint lo = 0, hi = 0;
+    int any = 0;
+    for (int i = 0; i < n; ++i) {
+        MPI_Datatype type = one_type ? types[0] : types[i];
+        MPI_Count count = tempi_i_count_at(counts, icounts, i);
+        MPI_Aint d = idispls ? ((const int *)displs)[i] : ((const MPI_Aint *)displs)[i];
+        MPI_Aint lb, extent, part_lo, part_hi;
+        PMPI_Type_get_extent(type, &lb, &extent);
+        if (!tempi_i_span(count, type, bytes ? d : d * extent, &part_lo, &part_hi))
+            continue;
+        lo = any && lo < part_lo ? lo : part_lo;
+        hi = any && hi > part_hi ? hi : part_hi;
+        any = 1;
+    }
+    if (!any)
+        return (void *)buf;
+    /* the span as MPI_BYTEs at offset lo */
+    return (char *)tempi_i_stage_in(stage, (const char *)buf + lo, hi - lo, MPI_BYTE, out) - lo;
+}
+
 int tempi_i_stage_out(tempi_i_stage_t *stage, int err)
 {
     for (int i = 0; i < stage->n; ++i)

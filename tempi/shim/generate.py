@@ -42,10 +42,14 @@ def _staging(buffers: tuple, args: str, fields: dict) -> dict[str, str]:
     lines, staged = [], {}
     for param, count, datatype, out in buffers:
         name = f"{param}_h"
-        count = count.format(**fields)
-        lines.append(
-            f"        void *{name} = tempi_i_stage_in(&stage_, {param}, {count}, {datatype}, {out});"
-        )
+        if datatype is None:  # the parts of a v or w collective: count is their arguments
+            parts = count.format(**fields)
+            call = f"tempi_i_stage_parts(&stage_, {param}, {parts}, {out})"
+        else:
+            call = (
+                f"tempi_i_stage_in(&stage_, {param}, {count.format(**fields)}, {datatype}, {out})"
+            )
+        lines.append(f"        void *{name} = {call};")
         staged[param] = name
     return {
         "stages": " || ".join(f"tempi_i_stages({param})" for param, *_ in buffers),

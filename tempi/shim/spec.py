@@ -375,6 +375,91 @@ _STAGED_COMPLETION = {
 requests.c's own."""
 
 
+def _parts(n: str, counts: str, displs: str, types: str, idispls: str = "{ints}") -> str:
+    """The arguments of tempi_i_stage_parts for n parts (a w form: per-part types)."""
+    w = types.endswith("types")
+    return f"{n}, {counts}, {{ints}}, {displs}, {idispls}, {int(w)}, {types}, {int(not w)}"
+
+
+_ALL = f"(int){_SIZE}"
+_AT_ROOT = f"tempi_i_is_root(root, comm) ? (int){_SIZE} : 0"
+_V_PARAMS = (
+    "const void *sendbuf, const COUNT sendcounts[], const DISPL sdispls[], {s},"
+    " void *recvbuf, const COUNT recvcounts[], const DISPL rdispls[], {r}, MPI_Comm comm"
+)
+_V_FAMILY = "non-blocking and persistent collectives"
+
+
+def _vector_forms() -> list[Entry]:
+    """The non-blocking and persistent v and w collectives, and Igather/Iscatter: staged."""
+    entries = []
+    for base in ("Ialltoallv", "Alltoallv_init"):
+        params = _V_PARAMS.format(s="MPI_Datatype sendtype", r="MPI_Datatype recvtype")
+        buffers = (
+            ("sendbuf", _parts(_ALL, "sendcounts", "sdispls", "&sendtype"), None, 0),
+            ("recvbuf", _parts(_ALL, "recvcounts", "rdispls", "&recvtype"), None, 1),
+        )
+        entries.append(_stage(f"MPI_{base}", params, _V_FAMILY, buffers))
+    for base in ("Ialltoallw", "Alltoallw_init"):
+        params = _V_PARAMS.format(
+            s="const MPI_Datatype sendtypes[]", r="const MPI_Datatype recvtypes[]"
+        )
+        buffers = (
+            ("sendbuf", _parts(_ALL, "sendcounts", "sdispls", "sendtypes"), None, 0),
+            ("recvbuf", _parts(_ALL, "recvcounts", "rdispls", "recvtypes"), None, 1),
+        )
+        entries.append(_stage(f"MPI_{base}", params, _V_FAMILY, buffers))
+    one_send = ("sendbuf", "sendcount", "sendtype", 0)
+    one_recv = ("recvbuf", "recvcount", "recvtype", 1)
+    many = (
+        "const void *sendbuf, COUNT sendcount, MPI_Datatype sendtype, void *recvbuf,"
+        " const COUNT recvcounts[], const DISPL displs[], MPI_Datatype recvtype"
+    )
+    for base, n in (("Igatherv", _AT_ROOT), ("Gatherv_init", _AT_ROOT)):
+        recv = ("recvbuf", _parts(n, "recvcounts", "displs", "&recvtype"), None, 1)
+        params = many + ", int root, MPI_Comm comm"
+        entries.append(_stage(f"MPI_{base}", params, _V_FAMILY, (one_send, recv)))
+    for base in ("Iallgatherv", "Allgatherv_init"):
+        recv = ("recvbuf", _parts(_ALL, "recvcounts", "displs", "&recvtype"), None, 1)
+        entries.append(_stage(f"MPI_{base}", many + ", MPI_Comm comm", _V_FAMILY, (one_send, recv)))
+    for base in ("Iscatterv", "Scatterv_init"):
+        params = (
+            "const void *sendbuf, const COUNT sendcounts[], const DISPL displs[],"
+            " MPI_Datatype sendtype, void *recvbuf, COUNT recvcount, MPI_Datatype recvtype,"
+            " int root, MPI_Comm comm"
+        )
+        send = ("sendbuf", _parts(_AT_ROOT, "sendcounts", "displs", "&sendtype"), None, 0)
+        entries.append(_stage(f"MPI_{base}", params, _V_FAMILY, (send, one_recv)))
+    rooted = f"tempi_i_is_root(root, comm) ? (MPI_Count){{c}} * {_SIZE} : 0"
+    for base in ("Igather", "Gather_init"):
+        recv = ("recvbuf", rooted.format(c="recvcount"), "recvtype", 1)
+        params = _BLOCKS + ", int root, MPI_Comm comm"
+        entries.append(_stage(f"MPI_{base}", params, _V_FAMILY, (one_send, recv)))
+    for base in ("Iscatter", "Scatter_init"):
+        send = ("sendbuf", rooted.format(c="sendcount"), "sendtype", 0)
+        params = _BLOCKS + ", int root, MPI_Comm comm"
+        entries.append(_stage(f"MPI_{base}", params, _V_FAMILY, (send, one_recv)))
+    for base in ("Ireduce_scatter", "Reduce_scatter_init", "Reduce_scatter_block_init"):
+        block = base.startswith("Reduce_scatter_block")
+        counts = "COUNT recvcount" if block else "const COUNT recvcounts[]"
+        params = (
+            f"const void *sendbuf, void *recvbuf, {counts}, MPI_Datatype datatype,"
+            " MPI_Op op, MPI_Comm comm"
+        )
+        total = f"(MPI_Count)recvcount * {_SIZE}" if block else _SUM
+        mine = (
+            "recvcount"
+            if block
+            else "tempi_i_count_at(recvcounts, {ints}, tempi_i_comm_rank(comm))"
+        )
+        buffers = (
+            ("sendbuf", total, "datatype", 0),
+            ("recvbuf", f"sendbuf == MPI_IN_PLACE ? {total} : {mine}", "datatype", 1),
+        )
+        entries.append(_stage(f"MPI_{base}", params, _V_FAMILY, buffers))
+    return entries
+
+
 def _own(name: str, params: str, family: str, large: bool = False) -> Entry:
     helper = name.removeprefix("MPI_").lower()
     if name in _STAGED_COMPLETION:
@@ -382,6 +467,8 @@ def _own(name: str, params: str, family: str, large: bool = False) -> Entry:
     values = {"helper": helper}
     return Entry(name, params, family, "own", large=large, values=values, takes=_OWN_TAKES[family])
 
+
+_VECTOR_FORMS = _vector_forms()
 
 ENTRIES: tuple[Entry, ...] = (
     # start-up and state (native/interposer.c)
@@ -644,6 +731,7 @@ ENTRIES: tuple[Entry, ...] = (
             ),
         ),
     ),
+    *_VECTOR_FORMS,
     _stage(
         "MPI_Imrecv",
         "void *buf, COUNT count, MPI_Datatype datatype, MPI_Message *message",

@@ -4,7 +4,9 @@
  * after MPI_Mprobe, a message of an MPI_Type_dup of a vector type, then the non-blocking
  * forms (Iallreduce, Ibcast, Ialltoall, Iallgather, Ireduce, Iscan, Ireduce_scatter_block,
  * Imrecv) completed by Wait, Test, Waitany, Waitall and Waitsome, and the persistent
- * Allreduce_init and Bcast_init over two rounds of Startall/Waitall. Every result is
+ * Allreduce_init and Bcast_init over two rounds of Startall/Waitall; the v and w forms
+ * (Ialltoallv, Ialltoallw, Igatherv, Iscatterv, Iallgatherv), Igather, Iscatter,
+ * Ireduce_scatter and a persistent Alltoallv_init. Every result is
  * printed as a checksum, so runs with and without the shim can be compared; under the
  * shim stderr says how many calls it staged (tempi_staged_calls, looked up at run
  * time: absent without the shim). Buffers are device memory with "device" as the first
@@ -140,6 +142,63 @@ int main(int argc, char **argv)
     MPI_Wait(&r[0], MPI_STATUS_IGNORE);
     MPI_Wait(&request, MPI_STATUS_IGNORE);
     say("imrecv", recv, N);
+    /* the v and w forms: parts at displacements, per-part types */
+    int sc[64], sd[64], rc[64], rd[64], ac[64]; /* ac: what this rank and i exchange */
+    MPI_Aint wsd[64];
+    MPI_Datatype wt[64];
+    for (int i = 0; i < size; ++i) {
+        sc[i] = rc[i] = 1 + i % 3;
+        ac[i] = 1 + (rank + i) % 3;
+        sd[i] = rd[i] = 4 * i;
+        wsd[i] = (MPI_Aint)sizeof(double) * 4 * i;
+        wt[i] = MPI_DOUBLE;
+    }
+    int wsdi[64];
+    for (int i = 0; i < size; ++i)
+        wsdi[i] = (int)wsd[i];
+    fill_values(recv, all, -8.0);
+    fill_values(other, all, -9.0);
+    MPI_Ialltoallv(send, ac, sd, MPI_DOUBLE, recv, ac, rd, MPI_DOUBLE, MPI_COMM_WORLD, &r[0]);
+    MPI_Ialltoallw(send, ac, wsdi, wt, other, ac, wsdi, wt, MPI_COMM_WORLD, &r[1]);
+    MPI_Waitall(2, r, MPI_STATUSES_IGNORE);
+    say("ialltoallv", recv, (size_t)4 * size);
+    say("ialltoallw", other, (size_t)4 * size);
+    fill_values(recv, all, -10.0);
+    MPI_Igatherv(send, 1 + rank % 3, MPI_DOUBLE, recv, rc, rd, MPI_DOUBLE, 0, MPI_COMM_WORLD,
+                 &r[0]);
+    MPI_Wait(&r[0], MPI_STATUS_IGNORE);
+    if (rank == 0)
+        say("igatherv", recv, (size_t)4 * size);
+    fill_values(recv, all, -11.0);
+    MPI_Iscatterv(send, sc, sd, MPI_DOUBLE, recv, 1 + rank % 3, MPI_DOUBLE, 0, MPI_COMM_WORLD,
+                  &r[0]);
+    MPI_Wait(&r[0], MPI_STATUS_IGNORE);
+    say("iscatterv", recv, 3);
+    fill_values(recv, all, -12.0);
+    MPI_Iallgatherv(send, 1 + rank % 3, MPI_DOUBLE, recv, rc, rd, MPI_DOUBLE, MPI_COMM_WORLD,
+                    &r[0]);
+    MPI_Wait(&r[0], MPI_STATUS_IGNORE);
+    say("iallgatherv", recv, (size_t)4 * size);
+    fill_values(other, all, -13.0);
+    MPI_Igather(send, 2, MPI_DOUBLE, other, 2, MPI_DOUBLE, 0, MPI_COMM_WORLD, &r[0]);
+    MPI_Wait(&r[0], MPI_STATUS_IGNORE);
+    if (rank == 0)
+        say("igather", other, (size_t)2 * size);
+    MPI_Iscatter(send, 2, MPI_DOUBLE, other, 2, MPI_DOUBLE, 0, MPI_COMM_WORLD, &r[0]);
+    MPI_Wait(&r[0], MPI_STATUS_IGNORE);
+    say("iscatter", other, 2);
+    MPI_Ireduce_scatter(send, other, counts, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &r[0]);
+    MPI_Wait(&r[0], MPI_STATUS_IGNORE);
+    say("ireduce-scatter", other, (size_t)counts[rank]);
+    MPI_Alltoallv_init(send, ac, sd, MPI_DOUBLE, recv, ac, rd, MPI_DOUBLE, MPI_COMM_WORLD,
+                       MPI_INFO_NULL, &persistent[0]);
+    for (int round = 0; round < 2; ++round) {
+        fill_values(send, all, 10.0 * round + rank);
+        MPI_Start(&persistent[0]);
+        MPI_Wait(&persistent[0], MPI_STATUS_IGNORE);
+        say("alltoallv-init", recv, (size_t)4 * size);
+    }
+    MPI_Request_free(&persistent[0]);
     devmem_free(other);
 
     long (*staged)(void) = (long (*)(void))dlsym(RTLD_DEFAULT, "tempi_staged_calls");
