@@ -38,6 +38,16 @@ static int tempi_i_parts(MPI_Comm comm, int neighbor, int *nsend, int *nrecv)
     return MPI_SUCCESS;
 }
 
+/* A neighbourhood collective's parts: destinations (`out`) or sources; 0 without a
+ * topology. */
+int tempi_i_neighbors(MPI_Comm comm, int out)
+{
+    int nsend = 0, nrecv = 0;
+    if (tempi_i_parts(comm, 1, &nsend, &nrecv) != MPI_SUCCESS)
+        return 0;
+    return out ? nsend : nrecv;
+}
+
 /* Counts, byte displacements and Fortran type handles of one side; whether tempi should
  * take any of its parts. Parts of count 0 count too: every rank must take the same path,
  * and one that moves nothing (all counts 0) still has the types and memory its peers

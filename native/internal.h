@@ -232,6 +232,7 @@ typedef struct {
                         (TYPES), (ONE)})
 
 TEMPI_I_HIDDEN long tempi_i_collective_passed(void); /* messages of a passed collective */
+TEMPI_I_HIDDEN int tempi_i_neighbors(MPI_Comm comm, int out); /* destinations or sources */
 TEMPI_I_HIDDEN int tempi_i_bcast(void *buffer, MPI_Count count, MPI_Datatype datatype, int root,
                                  MPI_Comm comm);
 TEMPI_I_HIDDEN int tempi_i_blocks(int kind, const void *sendbuf, MPI_Count sendcount,

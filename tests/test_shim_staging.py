@@ -2,7 +2,7 @@
 tests/c/staging.c (MPI_Alltoall, Reduce, Allreduce, Scan, Exscan, Reduce_scatter(_block),
 MPI_Mrecv, a message of an MPI_Type_dup of an accelerated type, the non-blocking forms
 and their v and w forms completed by every kind of completion call, persistent
-Allreduce_init, Bcast_init and Alltoallv_init)
+Allreduce_init, Bcast_init and Alltoallv_init, the neighbourhood collectives)
 plainly and under the
 shim with TEMPI_HOST=1, which sends host buffers through the same staging path device
 buffers take when the MPI is not CUDA-aware: identical results, and every one of those
@@ -18,11 +18,12 @@ import pytest
 from tests.test_shim import HERE, _lines, _plain, _stats, _tempi_run
 
 STAGING = HERE / "c" / "staging.c"
-STAGED_CALLS = 29
+STAGED_CALLS = 35
 """Per rank: 2 Alltoall, 2 Reduce, Allreduce, Scan, Exscan, 2 Reduce_scatter, Mrecv;
 Iallreduce, Ibcast, Ialltoall, Iallgather, Ireduce, Iscan, Ireduce_scatter_block, Imrecv;
 Allreduce_init, Bcast_init; Ialltoallv, Ialltoallw, Igatherv, Iscatterv, Iallgatherv,
-Igather, Iscatter, Ireduce_scatter, Alltoallv_init."""
+Igather, Iscatter, Ireduce_scatter, Alltoallv_init; Neighbor_allgather, Neighbor_alltoall,
+Neighbor_allgatherv, Ineighbor_alltoallv, Ineighbor_alltoallw, Neighbor_allgather_init."""
 
 
 def staged_calls(output: str) -> list[int]:
@@ -36,7 +37,7 @@ def test_staged_calls_give_the_system_mpi_results(program, nranks):
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     records = _lines(shim.stdout, "rank")
     assert records == _lines(plain.stdout, "rank")
-    assert len(records) == 32 * nranks + 2, records  # rank 0: no Exscan, 3 rooted results
+    assert len(records) == 39 * nranks + 2, records  # rank 0: no Exscan, 3 rooted results
     assert staged_calls(shim.stderr) == [STAGED_CALLS] * nranks, shim.stdout
     assert staged_calls(plain.stderr) == []
     # the Type_dup copy of an accelerated type is tempi's (its Sendrecv packed, 2 messages)

@@ -439,6 +439,36 @@ def _vector_forms() -> list[Entry]:
         send = ("sendbuf", rooted.format(c="sendcount"), "sendtype", 0)
         params = _BLOCKS + ", int root, MPI_Comm comm"
         entries.append(_stage(f"MPI_{base}", params, _V_FAMILY, (send, one_recv)))
+    outs, ins = "tempi_i_neighbors(comm, 1)", "tempi_i_neighbors(comm, 0)"
+    neighbors = "neighbourhood collectives"
+    for base in ("Neighbor_allgather", "Ineighbor_allgather", "Neighbor_allgather_init"):
+        recv = ("recvbuf", f"(MPI_Count)recvcount * {ins}", "recvtype", 1)
+        entries.append(
+            _stage(f"MPI_{base}", _BLOCKS + ", MPI_Comm comm", neighbors, (one_send, recv))
+        )
+    for base in ("Neighbor_alltoall", "Ineighbor_alltoall", "Neighbor_alltoall_init"):
+        send = ("sendbuf", f"(MPI_Count)sendcount * {outs}", "sendtype", 0)
+        recv = ("recvbuf", f"(MPI_Count)recvcount * {ins}", "recvtype", 1)
+        entries.append(_stage(f"MPI_{base}", _BLOCKS + ", MPI_Comm comm", neighbors, (send, recv)))
+    for base in ("Neighbor_allgatherv", "Ineighbor_allgatherv", "Neighbor_allgatherv_init"):
+        recv = ("recvbuf", _parts(ins, "recvcounts", "displs", "&recvtype"), None, 1)
+        entries.append(_stage(f"MPI_{base}", many + ", MPI_Comm comm", neighbors, (one_send, recv)))
+    for base in ("Ineighbor_alltoallv", "Neighbor_alltoallv_init"):
+        params = _V_PARAMS.format(s="MPI_Datatype sendtype", r="MPI_Datatype recvtype")
+        buffers = (
+            ("sendbuf", _parts(outs, "sendcounts", "sdispls", "&sendtype"), None, 0),
+            ("recvbuf", _parts(ins, "recvcounts", "rdispls", "&recvtype"), None, 1),
+        )
+        entries.append(_stage(f"MPI_{base}", params, neighbors, buffers))
+    for base in ("Ineighbor_alltoallw", "Neighbor_alltoallw_init"):
+        params = _V_PARAMS.format(
+            s="const MPI_Datatype sendtypes[]", r="const MPI_Datatype recvtypes[]"
+        ).replace("const DISPL", "const MPI_Aint")
+        buffers = (
+            ("sendbuf", _parts(outs, "sendcounts", "sdispls", "sendtypes", "0"), None, 0),
+            ("recvbuf", _parts(ins, "recvcounts", "rdispls", "recvtypes", "0"), None, 1),
+        )
+        entries.append(_stage(f"MPI_{base}", params, neighbors, buffers))
     for base in ("Ireduce_scatter", "Reduce_scatter_init", "Reduce_scatter_block_init"):
         block = base.startswith("Reduce_scatter_block")
         counts = "COUNT recvcount" if block else "const COUNT recvcounts[]"

@@ -6,7 +6,9 @@
  * Imrecv) completed by Wait, Test, Waitany, Waitall and Waitsome, and the persistent
  * Allreduce_init and Bcast_init over two rounds of Startall/Waitall; the v and w forms
  * (Ialltoallv, Ialltoallw, Igatherv, Iscatterv, Iallgatherv), Igather, Iscatter,
- * Ireduce_scatter and a persistent Alltoallv_init. Every result is
+ * Ireduce_scatter and a persistent Alltoallv_init; on a periodic ring, Neighbor_allgather,
+ * Neighbor_alltoall, Neighbor_allgatherv, Ineighbor_alltoallv, Ineighbor_alltoallw and a
+ * persistent Neighbor_allgather_init. Every result is
  * printed as a checksum, so runs with and without the shim can be compared; under the
  * shim stderr says how many calls it staged (tempi_staged_calls, looked up at run
  * time: absent without the shim). Buffers are device memory with "device" as the first
@@ -199,6 +201,41 @@ int main(int argc, char **argv)
         say("alltoallv-init", recv, (size_t)4 * size);
     }
     MPI_Request_free(&persistent[0]);
+
+    /* neighbourhood collectives on a periodic ring: two neighbours each */
+    MPI_Comm ring;
+    int dims[1] = {size}, periods[1] = {1};
+    MPI_Cart_create(MPI_COMM_WORLD, 1, dims, periods, 0, &ring);
+    int at[2] = {0, 4};
+    MPI_Aint wat[2] = {0, 4 * sizeof(double)};
+    MPI_Datatype two_types[2] = {MPI_DOUBLE, MPI_DOUBLE};
+    fill_values(recv, all, -14.0);
+    MPI_Neighbor_allgather(send, 3, MPI_DOUBLE, recv, 3, MPI_DOUBLE, ring);
+    say("neighbor-allgather", recv, 6);
+    MPI_Neighbor_alltoall(send, 3, MPI_DOUBLE, recv, 3, MPI_DOUBLE, ring);
+    say("neighbor-alltoall", recv, 6);
+    fill_values(recv, all, -15.0);
+    int mine[2] = {2, 2};
+    MPI_Neighbor_allgatherv(send, 2, MPI_DOUBLE, recv, mine, at, MPI_DOUBLE, ring);
+    say("neighbor-allgatherv", recv, 8);
+    fill_values(recv, all, -16.0);
+    fill_values(other, all, -17.0);
+    int sym[2] = {2, 2};
+    MPI_Ineighbor_alltoallv(send, sym, at, MPI_DOUBLE, recv, sym, at, MPI_DOUBLE, ring, &r[0]);
+    MPI_Ineighbor_alltoallw(send, sym, wat, two_types, other, sym, wat, two_types, ring, &r[1]);
+    MPI_Waitall(2, r, MPI_STATUSES_IGNORE);
+    say("ineighbor-alltoallv", recv, 8);
+    say("ineighbor-alltoallw", other, 8);
+    MPI_Neighbor_allgather_init(send, 3, MPI_DOUBLE, recv, 3, MPI_DOUBLE, ring, MPI_INFO_NULL,
+                                &persistent[0]);
+    for (int round = 0; round < 2; ++round) {
+        fill_values(send, N, 5.0 * round + rank);
+        MPI_Start(&persistent[0]);
+        MPI_Wait(&persistent[0], MPI_STATUS_IGNORE);
+        say("neighbor-allgather-init", recv, 6);
+    }
+    MPI_Request_free(&persistent[0]);
+    MPI_Comm_free(&ring);
     devmem_free(other);
 
     long (*staged)(void) = (long (*)(void))dlsym(RTLD_DEFAULT, "tempi_staged_calls");
