@@ -6,8 +6,9 @@
  * While tempi works on a communicator of the application (a callback), that communicator's
  * handler is MPI_ERRORS_RETURN (tempi_i_quiet/tempi_i_loud), so an error the system MPI
  * finds inside tempi comes back to C, which raises it once, with the code the application
- * would see, on the application's handler. (Another thread using the same communicator in
- * that window would have its own errors returned rather than handled.)
+ * would see, on the application's handler. Under MPI_THREAD_MULTIPLE the handler is left
+ * alone (two threads swapping it could leave it swapped): an error the system MPI finds
+ * inside tempi then reaches the handler from the system MPI, and once more from C.
  *
  * What a call returns after a user handler has run, and what a multi-completion call gives
  * the handler, are the MPI's own conventions (MPICH: MPI_SUCCESS, MPI_ERR_IN_STATUS; Open
@@ -76,6 +77,8 @@ void tempi_i_quiet(MPI_Comm comm, tempi_i_quiet_t *saved)
 {
     saved->comm = comm;
     saved->handler = MPI_ERRHANDLER_NULL;
+    if (tempi_i_threaded) /* two threads swapping one handler could leave it swapped */
+        return;
     if (comm == MPI_COMM_NULL || PMPI_Comm_get_errhandler(comm, &saved->handler) != MPI_SUCCESS) {
         saved->handler = MPI_ERRHANDLER_NULL;
         return;
