@@ -52,9 +52,16 @@ int tempi_i_raise(MPI_Comm comm, int code)
     return tempi_i_raise_as(comm, code, code);
 }
 
+static __thread int tempi_i_deferred = 0;
+
+void tempi_i_defer_errors(int on)
+{
+    tempi_i_deferred = on;
+}
+
 int tempi_i_raise_as(MPI_Comm comm, int code, int returned)
 {
-    if (code == MPI_SUCCESS)
+    if (code == MPI_SUCCESS || tempi_i_deferred)
         return code;
     if (comm == MPI_COMM_NULL)
         comm = MPI_COMM_SELF;

@@ -87,6 +87,9 @@ TEMPI_I_HIDDEN int tempi_i_raise_as(MPI_Comm comm, int code, int returned);
 /* A multi-completion call's MPI_ERR_IN_STATUS, the handler given what the MPI gives it. */
 TEMPI_I_HIDDEN int tempi_i_raise_in_status(MPI_Comm comm, int failed_code);
 TEMPI_I_HIDDEN void tempi_i_learn_error_convention(void); /* at MPI_Init */
+/* While on, this thread's tempi_i_raise only returns the code: an entry point made of
+ * others (MPI_Sendrecv) raises once, itself, with the outcome of the whole. */
+TEMPI_I_HIDDEN void tempi_i_defer_errors(int on);
 
 /* A communicator's handler set to MPI_ERRORS_RETURN while tempi works on it, and back. */
 typedef struct {

@@ -149,17 +149,20 @@ RULES = {
         return {pmpi};
     }}
     MPI_Request requests[2];
+    tempi_i_defer_errors(1);
     int err = MPI_Irecv{S}(recvbuf, recvcount, recvtype, source, recvtag, comm, &requests[0]);
-    if (err != MPI_SUCCESS)
-        return err;
-    err = MPI_Isend{S}(sendbuf, sendcount, sendtype, dest, sendtag, comm, &requests[1]);
-    if (err != MPI_SUCCESS) {{
-        tempi_i_abandon(&requests[0]);
-        return err;
+    if (err == MPI_SUCCESS) {{
+        err = MPI_Isend{S}(sendbuf, sendcount, sendtype, dest, sendtag, comm, &requests[1]);
+        if (err != MPI_SUCCESS)
+            tempi_i_abandon(&requests[0]);
     }}
-    err = MPI_Wait(&requests[1], MPI_STATUS_IGNORE);
-    int recv_err = MPI_Wait(&requests[0], status);
-    return err != MPI_SUCCESS ? err : recv_err;""",
+    if (err == MPI_SUCCESS) {{
+        err = MPI_Wait(&requests[1], MPI_STATUS_IGNORE);
+        int recv_err = MPI_Wait(&requests[0], status);
+        err = err != MPI_SUCCESS ? err : recv_err;
+    }}
+    tempi_i_defer_errors(0);
+    return tempi_i_raise(comm, err);""",
     ),
     "sendrecv_replace": Rule(
         "as MPI_Isend would (tempi packs the send before the receive is posted)",

@@ -12,6 +12,8 @@
  *   unpack-truncate     MPI_Unpack from a packed buffer too short for the count
  *   pack-truncate       MPI_Pack into a buffer too short
  *   start-active        MPI_Start of an active persistent request (then completed)
+ *   sendrecv-bad-rank   MPI_Sendrecv to a rank that does not exist, then a message of
+ *                       its tag, which must reach the next receive (not a leaked one)
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -87,6 +89,19 @@ static void cases(MPI_Comm comm, const char *mode, MPI_Datatype vec)
     position = 0;
     err = MPI_Pack(send, 4, vec, packed, 16, &position, comm);
     report(mode, "pack-truncate", err);
+
+    /* a Sendrecv whose send fails (no such rank) must not leave its receive posted: the
+     * next message of that tag must reach the next receive */
+    err = MPI_Sendrecv(send, 1, vec, size + 5, 6, recv, 1, vec, left, 6, comm,
+                       MPI_STATUS_IGNORE);
+    report(mode, "sendrecv-bad-rank", err);
+    MPI_Barrier(comm); /* every rank's Sendrecv is over before the next message leaves */
+    MPI_Isend(send, 1, vec, right, 6, comm, &sreq);
+    for (int i = 0; i < 64; ++i)
+        other[i] = -1;
+    MPI_Recv(other, 1, vec, left, 6, comm, MPI_STATUS_IGNORE);
+    MPI_Wait(&sreq, MPI_STATUS_IGNORE);
+    printf("rank %d %s after-bad-rank: %g\n", rank, mode, other[0]);
 
     MPI_Request persistent;
     MPI_Recv_init(recv, 1, vec, left, 5, comm, &persistent);
