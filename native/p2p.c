@@ -11,20 +11,29 @@
 #include "interposer.h"
 #include "internal.h"
 
+/* Return CALL's result (a C engine function) when the engine has a plan for BUF's type
+ * and took the message; go on when it passed. COMM's errors come back to C meanwhile,
+ * which raises them once. */
+#define TEMPI_I_ENGINE_TRY(BUF, DATATYPE, COMM, CALL)                                          \
+    do {                                                                                        \
+        if (tempi_i_engine_takes((BUF), (DATATYPE))) { /* a plan of the C engine: no Python */ \
+            tempi_i_quiet_t quiet_;                                                             \
+            tempi_i_quiet((COMM), &quiet_);                                                     \
+            int rc_ = (CALL);                                                                   \
+            tempi_i_loud(&quiet_);                                                              \
+            if (rc_ != TEMPI_I_PASS)                                                            \
+                return rc_;                                                                     \
+        }                                                                                       \
+    } while (0)
+
 /* MPI_Isend, or with persistent MPI_Send_init. */
 int tempi_i_isend(const void *buf, int64_t count, MPI_Datatype datatype, int dest,
                          int tag, MPI_Comm comm, int mode, int persistent,
                          MPI_Request *request)
 {
-    if (tempi_i_engine_takes(buf, datatype)) { /* a plan of the C engine: no Python */
-        tempi_i_quiet_t quiet; /* errors come back to C, which raises them once */
-        tempi_i_quiet(comm, &quiet);
-        int rc = tempi_i_engine_isend(buf, count, datatype, dest, tag, comm, mode, persistent,
-                                      request);
-        tempi_i_loud(&quiet);
-        if (rc != TEMPI_I_PASS)
-            return rc;
-    }
+    TEMPI_I_ENGINE_TRY(buf, datatype, comm,
+                       tempi_i_engine_isend(buf, count, datatype, dest, tag, comm, mode,
+                                            persistent, request));
     int id = 0, rc = tempi_i_new_handle(request);
     if (rc != TEMPI_I_OK)
         return rc;
@@ -42,15 +51,9 @@ int tempi_i_isend(const void *buf, int64_t count, MPI_Datatype datatype, int des
 int tempi_i_irecv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
                          MPI_Comm comm, int persistent, MPI_Request *request)
 {
-    if (tempi_i_engine_takes(buf, datatype)) { /* a plan of the C engine: no Python */
-        tempi_i_quiet_t quiet;
-        tempi_i_quiet(comm, &quiet);
-        int rc = tempi_i_engine_irecv(buf, count, datatype, source, tag, comm, persistent,
-                                      request);
-        tempi_i_loud(&quiet);
-        if (rc != TEMPI_I_PASS)
-            return rc;
-    }
+    TEMPI_I_ENGINE_TRY(buf, datatype, comm,
+                       tempi_i_engine_irecv(buf, count, datatype, source, tag, comm,
+                                            persistent, request));
     int id = 0, rc = tempi_i_new_handle(request);
     if (rc != TEMPI_I_OK)
         return rc;
@@ -68,14 +71,8 @@ int tempi_i_irecv(void *buf, int64_t count, MPI_Datatype datatype, int source, i
 int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, int dest, int tag,
                         MPI_Comm comm, int mode)
 {
-    if (tempi_i_engine_takes(buf, datatype)) { /* a plan of the C engine: no Python */
-        tempi_i_quiet_t quiet;
-        tempi_i_quiet(comm, &quiet);
-        int rc = tempi_i_engine_send(buf, count, datatype, dest, tag, comm, mode);
-        tempi_i_loud(&quiet);
-        if (rc != TEMPI_I_PASS)
-            return rc;
-    }
+    TEMPI_I_ENGINE_TRY(buf, datatype, comm,
+                       tempi_i_engine_send(buf, count, datatype, dest, tag, comm, mode));
     MPI_Request request;
     int rc = tempi_i_isend(buf, count, datatype, dest, tag, comm, mode, 0, &request);
     if (rc != TEMPI_I_OK)
@@ -87,14 +84,8 @@ int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, int dest
 int tempi_i_recv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
                  MPI_Comm comm, MPI_Status *status)
 {
-    if (tempi_i_engine_takes(buf, datatype)) { /* a plan of the C engine: no Python */
-        tempi_i_quiet_t quiet;
-        tempi_i_quiet(comm, &quiet);
-        int rc = tempi_i_engine_recv(buf, count, datatype, source, tag, comm, status);
-        tempi_i_loud(&quiet);
-        if (rc != TEMPI_I_PASS)
-            return rc;
-    }
+    TEMPI_I_ENGINE_TRY(buf, datatype, comm,
+                       tempi_i_engine_recv(buf, count, datatype, source, tag, comm, status));
     MPI_Request request;
     int rc = tempi_i_irecv(buf, count, datatype, source, tag, comm, 0, &request);
     if (rc != TEMPI_I_OK)
