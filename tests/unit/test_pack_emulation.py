@@ -292,8 +292,8 @@ def test_random_block_lists(emu, seed: int) -> None:
     rng = np.random.default_rng(1000 + seed)
     word = int(rng.choice([1, 2, 4, 8]))
     desc = _blocklist(rng, word, int(rng.integers(0, 4)))
-    while desc.nbytes == 0:  # an empty list moves nothing: draw again
-        desc = _blocklist(rng, word, int(rng.integers(0, 4)))
+    if desc.nbytes == 0:
+        pytest.skip("empty list drawn")
     mis = [int(x) for x in rng.integers(0, 16, 2) // word * word]
     Emulation(emu, desc, mis[0], mis[1], rng).check(sms=2)
 
