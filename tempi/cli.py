@@ -359,6 +359,7 @@ BENCHMARKS = {
     "shim-overhead": ("shim_overhead.py", 1),
     "placement": ("placement.py", 1),
     "pingpong-shim": ("pingpong_shim.py", 1),
+    "pingpong-comm": ("pingpong_comm.py", 2),
 }
 """``tempi bench`` names: the script under benchmarks/ and the ranks it runs on (a script
 on one rank launches whatever it needs itself)."""
