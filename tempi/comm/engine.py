@@ -135,6 +135,16 @@ def route(msg: Message, peer_local: bool | None = None) -> str:
     )
 
 
+def route_to(
+    comm: MPI.Comm, msg: Message, peer: int, local_ranks: frozenset[int] | None = None
+) -> str:
+    """:func:`route` of a message to or from ``peer`` of ``comm`` (``local_ranks``: the
+    ranks of ``comm`` on this node, where known). The one routing decision of a
+    point-to-point message: the interposer's callbacks and ``tempi.Comm`` ask it once and
+    hand the path to :func:`isend_message` / :func:`irecv_message` / the ``_init`` forms."""
+    return route(msg, locality.peer_local(comm, peer, local_ranks))
+
+
 def _wire(buf: Buffer, nbytes: int) -> list[Any]:
     """The mpi4py buffer spec of the first ``nbytes`` of a staging buffer."""
     data = buf.owner[:nbytes] if buf.on_device else buf.host[:nbytes]
@@ -261,9 +271,12 @@ def isend_message(
     mode: str = "standard",
     deferred: bool = False,
     local_ranks: frozenset[int] | None = None,
+    path: str | None = None,
 ) -> Any:
-    """:func:`isend` of a resolved message (the interposer builds them from C pointers)."""
-    path = route(msg, locality.peer_local(comm, dest, local_ranks))
+    """:func:`isend` of a resolved message (the interposer builds them from C pointers);
+    ``path``: what :func:`route_to` said, when the caller has asked already."""
+    if path is None:
+        path = route_to(comm, msg, dest, local_ranks)
     kind = _count(msg, path)
     start = getattr(comm, SEND_MODES[mode][0])
     if path == "passthrough":
@@ -279,9 +292,11 @@ def irecv_message(
     tag: int,
     *,
     local_ranks: frozenset[int] | None = None,
+    path: str | None = None,
 ) -> Any:
-    """:func:`irecv` of a resolved message."""
-    path = route(msg, locality.peer_local(comm, source, local_ranks))
+    """:func:`irecv` of a resolved message; ``path`` as for :func:`isend_message`."""
+    if path is None:
+        path = route_to(comm, msg, source, local_ranks)
     kind = _count(msg, path)
     if path == "passthrough":
         return comm.Irecv(msg.spec, source, tag)
@@ -298,14 +313,17 @@ def send_init(
     *,
     mode: str = "standard",
     local_ranks: frozenset[int] | None = None,
+    path: str | None = None,
 ) -> Any:
     """A persistent send: mpi4py's ``Prequest`` on the passthrough path, else a tempi
     :class:`Prequest` whose every ``Start`` is an :func:`isend` of the buffer's contents
-    at that moment."""
+    at that moment, on the path routed once here (or given: ``path``)."""
     msg = as_message(spec, writable=False)
-    if route(msg) == "passthrough":
+    if path is None:
+        path = route_to(comm, msg, dest, local_ranks)
+    if path == "passthrough":
         return getattr(comm, SEND_MODES[mode][1])(msg.spec, dest, tag)
-    return Prequest(lambda: isend_message(comm, msg, dest, tag, mode=mode, local_ranks=local_ranks))
+    return Prequest(lambda: isend_message(comm, msg, dest, tag, mode=mode, path=path))
 
 
 def recv_init(
@@ -315,9 +333,12 @@ def recv_init(
     tag: int,
     *,
     local_ranks: frozenset[int] | None = None,
+    path: str | None = None,
 ) -> Any:
     """A persistent receive, as :func:`send_init`."""
     msg = as_message(spec, writable=True)
-    if route(msg) == "passthrough":
+    if path is None:
+        path = route_to(comm, msg, source, local_ranks)
+    if path == "passthrough":
         return comm.Recv_init(msg.spec, source, tag)
-    return Prequest(lambda: irecv_message(comm, msg, source, tag, local_ranks=local_ranks))
+    return Prequest(lambda: irecv_message(comm, msg, source, tag, path=path))

@@ -248,36 +248,36 @@ def _take(rid: int) -> Any:
 
 
 def _message(ptr: int, count: int, ftype: int) -> Any:
-    """The engine's message for a C buffer: the memory its layout touches around ``ptr``."""
-    from tempi.comm.message import Message
-    from tempi.datatype import describe
-    from tempi.pack.buffers import host_range, spanning
+    """The engine's message for a C buffer (the memory its layout touches around ``ptr``),
+    built as ``tempi.Comm`` builds ``[MPI.BOTTOM, n, type]``; UnsupportedDatatype when
+    tempi cannot describe the type (C then lets the system MPI do the call)."""
+    from tempi.comm.message import at_address
+    from tempi.errors import UnsupportedDatatype
 
-    MPI = _mpi()
-    datatype = MPI.Datatype.f2py(ftype)
-    desc = describe(datatype).repeat(count)
-    typed, origin = spanning(ptr, desc, None)
-    # what mpi4py would be given if the engine passes the message through (host memory)
-    where = host_range(ptr, max(desc.data_ub, 0), None).host if ptr else MPI.BOTTOM
-    spec = None if typed.on_device else [where, count, datatype]
-    return Message(spec, typed, origin, count, datatype, desc)
+    msg = at_address(ptr, count, _mpi().Datatype.f2py(ftype))
+    if msg.desc is None:
+        raise UnsupportedDatatype("tempi cannot describe this datatype")
+    return msg
 
 
-def _start(start: Any, ptr: int, count: int, ftype: int, rid: Any) -> int:
-    """Run ``start(message)`` and give C tempi's id of the request it made."""
+def _start(start: Any, ptr: int, count: int, ftype: int, comm: Any, peer: int, rid: Any) -> int:
+    """Route the message once (the engine's :func:`~tempi.comm.engine.route_to`), then run
+    ``start(message, path)`` and give C tempi's id of the request it made; PASS when the
+    system MPI should do the call."""
     from tempi.comm import engine
     from tempi.errors import TempiError
 
     try:
         msg = _message(ptr, count, ftype)
-        if engine.route(msg) == "passthrough":
+        path = engine.route_to(comm, msg, peer, _local(comm.py2f()))
+        if path == "passthrough":
             return PASS
     except TempiError:
         return PASS
     except Exception as exc:  # noqa: BLE001
         return _step_aside(exc)
     try:
-        rid[0] = _adopt(start(msg))
+        rid[0] = _adopt(start(msg, path))
         return OK
     except Exception as exc:  # noqa: BLE001 - MPI sees the message only at the last step
         return _step_aside(exc)
@@ -302,10 +302,12 @@ def isend(
     start = engine.send_init if persistent else engine.isend_message
     kind = tuple(SEND_MODES)[mode]
     return _start(
-        lambda m: start(comm, m, dest, tag, mode=kind, local_ranks=_local(fcomm)),
+        lambda m, path: start(comm, m, dest, tag, mode=kind, path=path),
         buf,
         count,
         ftype,
+        comm,
+        dest,
         rid,
     )
 
@@ -319,7 +321,7 @@ def irecv(
     comm = _mpi().Comm.f2py(fcomm)
     start = engine.recv_init if persistent else engine.irecv_message
     return _start(
-        lambda m: start(comm, m, source, tag, local_ranks=_local(fcomm)), buf, count, ftype, rid
+        lambda m, path: start(comm, m, source, tag, path=path), buf, count, ftype, comm, source, rid
     )
 
 
