@@ -220,12 +220,18 @@ int tempi_i_engine_send(const void *buf, int64_t count, MPI_Datatype datatype, i
     struct tempi_plan plan;
     if (!tempi_i_plan_for(datatype, count, &plan))
         return TEMPI_I_PASS;
-    char *typed = tempi_i_typed(buf, &plan);
-    void *packed = typed ? tempi_i_staging(0, (size_t)plan.nbytes) : NULL;
+    return tempi_i_engine_send_plan(&plan, buf, dest, tag, comm, mode);
+}
+
+int tempi_i_engine_send_plan(const struct tempi_plan *plan, const void *buf, int dest, int tag,
+                             MPI_Comm comm, int mode)
+{
+    char *typed = tempi_i_typed(buf, plan);
+    void *packed = typed ? tempi_i_staging(0, (size_t)plan->nbytes) : NULL;
     if (packed == NULL)
         return TEMPI_I_PASS;
-    tempi_i_run(&plan, typed, packed, 1);
-    int n = (int)plan.nbytes, err;
+    tempi_i_run(plan, typed, packed, 1);
+    int n = (int)plan->nbytes, err;
     if (mode == TEMPI_I_SYNCHRONOUS)
         err = PMPI_Ssend(packed, n, MPI_PACKED, dest, tag, comm);
     else if (mode == TEMPI_I_BUFFERED)
@@ -261,19 +267,25 @@ int tempi_i_engine_recv(void *buf, int64_t count, MPI_Datatype datatype, int sou
     struct tempi_plan plan;
     if (!tempi_i_plan_for(datatype, count, &plan))
         return TEMPI_I_PASS;
-    char *typed = tempi_i_typed(buf, &plan);
-    void *packed = typed ? tempi_i_staging(1, (size_t)plan.nbytes) : NULL;
+    return tempi_i_engine_recv_plan(&plan, buf, source, tag, comm, status);
+}
+
+int tempi_i_engine_recv_plan(const struct tempi_plan *plan, void *buf, int source, int tag,
+                             MPI_Comm comm, MPI_Status *status)
+{
+    char *typed = tempi_i_typed(buf, plan);
+    void *packed = typed ? tempi_i_staging(1, (size_t)plan->nbytes) : NULL;
     if (packed == NULL)
         return TEMPI_I_PASS;
     MPI_Status own;
     MPI_Status *st = status == MPI_STATUS_IGNORE ? &own : status;
-    int err = PMPI_Recv(packed, (int)plan.nbytes, MPI_PACKED, source, tag, comm, st);
+    int err = PMPI_Recv(packed, (int)plan->nbytes, MPI_PACKED, source, tag, comm, st);
     tempi_i_count_run();
     if (err != MPI_SUCCESS)
         return TEMPI_I_ERROR + err;
     int got = 0;
     PMPI_Get_count(st, MPI_BYTE, &got);
-    err = tempi_i_plan_unpack(&plan, typed, packed, got);
+    err = tempi_i_plan_unpack(plan, typed, packed, got);
     if (err != MPI_SUCCESS)
         return TEMPI_I_ERROR + err;
     PMPI_Status_set_elements(st, MPI_BYTE, got);
@@ -300,7 +312,6 @@ struct tempi_i_op {
     void *staging;
     size_t capacity; /* kept with the slot when it is reused */
     void *buf;
-    MPI_Datatype datatype;
     MPI_Comm comm;
     struct tempi_plan plan;
 };
@@ -373,48 +384,75 @@ static int tempi_i_op_post(struct tempi_i_op *op)
     return err;
 }
 
+int tempi_i_engine_start_op(const struct tempi_plan *plan, void *buf, int peer, int tag,
+                            MPI_Comm comm, int mode, int recv, int persistent, int *id)
+{
+    if (!tempi_i_typed(buf, plan))
+        return TEMPI_I_PASS;
+    int s = tempi_i_op_new((size_t)plan->nbytes);
+    if (s < 0)
+        return TEMPI_I_PASS;
+    struct tempi_i_op *op = &tempi_i_ops[s];
+    op->recv = recv, op->persistent = persistent, op->plan = *plan, op->buf = buf;
+    op->comm = comm;
+    void *wire = op->staging;
+    int n = (int)plan->nbytes, err;
+    if (persistent && recv) {
+        err = PMPI_Recv_init(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
+    } else if (persistent) {
+        if (mode == TEMPI_I_SYNCHRONOUS)
+            err = PMPI_Ssend_init(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
+        else if (mode == TEMPI_I_BUFFERED)
+            err = PMPI_Bsend_init(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
+        else
+            err = PMPI_Send_init(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
+    } else {
+        if (!recv)
+            tempi_i_run(plan, tempi_i_typed(buf, plan), wire, 1);
+        tempi_i_count_run();
+        op->active = 1;
+        if (recv)
+            err = PMPI_Irecv(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
+        else if (mode == TEMPI_I_SYNCHRONOUS)
+            err = PMPI_Issend(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
+        else if (mode == TEMPI_I_BUFFERED)
+            err = PMPI_Ibsend(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
+        else
+            err = PMPI_Isend(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
+    }
+    if (err != MPI_SUCCESS) {
+        tempi_i_op_release(op);
+        return TEMPI_I_ERROR + err;
+    }
+    *id = TEMPI_I_ENGINE_IDS + s;
+    return TEMPI_I_OK;
+}
+
+void tempi_i_op_abandon(int id)
+{
+    struct tempi_i_op *op = &tempi_i_ops[id - TEMPI_I_ENGINE_IDS];
+    if (op->active && !op->persistent) {
+        if (op->recv)
+            PMPI_Cancel(&op->request);
+        PMPI_Wait(&op->request, MPI_STATUS_IGNORE);
+        op->request = MPI_REQUEST_NULL;
+    }
+    tempi_i_op_release(op);
+}
+
 /* MPI_Isend and friends (mode as tempi_i_engine_send), persistent: the _init forms. */
 int tempi_i_engine_isend(const void *buf, int64_t count, MPI_Datatype datatype, int dest,
                          int tag, MPI_Comm comm, int mode, int persistent, MPI_Request *request)
 {
     struct tempi_plan plan;
-    if (!tempi_i_plan_for(datatype, count, &plan) || !tempi_i_typed(buf, &plan))
+    int id;
+    if (!tempi_i_plan_for(datatype, count, &plan))
         return TEMPI_I_PASS;
-    int s = tempi_i_op_new((size_t)plan.nbytes);
-    if (s < 0)
-        return TEMPI_I_PASS;
-    struct tempi_i_op *op = &tempi_i_ops[s];
-    op->recv = 0, op->persistent = persistent, op->plan = plan, op->buf = (void *)buf;
-    op->datatype = datatype, op->comm = comm;
-    int n = (int)plan.nbytes, err;
-    if (persistent) {
-        if (mode == TEMPI_I_SYNCHRONOUS)
-            err = PMPI_Ssend_init(op->staging, n, MPI_PACKED, dest, tag, comm, &op->request);
-        else if (mode == TEMPI_I_BUFFERED)
-            err = PMPI_Bsend_init(op->staging, n, MPI_PACKED, dest, tag, comm, &op->request);
-        else
-            err = PMPI_Send_init(op->staging, n, MPI_PACKED, dest, tag, comm, &op->request);
-    } else {
-        tempi_i_run(&plan, tempi_i_typed(buf, &plan), op->staging, 1);
-        tempi_i_count_run();
-        op->active = 1;
-        if (mode == TEMPI_I_SYNCHRONOUS)
-            err = PMPI_Issend(op->staging, n, MPI_PACKED, dest, tag, comm, &op->request);
-        else if (mode == TEMPI_I_BUFFERED)
-            err = PMPI_Ibsend(op->staging, n, MPI_PACKED, dest, tag, comm, &op->request);
-        else
-            err = PMPI_Isend(op->staging, n, MPI_PACKED, dest, tag, comm, &op->request);
-    }
-    int rc = err == MPI_SUCCESS ? tempi_i_new_handle(request) : TEMPI_I_ERROR + err;
-    if (rc != TEMPI_I_OK) {
-        if (err == MPI_SUCCESS && !persistent) { /* no handle: complete it here */
-            PMPI_Wait(&op->request, MPI_STATUS_IGNORE);
-            op->request = MPI_REQUEST_NULL;
-        }
-        tempi_i_op_release(op);
-        return rc;
-    }
-    return tempi_i_adopt(TEMPI_I_OK, TEMPI_I_ENGINE_IDS + s, persistent, comm, request);
+    int rc = tempi_i_engine_start_op(&plan, (void *)buf, dest, tag, comm, mode, 0, persistent,
+                                     &id);
+    if (rc == TEMPI_I_OK && (rc = tempi_i_new_handle(request)) != TEMPI_I_OK)
+        tempi_i_op_abandon(id); /* no handle: complete it here */
+    return rc == TEMPI_I_OK ? tempi_i_adopt(TEMPI_I_OK, id, persistent, comm, request) : rc;
 }
 
 /* MPI_Irecv, persistent: MPI_Recv_init. */
@@ -422,33 +460,13 @@ int tempi_i_engine_irecv(void *buf, int64_t count, MPI_Datatype datatype, int so
                          MPI_Comm comm, int persistent, MPI_Request *request)
 {
     struct tempi_plan plan;
-    if (!tempi_i_plan_for(datatype, count, &plan) || !tempi_i_typed(buf, &plan))
+    int id;
+    if (!tempi_i_plan_for(datatype, count, &plan))
         return TEMPI_I_PASS;
-    int s = tempi_i_op_new((size_t)plan.nbytes);
-    if (s < 0)
-        return TEMPI_I_PASS;
-    struct tempi_i_op *op = &tempi_i_ops[s];
-    op->recv = 1, op->persistent = persistent, op->plan = plan, op->buf = buf;
-    op->datatype = datatype, op->comm = comm;
-    int n = (int)plan.nbytes, err;
-    if (persistent) {
-        err = PMPI_Recv_init(op->staging, n, MPI_PACKED, source, tag, comm, &op->request);
-    } else {
-        tempi_i_count_run();
-        op->active = 1;
-        err = PMPI_Irecv(op->staging, n, MPI_PACKED, source, tag, comm, &op->request);
-    }
-    int rc = err == MPI_SUCCESS ? tempi_i_new_handle(request) : TEMPI_I_ERROR + err;
-    if (rc != TEMPI_I_OK) {
-        if (err == MPI_SUCCESS && !persistent) {
-            PMPI_Cancel(&op->request);
-            PMPI_Wait(&op->request, MPI_STATUS_IGNORE);
-            op->request = MPI_REQUEST_NULL;
-        }
-        tempi_i_op_release(op);
-        return rc;
-    }
-    return tempi_i_adopt(TEMPI_I_OK, TEMPI_I_ENGINE_IDS + s, persistent, comm, request);
+    int rc = tempi_i_engine_start_op(&plan, buf, source, tag, comm, 0, 1, persistent, &id);
+    if (rc == TEMPI_I_OK && (rc = tempi_i_new_handle(request)) != TEMPI_I_OK)
+        tempi_i_op_abandon(id);
+    return rc == TEMPI_I_OK ? tempi_i_adopt(TEMPI_I_OK, id, persistent, comm, request) : rc;
 }
 
 /* The operation's MPI request has completed with status st: unpack a receive, report as
@@ -657,4 +675,19 @@ void tempi_i_op_request_free(int id)
         tempi_i_op_release(op);
     }
     tempi_i_op_progress_detached();
+}
+
+/* ---- for tempi.Comm (engine_api.c): its requests complete the same operations --------- */
+
+MPI_Request tempi_i_op_request(int id)
+{
+    return tempi_i_op_of(id)->request;
+}
+
+int tempi_i_op_landed(int id, MPI_Status *st, int *source, int *tag, int64_t *nbytes)
+{
+    struct tempi_i_op *op = tempi_i_op_of(id);
+    if (!op->persistent)
+        op->request = MPI_REQUEST_NULL; /* the MPI freed it when it completed */
+    return tempi_i_op_done(op, st, source, tag, nbytes);
 }

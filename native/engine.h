@@ -35,6 +35,27 @@ TEMPI_I_HIDDEN int tempi_i_engine_irecv(void *buf, int64_t count, MPI_Datatype d
                                         int source, int tag, MPI_Comm comm, int persistent,
                                         MPI_Request *request);
 
+/* The same with a plan the caller holds (tempi.Comm's, engine_api.c; the interposer's come
+ * from the plan table): TEMPI_I_PASS when the buffer is not aligned to the plan's word. */
+struct tempi_plan;
+TEMPI_I_HIDDEN int tempi_i_engine_send_plan(const struct tempi_plan *plan, const void *buf,
+                                            int dest, int tag, MPI_Comm comm, int mode);
+TEMPI_I_HIDDEN int tempi_i_engine_recv_plan(const struct tempi_plan *plan, void *buf,
+                                            int source, int tag, MPI_Comm comm,
+                                            MPI_Status *status);
+/* Start a send (recv 0, mode as above) or receive (recv 1) of the plan, posted at once or
+ * (persistent) prepared for tempi_i_op_start: *id is the operation's, for tempi_i_op_*.
+ * tempi_i_op_abandon completes and retires one nobody will complete. */
+TEMPI_I_HIDDEN int tempi_i_engine_start_op(const struct tempi_plan *plan, void *buf, int peer,
+                                           int tag, MPI_Comm comm, int mode, int recv,
+                                           int persistent, int *id);
+TEMPI_I_HIDDEN void tempi_i_op_abandon(int id);
+/* An engine operation's MPI request (what a Waitany over many may wait on), and the
+ * completion of the operation after such a call completed that request with *st. */
+TEMPI_I_HIDDEN MPI_Request tempi_i_op_request(int id);
+TEMPI_I_HIDDEN int tempi_i_op_landed(int id, MPI_Status *st, int *source, int *tag,
+                                     int64_t *nbytes);
+
 /* What requests.c's completion calls use instead of tempi_py_wait, _test, _ready,
  * _waitall, _start, _cancel and _request_free: the same arguments and results, for the
  * engine's operations and Python's alike. */
@@ -54,6 +75,9 @@ TEMPI_I_HIDDEN int tempi_i_engine_pack(const void *typed_buf, int64_t count,
                                        int64_t *position, int to_packed);
 /* MPI_Type_free: the type's plans die (before Python forgets their arguments). */
 TEMPI_I_HIDDEN void tempi_i_engine_forget_type(int ftype);
+
+/* For tempi.Comm (engine_api.c, loaded by tempi/comm/native.py): tempi_engine_* with MPI
+ * handles as integers, declared in tempi/comm/native.py's CDEF. */
 
 /* For Python (cffi, declared in interposer.h): tempi_engine_clear drops every plan (a new
  * profile, a configuration change); tempi_engine_counter(0) counts the messages the engine

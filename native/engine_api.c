@@ -1,0 +1,161 @@
+/* tempi.Comm's way into the C engine (engine.h): the same plans, staging and operations the
+ * interposer runs, called from Python through cffi in ABI mode (tempi/comm/native.py, whose
+ * CDEF declares these functions). Python holds the plans (made by tempi/shim/plans.py,
+ * the one planner) and passes their address; MPI handles come as the integers mpi4py
+ * gives (``comm.handle``: an int in MPICH, a pointer in Open MPI), statuses as the address
+ * of an mpi4py ``MPI.Status`` (``MPI._addressof``) or 0.
+ *
+ * Results, so that Python creates no object to read them:
+ *   tempi_engine_send/_recv: 0 done, -1 no run (not aligned to the plan's word: Python's
+ *     path takes the message), else the MPI error code;
+ *   tempi_engine_start: the operation's id (> 0), 0 no run, -(MPI error code) on failure;
+ *   tempi_engine_wait/_test/_landed: the received bytes (>= 0), -1 a send, -2 cancelled,
+ *     TEMPI_ENGINE_PENDING (test: not done), TEMPI_ENGINE_FAILED - code on failure; the
+ *     source and tag of the last one this thread completed in tempi_engine_last(0/1). */
+#include <stdint.h>
+
+#include <mpi.h>
+
+#include "engine.h"
+#include "internal.h"
+#include "plan_gen.h"
+
+#define TEMPI_ENGINE_PENDING (-3)
+#define TEMPI_ENGINE_FAILED (-16)
+
+/* A handle as mpi4py gives it: an int (MPICH) or a pointer (Open MPI), either way through
+ * intptr_t. */
+#define TEMPI_I_COMM(h) ((MPI_Comm)(h))
+#define TEMPI_I_PLAN(p) ((const struct tempi_plan *)(p))
+
+static long tempi_i_api_runs = 0;
+static __thread int tempi_i_api_last[2];
+
+/* Once per process, before the first call: the engine's operations table takes its lock
+ * under MPI_THREAD_MULTIPLE (mpi4py's default level), as the interposer's MPI_Init_thread
+ * would have said. */
+void tempi_engine_api_init(void)
+{
+    int level = MPI_THREAD_SINGLE;
+    if (PMPI_Query_thread(&level) == MPI_SUCCESS && level == MPI_THREAD_MULTIPLE)
+        tempi_i_threaded = 1;
+}
+
+/* Messages tempi.Comm ran in C. */
+long tempi_engine_runs(void)
+{
+    return __atomic_load_n(&tempi_i_api_runs, __ATOMIC_RELAXED);
+}
+
+int tempi_engine_last(int which)
+{
+    return tempi_i_api_last[which != 0];
+}
+
+static int tempi_i_api_result(int rc)
+{
+    if (rc == TEMPI_I_OK) {
+        __atomic_fetch_add(&tempi_i_api_runs, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    return rc == TEMPI_I_PASS ? -1 : tempi_i_error(rc);
+}
+
+int tempi_engine_send(intptr_t plan, const void *buf, int dest, int tag, intptr_t comm, int mode)
+{
+    return tempi_i_api_result(
+        tempi_i_engine_send_plan(TEMPI_I_PLAN(plan), buf, dest, tag, TEMPI_I_COMM(comm), mode));
+}
+
+int tempi_engine_recv(intptr_t plan, void *buf, int source, int tag, intptr_t comm,
+                      intptr_t status)
+{
+    MPI_Status *st = status ? (MPI_Status *)status : MPI_STATUS_IGNORE;
+    return tempi_i_api_result(
+        tempi_i_engine_recv_plan(TEMPI_I_PLAN(plan), buf, source, tag, TEMPI_I_COMM(comm), st));
+}
+
+int tempi_engine_start(intptr_t plan, void *buf, int peer, int tag, intptr_t comm, int mode,
+                       int recv, int persistent)
+{
+    int id = 0;
+    int rc = tempi_i_engine_start_op(TEMPI_I_PLAN(plan), buf, peer, tag, TEMPI_I_COMM(comm), mode,
+                                     recv, persistent, &id);
+    if (rc == TEMPI_I_OK) {
+        __atomic_fetch_add(&tempi_i_api_runs, !persistent, __ATOMIC_RELAXED);
+        return id;
+    }
+    return rc == TEMPI_I_PASS ? 0 : -tempi_i_error(rc);
+}
+
+/* An operation's outcome (tempi_i_op_*'s) as the result above, into the status too. */
+static int64_t tempi_i_api_report(int rc, intptr_t status, int source, int tag, int64_t nbytes)
+{
+    if (rc != TEMPI_I_OK)
+        return TEMPI_ENGINE_FAILED - tempi_i_error(rc);
+    tempi_i_api_last[0] = source, tempi_i_api_last[1] = tag;
+    if (status) {
+        MPI_Status *st = (MPI_Status *)status;
+        if (nbytes >= 0) {
+            st->MPI_SOURCE = source, st->MPI_TAG = tag;
+            PMPI_Status_set_elements(st, MPI_BYTE, (int)nbytes);
+        }
+        PMPI_Status_set_cancelled(st, nbytes == -2);
+    }
+    return nbytes;
+}
+
+int64_t tempi_engine_wait(int id, intptr_t status)
+{
+    int source = MPI_ANY_SOURCE, tag = MPI_ANY_TAG;
+    int64_t nbytes = -1;
+    int rc = tempi_i_op_wait(id, &source, &tag, &nbytes);
+    return tempi_i_api_report(rc, status, source, tag, nbytes);
+}
+
+int64_t tempi_engine_test(int id, intptr_t status)
+{
+    int source = MPI_ANY_SOURCE, tag = MPI_ANY_TAG, flag = 0;
+    int64_t nbytes = -1;
+    int rc = tempi_i_op_test(id, &flag, &source, &tag, &nbytes);
+    if (rc == TEMPI_I_OK && !flag)
+        return TEMPI_ENGINE_PENDING;
+    return tempi_i_api_report(rc, status, source, tag, nbytes);
+}
+
+/* The operation's MPI request (tempi_engine_request) was completed by another call (an
+ * MPI_Waitany over many) with the status at `landed`: finish the operation. */
+int64_t tempi_engine_landed(int id, intptr_t landed, intptr_t status)
+{
+    int source = MPI_ANY_SOURCE, tag = MPI_ANY_TAG;
+    int64_t nbytes = -1;
+    int rc = tempi_i_op_landed(id, (MPI_Status *)landed, &source, &tag, &nbytes);
+    return tempi_i_api_report(rc, status, source, tag, nbytes);
+}
+
+intptr_t tempi_engine_request(int id)
+{
+    return (intptr_t)tempi_i_op_request(id);
+}
+
+/* Persistent operations: MPI_Start of one made by tempi_engine_start(persistent 1). */
+int tempi_engine_restart(int id)
+{
+    int rc = tempi_i_op_start(id);
+    if (rc != TEMPI_I_OK)
+        return tempi_i_error(rc);
+    __atomic_fetch_add(&tempi_i_api_runs, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+int tempi_engine_cancel(int id)
+{
+    int rc = tempi_i_op_cancel(id);
+    return rc == TEMPI_I_OK ? 0 : tempi_i_error(rc);
+}
+
+/* MPI_Request_free: one in flight completes in the background. */
+void tempi_engine_free(int id)
+{
+    tempi_i_op_request_free(id);
+}
