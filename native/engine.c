@@ -25,6 +25,7 @@
 struct tempi_i_plan_slot {
     int used;     /* 0 empty, 1 in use, 2 deleted */
     int has_plan; /* 0: Python said no plan (its path runs these messages) */
+    int where;    /* 0 host memory; device: 1 + the peer's locality (0 unknown, 1, 2) */
     int ftype;
     int64_t count;
     struct tempi_plan plan;
@@ -49,21 +50,22 @@ static void tempi_i_plans_give(void)
 static long tempi_i_engine_runs = 0;   /* messages the engine ran */
 static long tempi_i_engine_misses = 0; /* lookups that asked Python's planner */
 
-static unsigned tempi_i_plan_slot(int ftype, int64_t count)
+static unsigned tempi_i_plan_slot(int ftype, int64_t count, int where)
 {
-    uint64_t key = (uint64_t)(uint32_t)ftype << 32 ^ (uint64_t)count;
+    uint64_t key = ((uint64_t)(uint32_t)ftype << 32 ^ (uint64_t)count) + (uint64_t)where * 7919;
     return (unsigned)((key * 0x9E3779B97F4A7C15ull) >> 40) % TEMPI_I_PLANS;
 }
 
-/* The slot of (ftype, count), or of the first free place for it; -1 if full. */
-static int tempi_i_plan_probe(int ftype, int64_t count, int *found)
+/* The slot of (ftype, count, where), or of the first free place for it; -1 if full. */
+static int tempi_i_plan_probe(int ftype, int64_t count, int where, int *found)
 {
-    unsigned s = tempi_i_plan_slot(ftype, count);
+    unsigned s = tempi_i_plan_slot(ftype, count, where);
     int free_slot = -1;
     *found = 0;
     for (unsigned n = 0; n < TEMPI_I_PLANS; ++n, s = (s + 1) % TEMPI_I_PLANS) {
         struct tempi_i_plan_slot *slot = &tempi_i_plans[s];
-        if (slot->used == 1 && slot->ftype == ftype && slot->count == count) {
+        if (slot->used == 1 && slot->ftype == ftype && slot->count == count &&
+            slot->where == where) {
             *found = 1;
             return (int)s;
         }
@@ -75,13 +77,17 @@ static int tempi_i_plan_probe(int ftype, int64_t count, int *found)
     return free_slot;
 }
 
-/* A copy of the plan of (datatype, count) in *plan: 1 if there is one, 0 if not (asking
- * Python the first time). */
-static int tempi_i_plan_for(MPI_Datatype datatype, int64_t count, struct tempi_plan *plan)
+/* A copy of the plan of (datatype, count, where) in *plan: 1 if there is one, 0 if not
+ * (asking Python the first time, with the question's fields of *ask filled). Where -1: a
+ * device plan for a peer whose locality C does not know yet: Python is asked, and its
+ * answer filed under the locality it found (2 + plan.peer_local). */
+static int tempi_i_plan_lookup(MPI_Datatype datatype, int64_t count, int where,
+                               const struct tempi_plan *ask, struct tempi_plan *plan)
 {
-    int ftype = MPI_Type_c2f(datatype), found, has = 0;
+    int ftype = MPI_Type_c2f(datatype), found = 0, has = 0, s = -1;
     tempi_i_plans_take();
-    int s = tempi_i_plan_probe(ftype, count, &found);
+    if (where >= 0)
+        s = tempi_i_plan_probe(ftype, count, where, &found);
     if (found) {
         has = tempi_i_plans[s].has_plan;
         if (has)
@@ -93,18 +99,21 @@ static int tempi_i_plan_for(MPI_Datatype datatype, int64_t count, struct tempi_p
     /* First sight: Python plans (outside the lock: it may take long, and another thread
      * asking the same is harmless, the second answer replaces the first). */
     __atomic_fetch_add(&tempi_i_engine_misses, 1, __ATOMIC_RELAXED);
-    struct tempi_plan made;
-    memset(&made, 0, sizeof made);
+    struct tempi_plan made = *ask;
     tempi_i_set_inside(1);
     int rc = tempi_py_plan(ftype, count, (intptr_t)&made);
     tempi_i_set_inside(0);
-    has = rc == TEMPI_I_OK && made.transfer != 0 && made.nbytes > 0 && made.nbytes <= INT32_MAX;
+    has = rc == TEMPI_I_OK && (where ? made.function : made.transfer) != 0 && made.nbytes > 0 &&
+          made.nbytes <= INT32_MAX && made.memory == (where != 0);
     if (rc != TEMPI_I_OK && rc != TEMPI_I_PASS)
         return 0; /* Python failed: no entry, its path says why */
+    if (where != 0)
+        where = 2 + (made.peer_local < 0 ? -1 : made.peer_local > 0);
     tempi_i_plans_take();
-    s = tempi_i_plan_probe(ftype, count, &found);
+    s = tempi_i_plan_probe(ftype, count, where, &found);
     if (s >= 0) {
         tempi_i_plans[s].used = 1;
+        tempi_i_plans[s].where = where;
         tempi_i_plans[s].ftype = ftype;
         tempi_i_plans[s].count = count;
         tempi_i_plans[s].has_plan = has;
@@ -113,6 +122,46 @@ static int tempi_i_plan_for(MPI_Datatype datatype, int64_t count, struct tempi_p
     tempi_i_plans_give();
     if (has)
         *plan = made;
+    return has;
+}
+
+static int tempi_i_plan_for(MPI_Datatype datatype, int64_t count, struct tempi_plan *plan)
+{
+    struct tempi_plan ask;
+    memset(&ask, 0, sizeof ask);
+    return tempi_i_plan_lookup(datatype, count, 0, &ask, plan);
+}
+
+/* The locality of (communicator, peer) as the last device plan made for them said it
+ * (1 + peer_local: 0 unknown, 1 another node, 2 this node), so that a plan is found
+ * without Python; -1 if no plan was made for them yet. */
+static struct tempi_i_table tempi_i_localities;
+
+static uint64_t tempi_i_locality_key(MPI_Comm comm, int peer)
+{
+    return (uint64_t)(uint32_t)MPI_Comm_c2f(comm) << 32 | (uint32_t)peer;
+}
+
+int tempi_i_plan_for_device(MPI_Datatype datatype, int64_t count, MPI_Comm comm, int peer,
+                            struct tempi_plan *plan)
+{
+    uint64_t key = tempi_i_locality_key(comm, peer);
+    tempi_i_plans_take();
+    int known = peer < 0 ? 2 : tempi_i_find(&tempi_i_localities, key); /* 1 + where */
+    tempi_i_plans_give();
+    struct tempi_plan ask;
+    memset(&ask, 0, sizeof ask);
+    ask.memory = 1, ask.comm = MPI_Comm_c2f(comm), ask.peer = peer, ask.peer_local = -1;
+    if (known > 0)
+        return tempi_i_plan_lookup(datatype, count, known - 1, &ask, plan);
+    /* first plan for this peer: Python's answer says its locality, remembered */
+    int has = tempi_i_plan_lookup(datatype, count, -1, &ask, plan);
+    if (has) {
+        tempi_i_plans_take();
+        tempi_i_store(&tempi_i_localities, key, 1 + 2 + (plan->peer_local > 0) -
+                                                    (plan->peer_local < 0));
+        tempi_i_plans_give();
+    }
     return has;
 }
 
@@ -144,13 +193,22 @@ static int tempi_i_plans_on(void)
     return now;
 }
 
+/* Whether the last tempi_i_engine_takes of this thread said device memory: the engine
+ * call that follows it goes to engine_device.c. */
+static __thread int tempi_i_took_device;
+
 int tempi_i_engine_takes(const void *buf, MPI_Datatype datatype)
 {
-    return tempi_i_host && tempi_i_plans_on() && !tempi_i_data_on_device(buf, datatype);
+    if (!tempi_i_plans_on())
+        return 0;
+    tempi_i_took_device = tempi_i_data_on_device(buf, datatype);
+    return tempi_i_took_device ? tempi_i_device_engine_ready() : tempi_i_host;
 }
 
 long tempi_engine_counter(int which)
 {
+    if (which >= 2)
+        return tempi_i_device_runs(which - 2);
     return __atomic_load_n(which == 0 ? &tempi_i_engine_runs : &tempi_i_engine_misses,
                            __ATOMIC_RELAXED);
 }
@@ -217,6 +275,8 @@ static void tempi_i_count_run(void)
 int tempi_i_engine_send(const void *buf, int64_t count, MPI_Datatype datatype, int dest, int tag,
                         MPI_Comm comm, int mode)
 {
+    if (tempi_i_took_device)
+        return tempi_i_device_send(buf, count, datatype, dest, tag, comm, mode);
     struct tempi_plan plan;
     if (!tempi_i_plan_for(datatype, count, &plan))
         return TEMPI_I_PASS;
@@ -247,6 +307,8 @@ int tempi_i_engine_send_plan(const struct tempi_plan *plan, const void *buf, int
 int tempi_i_engine_pack(const void *typed_buf, int64_t count, MPI_Datatype datatype,
                         void *packed_buf, int64_t size, int64_t *position, int to_packed)
 {
+    if (tempi_i_took_device) /* device MPI_Pack: Python's path (not in the engine yet) */
+        return TEMPI_I_PASS;
     struct tempi_plan plan;
     if (!tempi_i_plan_for(datatype, count, &plan))
         return TEMPI_I_PASS;
@@ -264,6 +326,8 @@ int tempi_i_engine_pack(const void *typed_buf, int64_t count, MPI_Datatype datat
 int tempi_i_engine_recv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
                         MPI_Comm comm, MPI_Status *status)
 {
+    if (tempi_i_took_device)
+        return tempi_i_device_recv(buf, count, datatype, source, tag, comm, status);
     struct tempi_plan plan;
     if (!tempi_i_plan_for(datatype, count, &plan))
         return TEMPI_I_PASS;
@@ -301,8 +365,8 @@ int tempi_i_engine_recv_plan(const struct tempi_plan *plan, void *buf, int sourc
  * ones make PMPI_Send_init/PMPI_Recv_init of the staging at *_init; MPI_Start packs (a
  * send) and calls PMPI_Start. */
 
-/* The engine's ids start at TEMPI_I_ENGINE_IDS (internal.h), above Python's. */
-#define TEMPI_I_ENGINE_SLOTS 4096
+/* The engine's ids start at TEMPI_I_ENGINE_IDS (internal.h), above Python's; the device
+ * engine's at TEMPI_I_DEVICE_IDS (engine.h), above these. */
 
 struct tempi_i_op {
     int used, recv, persistent, active, detached;
@@ -444,6 +508,9 @@ void tempi_i_op_abandon(int id)
 int tempi_i_engine_isend(const void *buf, int64_t count, MPI_Datatype datatype, int dest,
                          int tag, MPI_Comm comm, int mode, int persistent, MPI_Request *request)
 {
+    if (tempi_i_took_device)
+        return tempi_i_device_isend(buf, count, datatype, dest, tag, comm, mode, persistent,
+                                    request);
     struct tempi_plan plan;
     int id;
     if (!tempi_i_plan_for(datatype, count, &plan))
@@ -459,6 +526,9 @@ int tempi_i_engine_isend(const void *buf, int64_t count, MPI_Datatype datatype, 
 int tempi_i_engine_irecv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
                          MPI_Comm comm, int persistent, MPI_Request *request)
 {
+    if (tempi_i_took_device)
+        return tempi_i_device_irecv(buf, count, datatype, source, tag, comm, persistent,
+                                    request);
     struct tempi_plan plan;
     int id;
     if (!tempi_i_plan_for(datatype, count, &plan))
@@ -525,6 +595,7 @@ static void tempi_i_op_progress_detached(void)
         if (flag || (PMPI_Test(&op->request, &flag, &st) == MPI_SUCCESS && flag)) {
             op->persistent = 0; /* the application's handle is gone */
             __atomic_fetch_sub(&tempi_i_ops_detached, 1, __ATOMIC_RELAXED);
+            __atomic_fetch_sub(&tempi_i_pending, 1, __ATOMIC_RELAXED);
             tempi_i_op_done(op, &st, &source, &tag, &nbytes);
         }
     }
@@ -543,16 +614,34 @@ static int tempi_i_op_wait_engine(int id, int *source, int *tag, int64_t *nbytes
     return rc;
 }
 
+/* The progress step (internal.h): the device engine's pending operations, then the host
+ * operations the application freed in flight. */
+void tempi_i_progress_slow(int blocking)
+{
+    tempi_i_device_progress(blocking);
+    tempi_i_op_progress_detached();
+}
+
 /* ---- the completion calls' view (requests.c): tempi_py_*'s signatures, either side --- */
 
 int tempi_i_op_wait(int id, int *source, int *tag, int64_t *nbytes)
 {
+    if (tempi_i_device_id(id))
+        return tempi_i_device_wait(id, source, tag, nbytes);
     return tempi_i_engine_id(id) ? tempi_i_op_wait_engine(id, source, tag, nbytes)
                                  : tempi_py_wait(id, source, tag, nbytes);
 }
 
+/* An operation of either C engine (else Python's). */
+static int tempi_i_c_id(int id)
+{
+    return tempi_i_engine_id(id) || tempi_i_device_id(id);
+}
+
 int tempi_i_op_test(int id, int *flag, int *source, int *tag, int64_t *nbytes)
 {
+    if (tempi_i_device_id(id))
+        return tempi_i_device_test(id, flag, source, tag, nbytes);
     if (!tempi_i_engine_id(id))
         return tempi_py_test(id, flag, source, tag, nbytes);
     struct tempi_i_op *op = tempi_i_op_of(id);
@@ -570,6 +659,8 @@ int tempi_i_op_test(int id, int *flag, int *source, int *tag, int64_t *nbytes)
 
 int tempi_i_op_ready(int id, int *source, int *tag, int64_t *nbytes)
 {
+    if (tempi_i_device_id(id))
+        return tempi_i_device_ready(id, source, tag, nbytes);
     if (!tempi_i_engine_id(id))
         return tempi_py_ready(id, source, tag, nbytes);
     struct tempi_i_op *op = tempi_i_op_of(id);
@@ -598,11 +689,11 @@ int tempi_i_op_waitall(int n, const int *ids, int *sources, int *tags, int64_t *
     int python = 0, failed = 0, rc = TEMPI_I_OK;
     for (int k = 0; k < n; ++k) {
         errors[k] = MPI_SUCCESS;
-        if (!tempi_i_engine_id(ids[k])) {
+        if (!tempi_i_c_id(ids[k])) {
             ++python;
             continue;
         }
-        int one = tempi_i_op_wait_engine(ids[k], &sources[k], &tags[k], &nbytes[k]);
+        int one = tempi_i_op_wait(ids[k], &sources[k], &tags[k], &nbytes[k]);
         if (one != TEMPI_I_OK) {
             errors[k] = tempi_i_error(one);
             failed = 1;
@@ -617,7 +708,7 @@ int tempi_i_op_waitall(int n, const int *ids, int *sources, int *tags, int64_t *
         int64_t *sub_n = malloc(sizeof(int64_t) * python);
         if (!sub_ids || !sub_src || !sub_tag || !where || !sub_err || !sub_n) {
             for (int k = 0; k < n; ++k) /* one at a time */
-                if (!tempi_i_engine_id(ids[k])) {
+                if (!tempi_i_c_id(ids[k])) {
                     int one = tempi_py_wait(ids[k], &sources[k], &tags[k], &nbytes[k]);
                     if (one != TEMPI_I_OK)
                         errors[k] = tempi_i_error(one), failed = 1;
@@ -625,7 +716,7 @@ int tempi_i_op_waitall(int n, const int *ids, int *sources, int *tags, int64_t *
         } else {
             int m = 0;
             for (int k = 0; k < n; ++k)
-                if (!tempi_i_engine_id(ids[k]))
+                if (!tempi_i_c_id(ids[k]))
                     where[m] = k, sub_ids[m++] = ids[k];
             int one = tempi_py_waitall(m, sub_ids, sub_src, sub_tag, sub_n, sub_err);
             for (int j = 0; j < m; ++j) {
@@ -647,6 +738,8 @@ int tempi_i_op_waitall(int n, const int *ids, int *sources, int *tags, int64_t *
 
 int tempi_i_op_start(int id)
 {
+    if (tempi_i_device_id(id))
+        return tempi_i_device_start(id);
     if (!tempi_i_engine_id(id))
         return tempi_py_start(id);
     int err = tempi_i_op_post(tempi_i_op_of(id));
@@ -655,6 +748,8 @@ int tempi_i_op_start(int id)
 
 int tempi_i_op_cancel(int id)
 {
+    if (tempi_i_device_id(id))
+        return tempi_i_device_cancel(id);
     if (!tempi_i_engine_id(id))
         return tempi_py_cancel(id);
     int err = PMPI_Cancel(&tempi_i_op_of(id)->request);
@@ -663,6 +758,10 @@ int tempi_i_op_cancel(int id)
 
 void tempi_i_op_request_free(int id)
 {
+    if (tempi_i_device_id(id)) {
+        tempi_i_device_request_free(id);
+        return;
+    }
     if (!tempi_i_engine_id(id)) {
         tempi_py_request_free(id);
         return;
@@ -671,6 +770,7 @@ void tempi_i_op_request_free(int id)
     if (op->active) { /* completes in the background (tempi_i_op_progress_detached) */
         op->detached = 1;
         __atomic_fetch_add(&tempi_i_ops_detached, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&tempi_i_pending, 1, __ATOMIC_RELAXED); /* the progress step's */
     } else {
         tempi_i_op_release(op);
     }

@@ -56,6 +56,40 @@ TEMPI_I_HIDDEN MPI_Request tempi_i_op_request(int id);
 TEMPI_I_HIDDEN int tempi_i_op_landed(int id, MPI_Status *st, int *source, int *tag,
                                      int64_t *nbytes);
 
+/* ---- device memory (native/engine_device.c) -------------------------------------------
+ * The same calls for device buffers, with device plans (tempi_i_plan_for_device); the
+ * engine.c functions above hand device buffers to them. Device operations have ids from
+ * TEMPI_I_DEVICE_IDS, which tempi_i_op_* pass to tempi_i_device_wait and friends. */
+#define TEMPI_I_ENGINE_SLOTS 4096 /* operations in flight per engine (host, device) */
+#define TEMPI_I_DEVICE_IDS (TEMPI_I_ENGINE_IDS + TEMPI_I_ENGINE_SLOTS)
+
+struct tempi_plan;
+/* The device plan of (datatype, count) for the peer of comm (its locality, as Python
+ * learnt it, is part of the key): 1 if there is one (a copy in *plan), 0 if not. */
+TEMPI_I_HIDDEN int tempi_i_plan_for_device(MPI_Datatype datatype, int64_t count,
+                                           MPI_Comm comm, int peer, struct tempi_plan *plan);
+TEMPI_I_HIDDEN int tempi_i_device_engine_ready(void); /* the CUDA driver is loaded */
+TEMPI_I_HIDDEN int tempi_i_device_send(const void *buf, int64_t count, MPI_Datatype datatype,
+                                       int dest, int tag, MPI_Comm comm, int mode);
+TEMPI_I_HIDDEN int tempi_i_device_recv(void *buf, int64_t count, MPI_Datatype datatype,
+                                       int source, int tag, MPI_Comm comm, MPI_Status *status);
+TEMPI_I_HIDDEN int tempi_i_device_isend(const void *buf, int64_t count, MPI_Datatype datatype,
+                                        int dest, int tag, MPI_Comm comm, int mode,
+                                        int persistent, MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_device_irecv(void *buf, int64_t count, MPI_Datatype datatype,
+                                        int source, int tag, MPI_Comm comm, int persistent,
+                                        MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_device_id(int id);
+TEMPI_I_HIDDEN int tempi_i_device_wait(int id, int *source, int *tag, int64_t *nbytes);
+TEMPI_I_HIDDEN int tempi_i_device_test(int id, int *flag, int *source, int *tag,
+                                       int64_t *nbytes);
+TEMPI_I_HIDDEN int tempi_i_device_ready(int id, int *source, int *tag, int64_t *nbytes);
+TEMPI_I_HIDDEN int tempi_i_device_start(int id);
+TEMPI_I_HIDDEN int tempi_i_device_cancel(int id);
+TEMPI_I_HIDDEN void tempi_i_device_request_free(int id);
+TEMPI_I_HIDDEN void tempi_i_device_progress(int blocking); /* the progress step's part */
+TEMPI_I_HIDDEN long tempi_i_device_runs(int strategy);     /* 0 device, 1 oneshot, 2 staged */
+
 /* What requests.c's completion calls use instead of tempi_py_wait, _test, _ready,
  * _waitall, _start, _cancel and _request_free: the same arguments and results, for the
  * engine's operations and Python's alike. */
@@ -80,7 +114,8 @@ TEMPI_I_HIDDEN void tempi_i_engine_forget_type(int ftype);
  * handles as integers, declared in tempi/comm/native.py's CDEF. */
 
 /* For Python (cffi, declared in interposer.h): tempi_engine_clear drops every plan (a new
- * profile, a configuration change); tempi_engine_counter(0) counts the messages the engine
- * ran, (1) the plan misses (first sights, each one call of Python's planner). */
+ * profile, a configuration change); tempi_engine_counter(0) counts the host messages the
+ * engine ran, (1) the plan misses (first sights, each one call of Python's planner),
+ * (2), (3), (4) the device messages it ran by strategy: device, oneshot, staged. */
 
 #endif

@@ -142,6 +142,21 @@ TEMPI_I_HIDDEN void tempi_i_unlock(void);
  * memory. */
 TEMPI_I_HIDDEN int tempi_i_store(struct tempi_i_table *t, uint64_t key, int value);
 
+/* ---- the progress step (issue 14; native/engine.c, engine_device.c) ------------------------
+ * Run at the start of every intercepted call and inside every completion call: posts the
+ * sends whose device pack has finished, launches the unpacks of receives whose data is
+ * there, completes what the application freed in flight. One load and a branch while the
+ * engine has nothing pending. Blocking (a call that may wait in MPI): waits for pending
+ * packs first, so a send tempi holds is in MPI before anything blocks. */
+extern TEMPI_I_HIDDEN int tempi_i_pending;
+TEMPI_I_HIDDEN void tempi_i_progress_slow(int blocking);
+
+static inline void tempi_i_progress(int blocking)
+{
+    if (__atomic_load_n(&tempi_i_pending, __ATOMIC_RELAXED) != 0 && !tempi_i_inside)
+        tempi_i_progress_slow(blocking);
+}
+
 /* ---- memkind.c: device memory ------------------------------------------------------------ */
 
 TEMPI_I_HIDDEN void tempi_i_find_cuda(void);

@@ -207,6 +207,7 @@ void tempi_i_abandon(MPI_Request *request)
 
 int tempi_i_start(MPI_Request *request)
 {
+    tempi_i_progress(0); /* the engine's pending work (internal.h) */
     int entry = tempi_i_bypass() ? 0 : tempi_i_entry(*request);
     if (!entry)
         return PMPI_Start(request);
@@ -250,6 +251,7 @@ int tempi_i_startall(int count, MPI_Request requests[])
 
 int tempi_i_wait(MPI_Request *request, MPI_Status *status)
 {
+    tempi_i_progress(1); /* the engine's pending work (internal.h) */
     int entry = tempi_i_bypass() ? 0 : tempi_i_entry(*request);
     if (!entry)
         return PMPI_Wait(request, status);
@@ -259,6 +261,7 @@ int tempi_i_wait(MPI_Request *request, MPI_Status *status)
 
 int tempi_i_test(MPI_Request *request, int *flag, MPI_Status *status)
 {
+    tempi_i_progress(0); /* the engine's pending work (internal.h) */
     int entry = tempi_i_bypass() ? 0 : tempi_i_entry(*request);
     if (!entry)
         return PMPI_Test(request, flag, status);
@@ -366,6 +369,7 @@ static int tempi_i_complete(int count, MPI_Request requests[], MPI_Status status
  * posted when it started, so the order of the two cannot deadlock. */
 int tempi_i_waitall(int count, MPI_Request requests[], MPI_Status statuses[])
 {
+    tempi_i_progress(1); /* the engine's pending work (internal.h) */
     if (!tempi_i_any_ours(count, requests))
         return PMPI_Waitall(count, requests, statuses);
     MPI_Request *plain = tempi_i_hide(count, requests);
@@ -409,6 +413,7 @@ static int tempi_i_request_ready(int entry, int *flag, MPI_Status *status)
 
 int tempi_i_request_get_status(MPI_Request request, int *flag, MPI_Status *status)
 {
+    tempi_i_progress(0); /* the engine's pending work (internal.h) */
     int entry = tempi_i_bypass() ? 0 : tempi_i_entry(request);
     if (!entry)
         return PMPI_Request_get_status(request, flag, status);
@@ -419,6 +424,7 @@ int tempi_i_request_get_status(MPI_Request request, int *flag, MPI_Status *statu
  * completing them, then the system MPI's Testall decides for the plain ones. */
 int tempi_i_testall(int count, MPI_Request requests[], int *flag, MPI_Status statuses[])
 {
+    tempi_i_progress(0); /* the engine's pending work (internal.h) */
     if (!tempi_i_any_ours(count, requests))
         return PMPI_Testall(count, requests, flag, statuses);
     for (int i = 0; i < count; ++i) {
@@ -446,6 +452,7 @@ int tempi_i_testall(int count, MPI_Request requests[], int *flag, MPI_Status sta
 
 int tempi_i_testany(int count, MPI_Request requests[], int *index, int *flag, MPI_Status *status)
 {
+    tempi_i_progress(0); /* the engine's pending work (internal.h) */
     if (!tempi_i_any_ours(count, requests))
         return PMPI_Testany(count, requests, index, flag, status);
     int ours = 0;
@@ -480,7 +487,7 @@ int tempi_i_waitany(int count, MPI_Request requests[], int *index, MPI_Status *s
     if (!tempi_i_any_ours(count, requests))
         return PMPI_Waitany(count, requests, index, status);
     int flag = 0, err = MPI_SUCCESS;
-    while (!flag && err == MPI_SUCCESS)
+    while (!flag && err == MPI_SUCCESS) /* each round progresses the engine's pending work */
         err = tempi_i_testany(count, requests, index, &flag, status);
     return err;
 }
@@ -489,6 +496,7 @@ int tempi_i_waitany(int count, MPI_Request requests[], int *index, MPI_Status *s
 int tempi_i_testsome(int incount, MPI_Request requests[], int *outcount, int indices[],
                  MPI_Status statuses[])
 {
+    tempi_i_progress(0); /* the engine's pending work (internal.h) */
     if (!tempi_i_any_ours(incount, requests))
         return PMPI_Testsome(incount, requests, outcount, indices, statuses);
     MPI_Request *plain = tempi_i_hide(incount, requests);
@@ -528,7 +536,7 @@ int tempi_i_waitsome(int incount, MPI_Request requests[], int *outcount, int ind
         return PMPI_Waitsome(incount, requests, outcount, indices, statuses);
     int err = MPI_SUCCESS;
     do
-        err = tempi_i_testsome(incount, requests, outcount, indices, statuses);
+        err = tempi_i_testsome(incount, requests, outcount, indices, statuses); /* progresses */
     while (err == MPI_SUCCESS && *outcount == 0);
     return err;
 }

@@ -55,3 +55,90 @@ def test_plans_off_takes_the_python_path(program):
     for counts in _stats_by_rank(shim.stdout).values():
         assert counts["plan_misses"] == 0, counts
         assert counts["in_python"] == counts["packed_host"] == ENGINE_MESSAGES, counts
+
+
+# ---- device plans, as far as the CPU can check them (the GPU runs tests/gpu/test_engine_device.py)
+
+
+def _vector(count: int, blocklength: int, stride: int):
+    from mpi4py import MPI
+
+    return MPI.DOUBLE.Create_vector(count, blocklength, stride)
+
+
+@pytest.mark.parametrize(
+    "shape", [(64, 1, 3), (16, 4, 9), (8, 32, 40), (5, 3, 4)], ids=lambda s: "x".join(map(str, s))
+)
+@pytest.mark.parametrize("count", [1, 3])
+def test_device_launch_is_the_python_paths_launch(commit, shape, count):
+    """A device plan launches the kernel tempi/pack/cuda.py launches for word-aligned
+    staging and buffers, with the same grid and block, and its argument block holds the
+    struct pack.cuh reads (start, block, nblocks, ... in words)."""
+    import numpy as np
+
+    from tempi.datatype import describe
+    from tempi.pack import cuda
+    from tempi.shim import plans
+
+    datatype = commit(_vector(*shape))
+    desc = describe(datatype).repeat(count)
+    launch = plans.device_launch(desc, sms=132)
+    word = cuda.word_size(desc, 4096, 1 << 20)  # what the Python path picks for aligned memory
+    expected = cuda.plan(desc, word, 132)
+    assert launch is not None and launch.word_b == word
+    assert (launch.name, launch.grid, launch.block) == (
+        expected.name,
+        expected.grid,
+        expected.block,
+    )
+    assert launch.name in cuda.kernel_names()
+    assert launch.kargs.tobytes() == np.array([expected.args]).tobytes()
+    words = np.frombuffer(launch.kargs.tobytes(), np.int64)
+    assert launch.kargs.size == expected.args.dtype.itemsize
+    assert words[1] == desc.block // word  # tempi_strided_args.block
+    assert words[2] == int(np.prod(desc.counts))  # .nblocks
+
+
+def test_contiguous_device_data_gets_no_launch(commit):
+    from mpi4py import MPI
+
+    from tempi.datatype import describe
+    from tempi.shim import plans
+
+    datatype = commit(MPI.DOUBLE.Create_contiguous(8))
+    assert plans.device_launch(describe(datatype).repeat(2), sms=132) is None
+
+
+def test_device_plan_fields_round_trip_through_the_struct():
+    """C fills memory, comm and peer; Python's answer comes back field for field."""
+    import ctypes
+
+    from tempi.shim import plans
+
+    ask = plans.Plan(memory=plans.DEVICE, comm=5, peer=3, peer_local=-1)
+    raw = ctypes.create_string_buffer(ctypes.sizeof(plans.Plan))
+    ctypes.memmove(raw, ctypes.addressof(ask), ctypes.sizeof(ask))
+    seen = plans.Plan.from_address(ctypes.addressof(raw))
+    assert (seen.memory, seen.comm, seen.peer, seen.peer_local) == (1, 5, 3, -1)
+    names = [name for _, name, _ in plans.FIELDS]
+    assert len(names) == len(set(names))
+    for name in ("function", "kargs", "kargs_b", "grid_x", "block_z", "stage_host_b"):
+        assert name in names
+
+
+def test_progress_step_runs_before_blocking_calls_only():
+    """Every entry point starts with the progress step; the ones that may wait on a peer
+    wait for pending device packs first (blocking 1)."""
+    from tempi.shim import generate, spec
+
+    source = generate.source()
+    for entry in spec.ENTRIES:
+        if entry.name in ("MPI_Init", "MPI_Init_thread"):
+            continue
+        text = generate.function(entry, "")
+        assert f"tempi_i_progress({int(generate.blocking(entry.name))})" in text, entry.name
+    assert "tempi_i_progress" in source
+    for name in ("MPI_Recv", "MPI_Wait", "MPI_Waitall", "MPI_Send", "MPI_Ssend", "MPI_Finalize"):
+        assert generate.blocking(name), name
+    for name in ("MPI_Isend", "MPI_Irecv", "MPI_Test", "MPI_Start", "MPI_Send_init"):
+        assert not generate.blocking(name), name

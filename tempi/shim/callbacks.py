@@ -141,15 +141,21 @@ def type_free(ftype: int) -> None:
 
 
 def plan(ftype: int, count: int, out: int) -> int:
-    """Issue 14: the C engine's plan for ``count`` elements of ``ftype`` in host memory,
-    written to the ``struct tempi_plan`` at ``out``; PASS when it should not run them
+    """Issue 14: the C engine's plan for ``count`` elements of ``ftype`` in host memory
+    (or device memory, when C's ``out.memory`` says so), written to the ``struct tempi_plan`` at ``out``; PASS when it should not run them
     (tempi's Python path does, as before)."""
     import ctypes
 
     from tempi.errors import TempiError
 
     try:
-        made = plans.make(_mpi().Datatype.f2py(ftype), ftype, count)
+        want = plans.Plan.from_address(out)  # memory, comm, peer: C's question
+        datatype = _mpi().Datatype.f2py(ftype)
+        if want.memory == plans.DEVICE:
+            comm = _mpi().Comm.f2py(want.comm)
+            made = plans.make_device(datatype, ftype, count, comm, want.peer, _local(want.comm))
+        else:
+            made = plans.make(datatype, ftype, count)
     except TempiError:
         return PASS
     except Exception as exc:  # noqa: BLE001 - no plan: the Python path runs the message
@@ -568,6 +574,8 @@ def finalize() -> None:
         counts["in_python"] = sum(counts.values())  # every one above went through Python
         counts["packed_host"] += _lib.tempi_engine_counter(0)  # the C engine's (issue 14)
         counts["plan_misses"] = _lib.tempi_engine_counter(1)
+        for which, name in enumerate(("device_direct", "oneshot", "staged"), start=2):
+            counts[name] += _lib.tempi_engine_counter(which)  # the device engine's
         counts["passed_through"] += _lib.tempi_passed_messages()  # the C side's
         rank = _mpi().COMM_WORLD.Get_rank()
         line = f"tempi[{rank}]: " + " ".join(f"{k}={counts[k]}" for k in MESSAGE_COUNTERS)

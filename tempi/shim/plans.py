@@ -14,11 +14,19 @@ CPU (pack into staging, send ``MPI_PACKED``; receive into staging, unpack), so t
 (datatype, count). Plans die with ``MPI_Type_free`` (C evicts the type's plans, Python
 drops their argument arrays), and :func:`forget_all` (a new profile, a configuration
 change) drops them all.
+
+Device plans (:func:`make_device`, ``memory`` 1) name the ``CUfunction`` of the CuPy-compiled
+kernel :mod:`tempi.pack.cuda` would launch, its argument struct, grid and block, the
+staging sizes and the strategy picked for the peer's locality on this MPI, which
+``native/engine_device.c`` runs with the CUDA driver. Their key is (datatype, count, device,
+peer locality): the count fixes the size class the strategy was picked for, and the peer's
+locality may change the pick.
 """
 
 from __future__ import annotations
 
 import ctypes
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +44,22 @@ FIELDS = (
         "the cfunc: void (void *typed, void *packed, int64_t *args, int64_t to_packed)",
     ),  # noqa: E501
     ("intptr_t", "args", "its int64 arguments (kept alive by Python until the plan dies)"),
+    # device plans (memory 1); C fills memory, comm and peer before asking Python
+    ("int32_t", "memory", "in: 0 host memory, 1 device memory"),
+    ("int32_t", "peer_local", "out: the peer on this node (1), not (0), unknown (-1)"),
+    ("int32_t", "comm", "in: the communicator's Fortran handle (device plans)"),
+    ("int32_t", "peer", "in: the peer's rank in it, or MPI_ANY_SOURCE"),
+    ("intptr_t", "function", "device: the CUfunction of the CuPy-compiled pack kernel"),
+    ("intptr_t", "kargs", "device: its argument struct (kept alive by Python)"),
+    ("int64_t", "kargs_b", "device: bytes of the argument struct"),
+    ("int32_t", "grid_x", "device: the launch grid ..."),
+    ("int32_t", "grid_y", ""),
+    ("int32_t", "grid_z", ""),
+    ("int32_t", "block_x", "device: ... and block"),
+    ("int32_t", "block_y", ""),
+    ("int32_t", "block_z", ""),
+    ("int64_t", "stage_device_b", "device: device staging bytes (device and staged)"),
+    ("int64_t", "stage_host_b", "device: pinned host bytes (oneshot: mapped; staged)"),
 )
 """The plan struct, field by field: (C type, name, meaning)."""
 
@@ -62,7 +86,10 @@ def header() -> str:
         "#include <stdint.h>",
         "",
         "struct tempi_plan {",
-        *(f"    {ctype} {name}; /* {meaning} */" for ctype, name, meaning in FIELDS),
+        *(
+            f"    {ctype} {name};" + (f" /* {meaning} */" if meaning else "")
+            for ctype, name, meaning in FIELDS
+        ),
         "};",
         "",
         "typedef void (*tempi_plan_transfer_fn)(void *typed, void *packed, const int64_t *args,",
@@ -97,7 +124,7 @@ def arguments(desc: Any, word: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(parts))
 
 
-_alive: dict[tuple[int, int], tuple[Any, np.ndarray]] = {}  # (ftype, count) -> (desc, args)
+_alive: dict[tuple, tuple] = {}  # (ftype, count[, DEVICE, peer_local]) -> what the plan points to
 
 
 def make(datatype: Any, ftype: int, count: int) -> Plan | None:
@@ -133,6 +160,100 @@ def make(datatype: Any, ftype: int, count: int) -> Plan | None:
         strategy=STRATEGIES.index(strategy) if strategy in STRATEGIES else -1,
         transfer=transfer.address,
         args=args.ctypes.data,
+    )
+
+
+DEVICE = 1
+"""The ``memory`` field of a device plan (0: host)."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What a device plan launches, decided without a device (so the CPU tests it): the
+    kernel's name expression in the module of :mod:`tempi.pack.cuda`, the grid and block,
+    the argument struct's bytes, and the word every address must be aligned to."""
+
+    name: str
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    kargs: np.ndarray  # uint8, the struct passed by value after (typed, packed, unpack)
+    word_b: int
+
+
+def device_launch(desc: Any, sms: int, pieces: tuple[int, int] = (0, 0)) -> Launch | None:
+    """The launch :mod:`tempi.pack.cuda` makes for ``desc`` (already repeated for the
+    count) with word-aligned addresses: the same kernel, grid and argument struct
+    (``cuda.plan`` decides both). None: one contiguous block (the Python path's memcpy)."""
+    from tempi.pack import cuda
+
+    word = cuda._word(desc.alignment())  # addresses the engine accepts are aligned to it
+    chosen = cuda.plan(desc, word, sms, pieces)
+    if chosen.name is None:
+        return None
+    kargs = np.frombuffer(np.array([chosen.args]).tobytes(), np.uint8).copy()
+    return Launch(chosen.name, chosen.grid, chosen.block, kargs, word)
+
+
+def make_device(
+    datatype: Any, ftype: int, count: int, comm: Any, peer: int, local_ranks: Any
+) -> Plan | None:
+    """The plan for ``count`` elements of ``datatype`` in device memory sent to or
+    received from ``peer`` of ``comm`` (``MPI_ANY_SOURCE``: locality unknown): the
+    CUfunction of the kernel :mod:`tempi.pack.cuda` would launch, its argument struct
+    and grid, the staging sizes and the strategy :mod:`tempi.comm.strategy` picks for
+    the peer's locality on this MPI. None when the engine should not run it in C."""
+    import cupy
+
+    from tempi import system
+    from tempi.comm import locality
+    from tempi.comm.strategy import datatype_strategy
+    from tempi.datatype import describe
+    from tempi.datatype.descriptor import BlockList
+    from tempi.pack import cuda
+
+    one = describe(datatype)
+    if one.is_contiguous or one.nbytes == 0 or count <= 0:
+        return None
+    desc = one.repeat(count)
+    local = None if peer < 0 else locality.peer_local(comm, peer, local_ranks)
+    aware = system.cuda_aware_mpi()[0]
+    strategy = datatype_strategy(
+        desc, desc.nbytes, cuda_aware=aware, emulated=False, peer_local=local
+    )
+    if strategy not in STRATEGIES[:3]:  # device, oneshot, staged
+        return None
+    device = cupy.cuda.runtime.getDevice()
+    keep, pieces = None, (0, 0)
+    if isinstance(desc, BlockList):
+        keep = cuda._device_pieces(desc, device)
+        pieces = (keep.data.ptr, len(keep) // 3)
+    launch = device_launch(desc, cuda._sm_count(device), pieces)
+    if launch is None:
+        return None
+    function = cuda._kernel(launch.name, device)
+    peer_local = -1 if local is None else int(local)
+    _alive[ftype, count, DEVICE, peer_local] = (one, launch.kargs, keep, function)
+    nbytes = desc.nbytes
+    return Plan(
+        nbytes=nbytes,
+        elem_b=one.nbytes,
+        data_lb=0,  # the kernel's offsets are from the buffer (the MPI origin)
+        word_b=launch.word_b,
+        kind=int(isinstance(desc, BlockList)),
+        strategy=STRATEGIES.index(strategy),
+        memory=DEVICE,
+        peer_local=peer_local,
+        function=int(function.ptr),
+        kargs=launch.kargs.ctypes.data,
+        kargs_b=launch.kargs.size,
+        grid_x=launch.grid[0],
+        grid_y=launch.grid[1],
+        grid_z=launch.grid[2],
+        block_x=launch.block[0],
+        block_y=launch.block[1],
+        block_z=launch.block[2],
+        stage_device_b=nbytes if strategy in ("device", "staged") else 0,
+        stage_host_b=nbytes if strategy in ("oneshot", "staged") else 0,
     )
 
 
