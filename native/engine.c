@@ -16,6 +16,7 @@
 
 #include "config_gen.h" /* generated from tempi/config.py by tempi/shim/build.py */
 #include "engine.h"
+#include "engine_system.h" /* plans of strategy "system": the MPI's own path */
 #include "interposer.h" /* tempi_py_plan */
 #include "internal.h"
 #include "plan_gen.h" /* struct tempi_plan: generated from tempi/shim/plans.py */
@@ -280,6 +281,8 @@ int tempi_i_engine_send(const void *buf, int64_t count, MPI_Datatype datatype, i
     struct tempi_plan plan;
     if (!tempi_i_plan_for(datatype, count, &plan))
         return TEMPI_I_PASS;
+    if (plan.strategy == TEMPI_I_PLAN_SYSTEM)
+        return tempi_i_system_send(buf, count, datatype, dest, tag, comm, mode);
     return tempi_i_engine_send_plan(&plan, buf, dest, tag, comm, mode);
 }
 
@@ -331,6 +334,8 @@ int tempi_i_engine_recv(void *buf, int64_t count, MPI_Datatype datatype, int sou
     struct tempi_plan plan;
     if (!tempi_i_plan_for(datatype, count, &plan))
         return TEMPI_I_PASS;
+    if (plan.strategy == TEMPI_I_PLAN_SYSTEM)
+        return tempi_i_system_recv(buf, count, datatype, source, tag, comm, status);
     return tempi_i_engine_recv_plan(&plan, buf, source, tag, comm, status);
 }
 
@@ -515,6 +520,9 @@ int tempi_i_engine_isend(const void *buf, int64_t count, MPI_Datatype datatype, 
     int id;
     if (!tempi_i_plan_for(datatype, count, &plan))
         return TEMPI_I_PASS;
+    if (plan.strategy == TEMPI_I_PLAN_SYSTEM)
+        return tempi_i_system_isend(buf, count, datatype, dest, tag, comm, mode, persistent,
+                                    request);
     int rc = tempi_i_engine_start_op(&plan, (void *)buf, dest, tag, comm, mode, 0, persistent,
                                      &id);
     if (rc == TEMPI_I_OK && (rc = tempi_i_new_handle(request)) != TEMPI_I_OK)
@@ -533,6 +541,9 @@ int tempi_i_engine_irecv(void *buf, int64_t count, MPI_Datatype datatype, int so
     int id;
     if (!tempi_i_plan_for(datatype, count, &plan))
         return TEMPI_I_PASS;
+    if (plan.strategy == TEMPI_I_PLAN_SYSTEM)
+        return tempi_i_system_irecv(buf, count, datatype, source, tag, comm, persistent,
+                                    request);
     int rc = tempi_i_engine_start_op(&plan, buf, source, tag, comm, 0, 1, persistent, &id);
     if (rc == TEMPI_I_OK && (rc = tempi_i_new_handle(request)) != TEMPI_I_OK)
         tempi_i_op_abandon(id);

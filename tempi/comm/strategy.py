@@ -7,6 +7,13 @@ Non-contiguous device data:
   into pinned memory, unpack on the device from it);
 * ``staged``  -- pack on the device, copy to pinned host memory, send from there.
 
+Non-contiguous host data (``TEMPI_HOST=1``): tempi's packed route (every strategy above
+then runs on the CPU) or
+
+* ``system``  -- the system MPI's own path: the user's buffer and datatype go to MPI as
+  they are (no pack), where the model measured that path faster for the size
+  (:func:`host_strategy`; Open MPI keeps a vector eager where as many packed bytes are not).
+
 Contiguous device data goes to a CUDA-aware MPI as it is (``direct``) or through pinned
 host memory (``staged``). ``TEMPI_DATATYPE`` / ``TEMPI_CONTIGUOUS`` force a choice;
 ``auto`` asks :func:`choose_strategy`, which asks the performance model
@@ -66,6 +73,24 @@ def datatype_strategy(
             "(override with TEMPI_CUDA_AWARE=1 if detection is wrong); use oneshot, staged or auto"
         )
     return forced
+
+
+def host_strategy(desc: Descriptor, nbytes: int, *, peer_local: bool | None = None) -> str:
+    """The strategy for one non-contiguous host message: ``system`` when ``TEMPI_DATATYPE``
+    is ``auto`` and the model predicts the MPI's own typed path faster than packing for
+    ``nbytes`` (:func:`tempi.model.choose.pick_host`), else :func:`datatype_strategy`'s
+    (a forced strategy always packs). The one rule for the interposer's plans
+    (:mod:`tempi.shim.plans`) and the Python route (:mod:`tempi.comm.engine`)."""
+    if config.get("TEMPI_DATATYPE") == "auto":
+        try:
+            from tempi.model import choose
+
+            local = True if peer_local is None else peer_local
+            if choose.pick_host(nbytes, peer_local=local) == "system":
+                return "system"
+        except Exception as exc:  # the model must never stop a message
+            log.debug("host choice failed (%s): packed", exc)
+    return datatype_strategy(desc, nbytes, cuda_aware=False, emulated=True, peer_local=peer_local)
 
 
 def contiguous_strategy(*, cuda_aware: bool) -> str:

@@ -8,6 +8,8 @@ first message of a shape the choice is one dictionary lookup.
 
 from __future__ import annotations
 
+import math
+
 from tempi.datatype.descriptor import Descriptor
 from tempi.log import get_logger
 from tempi.model import features, predict
@@ -70,6 +72,29 @@ def pick_shape(shape: Shape, *, cuda_aware: bool, peer_local: bool = True) -> st
     found = _choices.get(key)
     if found is None:
         found = predict.fastest(predict_shape(shape, cuda_aware=cuda_aware, peer_local=peer_local))
+        if len(_choices) >= _CACHE_SIZE:
+            del _choices[next(iter(_choices))]
+        _choices[key] = found
+    return found
+
+
+def pick_host(nbytes: int, *, peer_local: bool = True) -> str:
+    """For a non-contiguous host message of ``nbytes`` packed bytes: ``system`` (the MPI's
+    own typed path is faster here, :mod:`tempi.model.host`) or ``packed`` (tempi's
+    route); remembered by quarter octave of size."""
+    from tempi.model import host
+
+    key = ("host", round(4 * math.log2(max(nbytes, 1))), peer_local)
+    found = _choices.get(key)
+    if found is None:
+        profile = current()
+        if host.host_tables(profile, peer_local) is None:  # a profile measured before
+            from tempi.model.defaults import _host_tables
+
+            built_in = _host_tables()
+            if built_in is not None:
+                profile = Profile(built_in[0], source=built_in[1])
+        found = host.pick(profile, nbytes, peer_local=peer_local)
         if len(_choices) >= _CACHE_SIZE:
             del _choices[next(iter(_choices))]
         _choices[key] = found

@@ -215,4 +215,27 @@ def profile(m: Machine | None = None, g: grids.Grid = grids.FULL) -> Profile:
                 g, lambda n, lo=local, dv=device: mpi_time(m, n, local=lo, device=dv)
             )
     meta = {"gpu": m.gpu, "launch_s": m.launch_s, "machine": asdict(m), "notes": []}
+    measured_host = _host_tables()
+    if measured_host is not None:
+        tables.update(measured_host[0])
+        meta["notes"].append(f"host typed/packed tables: {measured_host[1]}")
     return Profile(tables, meta, f"built-in defaults ({m.source})")
+
+
+def _host_tables() -> tuple[dict[str, Table], str] | None:
+    """The host typed/packed tables measured for the loaded MPI (:mod:`tempi.model.host`)
+    and where they came from, or None (another MPI, or none loaded)."""
+    from tempi.model import host
+
+    try:
+        from tempi import system
+
+        library = system.mpi_library()
+    except Exception as exc:  # no MPI to ask: no measured tables
+        log.debug("no MPI library for the host tables (%s)", exc)
+        return None
+    found = host.built_in(library)
+    if found is None:
+        return None
+    source = next(d["source"] for f, d in host.BUILT_IN.items() if f.lower() in library.lower())
+    return found, source

@@ -6,7 +6,8 @@ Launch with two ranks (``tempi measure`` does it)::
 
 Ranks 0 and 1 first time MPI ping-pongs of host buffers over the size axis (and of
 device buffers when the MPI is CUDA-aware), recording half the round trip, for the
-locality they have (same node or not). Then rank 0 alone times, with the engine's own
+locality they have (same node or not), and a host vector sent with its datatype against
+tempi's packed route for it (:mod:`tempi.model.host`). Then rank 0 alone times, with the engine's own
 memory space and calls (pack/unpack then wait for the stream, as a send or receive
 does): pack and unpack into device memory and into mapped pinned memory over (bytes,
 block) at the reference stride, the same at ``factor_bytes`` over (block, density) and
@@ -39,7 +40,7 @@ from mpi4py import MPI
 from tempi import system
 from tempi.comm.locality import node_ranks
 from tempi.log import get_logger
-from tempi.model import defaults, endtoend, predict, profile
+from tempi.model import defaults, endtoend, host, predict, profile
 from tempi.model._pingpong import pingpong
 from tempi.model.features import Shape, reference_stride
 from tempi.model.grid import FULL, QUICK, SPAN_CAP_B, Grid
@@ -52,6 +53,10 @@ log = get_logger("model")
 
 MPI_SHARE = 0.25
 """Share of the time limit the ping-pongs may use."""
+
+HOST_SHARE = 0.1
+"""Share of the time limit for the host comparison of the MPI's typed path against
+tempi's packed route (:mod:`tempi.model.host`)."""
 
 E2E_SHARE = 0.2
 """Share of the time limit for end-to-end exchanges per strategy; the device tables get
@@ -248,11 +253,19 @@ def assemble(
             bytes_first = cells.names[0] == "bytes"
             tables[name] = cells.table(grid_defaults[name], bytes_monotone=bytes_first)
             timed.append(name)
-        elif name.startswith("mpi_"):
+        elif name.startswith(("mpi_", "host_")):
             continue  # only what was measured: predict falls back to the other locality
         else:
             tables[name] = fallback
             defaulted.append(name)
+    for name, cells in measured.items():  # host tables: fill gaps from measured neighbours
+        if name.startswith("host_") and cells.measured.any():
+            ok = cells.measured.astype(bool)
+            sizes = np.asarray(cells.coords[0], float)
+            known = Table(cells.names, (sizes[ok],), cells.time_s[ok])
+            guess = np.array([known(bytes=float(n)) for n in sizes])
+            tables[name] = cells.table(Table(cells.names, cells.coords, guess), False)
+            timed.append(name)
     if "mpi_cpu.local" not in tables:  # a single rank: MPI from the defaults
         source = "mpi_cpu.remote" if "mpi_cpu.remote" in tables else None
         tables["mpi_cpu.local"] = tables[source] if source else full["mpi_cpu.local"]
@@ -344,6 +357,12 @@ def main(argv: list[str] | None = None) -> int:
             samples = pingpong(pair, buf, g.bytes, budget, progress)
             if samples:
                 cells = measured[f"mpi_{kind}.{where}"] = Cells(("bytes",), (g.bytes,))
+                for i, sample in samples.items():
+                    cells.record((i,), sample)
+        found_host = host.measure(pair, HOST_SHARE * limit)
+        if found_host:
+            for route, samples in found_host.items():
+                cells = measured[f"host_{route}.{where}"] = Cells(("bytes",), (host.SIZES,))
                 for i, sample in samples.items():
                     cells.record((i,), sample)
     elif rank == 0:

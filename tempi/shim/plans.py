@@ -63,8 +63,11 @@ FIELDS = (
 )
 """The plan struct, field by field: (C type, name, meaning)."""
 
-STRATEGIES = ("device", "oneshot", "staged")
-"""The engine's datatype strategies, numbered as the plan's ``strategy`` field."""
+STRATEGIES = ("device", "oneshot", "staged", "system")
+"""The engine's datatype strategies, numbered as the plan's ``strategy`` field; with
+``system`` (index 3, ``TEMPI_I_PLAN_SYSTEM`` in C) the engine hands the user's buffer and
+datatype to the system MPI's PMPI_* call itself (no pack), where the performance model
+measured that path faster (:func:`tempi.comm.strategy.host_strategy`)."""
 
 HEADER = "plan_gen.h"
 
@@ -96,6 +99,7 @@ def header() -> str:
         "                                       int64_t to_packed);",
         "",
         f"#define TEMPI_PLAN_SIZE {ctypes.sizeof(Plan)}",
+        f"#define TEMPI_I_PLAN_SYSTEM {STRATEGIES.index('system')}",
         "#endif",
         "",
     ]
@@ -131,7 +135,7 @@ def make(datatype: Any, ftype: int, count: int) -> Plan | None:
     """The plan for ``count`` elements of ``datatype`` (Fortran handle ``ftype``) in host
     memory, or None when the engine should not run it in C (contiguous, empty, not
     describable: the Python path decides those)."""
-    from tempi.comm.strategy import datatype_strategy
+    from tempi.comm.strategy import host_strategy
     from tempi.datatype import describe
     from tempi.pack.host import word_size
     from tempi.pack.host_cfunc import transfer_function
@@ -141,7 +145,7 @@ def make(datatype: Any, ftype: int, count: int) -> Plan | None:
         return None
     desc = one.repeat(count)
     word = word_size(desc)
-    strategy = datatype_strategy(desc, desc.nbytes, cuda_aware=False, emulated=True)
+    strategy = host_strategy(desc, desc.nbytes)
     # two threads planning the same key at once share one array, so neither plan's pointer
     # outlives its arguments (the same descriptor object: the same, still committed, type)
     known = _alive.get((ftype, count))

@@ -18,7 +18,7 @@ from tempi import launch
 from tempi.comm.memory import HostSpace
 from tempi.comm.strategy import choose_strategy
 from tempi.datatype.descriptor import BlockList, StridedBlock
-from tempi.model import choose, commands, defaults, features, predict, profile
+from tempi.model import choose, commands, defaults, features, host, predict, profile
 from tempi.model.features import Shape, parse_bytes, reference_stride
 from tempi.model.grid import QUICK
 from tempi.model.profile import SHAPE_COMPONENTS, Profile, ProfileWarning
@@ -457,5 +457,70 @@ def test_measure_quick_under_mpiexec(model_state):
     loaded = profile.load(path)
     assert loaded is not None and "mpi_cpu.local" in loaded.meta["measured"]
     assert loaded.tables["mpi_cpu.local"].measured.all()
+    for name in ("host_typed.local", "host_packed.local"):  # the host comparison
+        assert name in loaded.meta["measured"], loaded.meta["measured"]
+        assert loaded.tables[name].measured.any()
     choose.reset()
     assert choose.current().source == str(path)
+
+
+# ---------------------------------------------------------------- host: system or packed
+
+
+def _host_profile(typed: list[float], packed: list[float], where: str = "local") -> Profile:
+    sizes = (1024, 4096, 16384)
+    typed_name, packed_name = host.tables_for(where)
+    tables = dict(synthetic().tables)
+    tables[typed_name] = Table(("bytes",), (sizes,), np.array(typed))
+    tables[packed_name] = Table(("bytes",), (sizes,), np.array(packed))
+    return Profile(tables, {}, "synthetic host")
+
+
+def test_host_choice_follows_the_tables():
+    """system where the typed path is faster, packed where packing is; interpolated."""
+    p = _host_profile([5e-6, 4e-6, 8e-6], [2e-6, 9e-6, 20e-6])
+    assert host.pick(p, 1024) == "packed"
+    assert host.pick(p, 4096) == "system"
+    assert host.pick(p, 1 << 20) == "system"  # past the table: along the last slope
+    assert host.pick(p, 64) == "packed"  # below it: the edge value
+    assert host.pick(synthetic(), 4096) == "packed"  # no host tables: tempi packs
+
+
+def test_host_choice_uses_the_other_locality():
+    p = _host_profile([1e-6] * 3, [2e-6] * 3, where="remote")
+    assert host.pick(p, 4096, peer_local=True) == "system"
+    assert host.pick(p, 4096, peer_local=False) == "system"
+
+
+def test_built_in_host_tables_per_wheel():
+    """Measured tables for the two wheels: Open MPI's typed path wins from 4 KiB, where
+    its packed bytes leave the eager protocol; MPICH's collapses at 8 KiB. Another MPI
+    has none (tempi packs, as before)."""
+    assert host.built_in("Some other MPI 1.0") is None
+    openmpi = Profile(host.built_in("Open MPI v5.0.11, package: ..."), {}, "built-in")
+    mpich = Profile(host.built_in("MPICH Version:      5.0.2"), {}, "built-in")
+    assert [host.pick(openmpi, n) for n in (64, 1024, 2048, 8192, 65536)] == [
+        "packed",
+        "packed",
+        "packed",
+        "system",
+        "system",
+    ]
+    assert [host.pick(mpich, n) for n in (8192, 65536)] == ["packed", "packed"]
+    for data in host.BUILT_IN.values():
+        assert "measured" in data["source"]
+
+
+def test_pick_host_reads_the_current_profile():
+    choose.use(_host_profile([1e-6] * 3, [2e-6] * 3))
+    assert choose.pick_host(4096) == "system"
+    choose.use(_host_profile([3e-6] * 3, [2e-6] * 3))
+    assert choose.pick_host(4096) == "packed"
+
+
+def test_defaults_carry_the_built_in_host_tables():
+    """The defaults of this process's MPI (one of the two wheels) have the host tables,
+    with a note saying where they were measured."""
+    p = defaults.profile()
+    assert host.host_tables(p, True) is not None
+    assert any("measured" in note for note in p.meta["notes"])

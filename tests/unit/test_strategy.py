@@ -9,7 +9,12 @@ from mpi4py import MPI
 import tempi
 from tempi import config
 from tempi.comm.pools import BufferPool, size_class
-from tempi.comm.strategy import choose_strategy, contiguous_strategy, datatype_strategy
+from tempi.comm.strategy import (
+    choose_strategy,
+    contiguous_strategy,
+    datatype_strategy,
+    host_strategy,
+)
 from tempi.datatype.descriptor import StridedBlock, blocks, prefix
 from tempi.pack.buffers import as_buffer
 
@@ -102,3 +107,31 @@ def test_prefix_of_a_type_matches_fewer_elements():
         assert np.array_equal(np.concatenate(blocks(short)), np.concatenate(blocks(full)))
     finally:
         dt.Free()
+
+
+def test_host_strategy_system_or_packed(tempi_env, tmp_path):
+    """Host data: 'system' where the model's host tables say the MPI's typed path is
+    faster, else a packing strategy; a forced TEMPI_DATATYPE always packs."""
+    from tempi.model import choose, defaults, host
+    from tempi.model.profile import Profile
+    from tempi.model.table import Table
+
+    def with_host(typed_s: float, packed_s: float) -> Profile:
+        tables = dict(defaults.profile().tables)
+        for where in ("local", "remote"):
+            typed, packed = host.tables_for(where)
+            tables[typed] = Table(("bytes",), ((64, 65536),), np.array([typed_s] * 2))
+            tables[packed] = Table(("bytes",), ((64, 65536),), np.array([packed_s] * 2))
+        return Profile(tables, {}, "test")
+
+    tempi_env(TEMPI_CACHE_DIR=str(tmp_path))
+    try:
+        choose.use(with_host(1e-6, 2e-6))
+        assert host_strategy(VECTOR, 512) == "system"
+        tempi_env(TEMPI_DATATYPE="oneshot")
+        assert host_strategy(VECTOR, 512) == "oneshot"
+        tempi_env(TEMPI_DATATYPE="auto")
+        choose.use(with_host(2e-6, 1e-6))
+        assert host_strategy(VECTOR, 512) in ("oneshot", "staged", "device")
+    finally:
+        choose.reset()

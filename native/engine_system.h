@@ -1,0 +1,26 @@
+/* Plans of strategy "system" (TEMPI_I_PLAN_SYSTEM, tempi/shim/plans.py): the performance
+ * model measured the system MPI's own typed path faster than tempi's packed route for
+ * this (datatype, count) of host memory (tempi/model/host.py), so the engine hands the
+ * user's buffer and datatype to PMPI_* as they are: no pack, no staging, no Python. The
+ * messages count as passed_through in TEMPI_STATS. Same results as engine.h's. */
+#ifndef TEMPI_ENGINE_SYSTEM_H
+#define TEMPI_ENGINE_SYSTEM_H
+
+#include <stdint.h>
+
+#include <mpi.h>
+
+#include "internal.h"
+
+TEMPI_I_HIDDEN int tempi_i_system_send(const void *buf, int64_t count, MPI_Datatype datatype,
+                                       int dest, int tag, MPI_Comm comm, int mode);
+TEMPI_I_HIDDEN int tempi_i_system_recv(void *buf, int64_t count, MPI_Datatype datatype,
+                                       int source, int tag, MPI_Comm comm, MPI_Status *status);
+/* Nonblocking (persistent: the _init forms); *request is the system MPI's own request. */
+TEMPI_I_HIDDEN int tempi_i_system_isend(const void *buf, int64_t count, MPI_Datatype datatype,
+                                        int dest, int tag, MPI_Comm comm, int mode,
+                                        int persistent, MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_system_irecv(void *buf, int64_t count, MPI_Datatype datatype,
+                                        int source, int tag, MPI_Comm comm, int persistent,
+                                        MPI_Request *request);
+#endif
