@@ -2,9 +2,11 @@
  * if a send of tempi's reached MPI only in a later call. Pairs of ranks (rank ^ 1; an odd
  * last rank talks to itself) exchange a vector type: Isend then a blocking plain MPI_Recv
  * of the packed doubles; Isend then MPI_Barrier; Isend then MPI_Waitall on other
- * requests; MPI_Ssend pairs; a ring of persistent requests over rounds. Every received
+ * requests; MPI_Ssend pairs; Isend then MPI_Request_free (completed in the background);
+ * a ring of persistent requests over rounds. Every received
  * buffer's checksum is printed, so runs with and without the shim compare. With argument
- * "multiple" MPI starts with MPI_THREAD_MULTIPLE. Repeats each case ROUNDS times, so the
+ * "multiple" MPI starts with MPI_THREAD_MULTIPLE; with "device" (first argument) the
+ * buffers are device memory (scripts/gpu-check). Repeats each case ROUNDS times, so the
  * steady state (plans made) is exercised, not only the first sight. Last, messages shorter
  * than the receive's element, and types freed and made again with other layouts (their
  * plans must die with them). */
@@ -83,6 +85,15 @@ int main(int argc, char **argv)
             MPI_Ssend(out, 1, vector, peer, 5, MPI_COMM_WORLD);
         }
         printf("rank %d round %d ssend %016lx\n", rank, round, checksum(in, BLOCKS * STRIDE));
+        /* Isend, then MPI_Request_free: the send completes in the background (tempi's
+         * progress step), while the peer's blocking receive takes it */
+        fill_values(out, BLOCKS * STRIDE, base + 5);
+        MPI_Isend(out, 1, vector, peer, 10, MPI_COMM_WORLD, &send);
+        MPI_Request_free(&send);
+        fill_values(in, BLOCKS * STRIDE, -1);
+        MPI_Recv(in, 1, vector, peer, 10, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        MPI_Barrier(MPI_COMM_WORLD);
+        printf("rank %d round %d freed %016lx\n", rank, round, checksum(in, BLOCKS * STRIDE));
     }
     /* a ring of persistent requests, restarted each round with new contents */
     MPI_Request ring[2];
