@@ -245,6 +245,7 @@ static int tempi_i_dop_new(const struct tempi_plan *plan)
         return -1;
     }
     op->used = 1, op->plan = *plan, op->state = TEMPI_D_IDLE;
+    op->recv = op->persistent = op->mode = 0;
     op->owned = op->listed = op->detached = op->cancelled = 0, op->err = MPI_SUCCESS;
     op->request = MPI_REQUEST_NULL;
     return s;
