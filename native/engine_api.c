@@ -23,8 +23,8 @@
 #define TEMPI_ENGINE_PENDING (-3)
 #define TEMPI_ENGINE_FAILED (-16)
 
-/* A handle as mpi4py gives it: an int (MPICH) or a pointer (Open MPI), either way through
- * intptr_t. */
+/* A handle as mpi4py gives it, through uintptr_t: a pointer (Open MPI), or an int (MPICH)
+ * that mpi4py gives as an unsigned 64-bit number (0xffffffff84000000): its low 32 bits. */
 #define TEMPI_I_COMM(h) ((MPI_Comm)(h))
 #define TEMPI_I_PLAN(p) ((const struct tempi_plan *)(p))
 
@@ -61,13 +61,14 @@ static int tempi_i_api_result(int rc)
     return rc == TEMPI_I_PASS ? -1 : tempi_i_error(rc);
 }
 
-int tempi_engine_send(intptr_t plan, const void *buf, int dest, int tag, intptr_t comm, int mode)
+int tempi_engine_send(intptr_t plan, const void *buf, int dest, int tag, uintptr_t comm,
+                      int mode)
 {
     return tempi_i_api_result(
         tempi_i_engine_send_plan(TEMPI_I_PLAN(plan), buf, dest, tag, TEMPI_I_COMM(comm), mode));
 }
 
-int tempi_engine_recv(intptr_t plan, void *buf, int source, int tag, intptr_t comm,
+int tempi_engine_recv(intptr_t plan, void *buf, int source, int tag, uintptr_t comm,
                       intptr_t status)
 {
     MPI_Status *st = status ? (MPI_Status *)status : MPI_STATUS_IGNORE;
@@ -75,8 +76,8 @@ int tempi_engine_recv(intptr_t plan, void *buf, int source, int tag, intptr_t co
         tempi_i_engine_recv_plan(TEMPI_I_PLAN(plan), buf, source, tag, TEMPI_I_COMM(comm), st));
 }
 
-int tempi_engine_start(intptr_t plan, void *buf, int peer, int tag, intptr_t comm, int mode,
-                       int recv, int persistent)
+int tempi_engine_start(intptr_t plan, void *buf, int peer, int tag, uintptr_t comm,
+                       int mode, int recv, int persistent)
 {
     int id = 0;
     int rc = tempi_i_engine_start_op(TEMPI_I_PLAN(plan), buf, peer, tag, TEMPI_I_COMM(comm), mode,
@@ -133,9 +134,9 @@ int64_t tempi_engine_landed(int id, intptr_t landed, intptr_t status)
     return tempi_i_api_report(rc, status, source, tag, nbytes);
 }
 
-intptr_t tempi_engine_request(int id)
+uintptr_t tempi_engine_request(int id)
 {
-    return (intptr_t)tempi_i_op_request(id);
+    return (uintptr_t)(intptr_t)tempi_i_op_request(id); /* as mpi4py gives handles */
 }
 
 /* Persistent operations: MPI_Start of one made by tempi_engine_start(persistent 1). */

@@ -12,9 +12,9 @@ from typing import Any
 from mpi4py import MPI
 
 from tempi import config
-from tempi.comm import collectives, engine, locality, packed_collectives
+from tempi.comm import collectives, engine, locality, native, packed_collectives
 from tempi.comm.message import resolve
-from tempi.comm.requests import Joined, Request
+from tempi.comm.requests import Joined, Prequest, Request
 from tempi.pack.buffers import address_on_device
 
 
@@ -25,6 +25,7 @@ class Comm:
         self.comm = comm
         self._private: MPI.Comm | None = None
         self._local: frozenset[int] | None = None
+        self._handle = comm.handle  # the C engine's (tempi.comm.native)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.comm, name)
@@ -32,13 +33,25 @@ class Comm:
     def __repr__(self) -> str:
         return f"tempi.Comm({self.comm!r})"
 
+    # Point to point: a host message with a plan runs in the C engine (tempi.comm.native),
+    # anything else through tempi.comm.engine.
+
     def Isend(self, buf: Any, dest: int, tag: int = 0) -> Any:
+        request = native.isend(self._handle, buf, dest, tag, 0)
+        if request is not None:
+            return request
         return engine.isend(self.comm, buf, dest, tag, local_ranks=self._local)
 
     def Issend(self, buf: Any, dest: int, tag: int = 0) -> Any:
+        request = native.isend(self._handle, buf, dest, tag, 1)
+        if request is not None:
+            return request
         return engine.isend(self.comm, buf, dest, tag, mode="synchronous", local_ranks=self._local)
 
     def Ibsend(self, buf: Any, dest: int, tag: int = 0) -> Any:
+        request = native.isend(self._handle, buf, dest, tag, 2)
+        if request is not None:
+            return request
         return engine.isend(self.comm, buf, dest, tag, mode="buffered", local_ranks=self._local)
 
     def Irsend(self, buf: Any, dest: int, tag: int = 0) -> Any:
@@ -46,36 +59,60 @@ class Comm:
         return self.Isend(buf, dest, tag)
 
     def Irecv(self, buf: Any, source: int = MPI.ANY_SOURCE, tag: int = MPI.ANY_TAG) -> Any:
+        request = native.irecv(self._handle, buf, source, tag)
+        if request is not None:
+            return request
         return engine.irecv(self.comm, buf, source, tag, local_ranks=self._local)
 
     def Send_init(self, buf: Any, dest: int, tag: int = 0) -> Any:
-        return engine.send_init(self.comm, buf, dest, tag, local_ranks=self._local)
+        return self._send_init(buf, dest, tag, "standard")
 
     def Ssend_init(self, buf: Any, dest: int, tag: int = 0) -> Any:
-        return engine.send_init(
-            self.comm, buf, dest, tag, mode="synchronous", local_ranks=self._local
-        )
+        return self._send_init(buf, dest, tag, "synchronous")
 
     def Rsend_init(self, buf: Any, dest: int, tag: int = 0) -> Any:
         return self.Send_init(buf, dest, tag)
 
     def Bsend_init(self, buf: Any, dest: int, tag: int = 0) -> Any:
-        return engine.send_init(self.comm, buf, dest, tag, mode="buffered", local_ranks=self._local)
+        return self._send_init(buf, dest, tag, "buffered")
+
+    def _send_init(self, buf: Any, dest: int, tag: int, mode: str) -> Any:
+        """A persistent send; with a plan in C, each Start posts one operation of it."""
+        if native.planned(buf, writable=False):
+            number, comm, local = native.MODES[mode], self.comm, self._local
+            return Prequest(
+                lambda: (
+                    native.isend(self._handle, buf, dest, tag, number)
+                    or engine.isend(comm, buf, dest, tag, mode=mode, local_ranks=local)
+                )
+            )
+        return engine.send_init(self.comm, buf, dest, tag, mode=mode, local_ranks=self._local)
 
     def Recv_init(self, buf: Any, source: int = MPI.ANY_SOURCE, tag: int = MPI.ANY_TAG) -> Any:
+        if native.planned(buf, writable=True):
+            comm, local = self.comm, self._local
+            return Prequest(
+                lambda: (
+                    native.irecv(self._handle, buf, source, tag)
+                    or engine.irecv(comm, buf, source, tag, local_ranks=local)
+                )
+            )
         return engine.recv_init(self.comm, buf, source, tag, local_ranks=self._local)
 
     def Send(self, buf: Any, dest: int, tag: int = 0) -> None:
-        self.Isend(buf, dest, tag).Wait()
+        if not native.send(self._handle, buf, dest, tag, 0):
+            self.Isend(buf, dest, tag).Wait()
 
     def Ssend(self, buf: Any, dest: int, tag: int = 0) -> None:
-        self.Issend(buf, dest, tag).Wait()
+        if not native.send(self._handle, buf, dest, tag, 1):
+            self.Issend(buf, dest, tag).Wait()
 
     def Bsend(self, buf: Any, dest: int, tag: int = 0) -> None:
-        self.Ibsend(buf, dest, tag).Wait()
+        if not native.send(self._handle, buf, dest, tag, 2):
+            self.Ibsend(buf, dest, tag).Wait()
 
     def Rsend(self, buf: Any, dest: int, tag: int = 0) -> None:
-        self.Isend(buf, dest, tag).Wait()
+        self.Send(buf, dest, tag)
 
     def Recv(
         self,
@@ -84,7 +121,8 @@ class Comm:
         tag: int = MPI.ANY_TAG,
         status: MPI.Status | None = None,
     ) -> None:
-        self.Irecv(buf, source, tag).Wait(status)
+        if not native.recv(self._handle, buf, source, tag, status):
+            self.Irecv(buf, source, tag).Wait(status)
 
     def Sendrecv(
         self,
@@ -96,6 +134,15 @@ class Comm:
         recvtag: int = MPI.ANY_TAG,
         status: MPI.Status | None = None,
     ) -> None:
+        receive = native.start(self._handle, recvbuf, source, recvtag, 0, True)
+        if receive:  # in C: no request object at all
+            try:
+                self.Send(sendbuf, dest, sendtag)
+            except BaseException:
+                native.abandon(receive)
+                raise
+            native.wait(receive, status)
+            return
         receive = self.Irecv(recvbuf, source, recvtag)
         self.Isend(sendbuf, dest, sendtag).Wait()
         receive.Wait(status)

@@ -23,7 +23,7 @@ from tempi.comm.memory import CudaSpace, HostSpace
 from tempi.comm.message import Message, as_message
 from tempi.comm.pools import BufferPool
 from tempi.comm.requests import Prequest, Request
-from tempi.comm.strategy import contiguous_strategy, datatype_strategy, host_strategy
+from tempi.comm.strategy import contiguous_strategy, datatype_strategy
 from tempi.datatype.descriptor import prefix
 from tempi.errors import UnsupportedDatatype
 from tempi.log import get_logger
@@ -72,8 +72,15 @@ def stats() -> dict[str, int]:
 def paths() -> dict[str, int]:
     """Messages since start by the engine path that ran (passthrough, contiguous, device,
     oneshot, staged; in host memory too, where every path runs on the CPU), host messages
-    packed (host), and collectives whose parts were packed together (batched)."""
-    return dict(_paths)
+    packed (host), and collectives whose parts were packed together (batched); with
+    ``engine``, the host messages tempi.Comm ran in the C engine (:mod:`tempi.comm.native`),
+    which never enter this module."""
+    from tempi.comm import native
+
+    found = dict(_paths)
+    if native.runs():
+        found["engine"] = native.runs()
+    return found
 
 
 @cache
@@ -121,12 +128,9 @@ def route(msg: Message, peer_local: bool | None = None) -> str:
             msg.desc.is_contiguous and not msg.is_view
         ):
             return "passthrough"
-        if msg.is_view:  # mpi4py cannot send a bare non-contiguous view itself
-            return datatype_strategy(
-                msg.desc, msg.nbytes, cuda_aware=False, emulated=True, peer_local=peer_local
-            )
-        path = host_strategy(msg.desc, msg.nbytes, peer_local=peer_local)
-        return "passthrough" if path == "system" else path
+        return datatype_strategy(
+            msg.desc, msg.nbytes, cuda_aware=False, emulated=True, peer_local=peer_local
+        )
     if msg.desc.is_contiguous:
         return (
             "passthrough"

@@ -89,14 +89,15 @@ def stats_delta(before: dict[str, int]) -> dict[str, int]:
 @pytest.fixture
 def engine_ran(strategy):
     """Call after the transfers: asserts that tempi's engine counted work on the forced
-    strategy's path (any engine path for auto), not only passthrough."""
+    strategy's path (any engine path for auto, or the C engine: ``engine``), not only
+    passthrough."""
     import tempi.comm
 
     before = dict(tempi.comm.engine.paths())
 
     def check() -> dict[str, int]:
         delta = stats_delta(before)
-        paths = ENGINE_PATHS if strategy == "auto" else (strategy,)
+        paths = (*ENGINE_PATHS, "engine") if strategy == "auto" else (strategy,)
         assert any(delta.get(p, 0) > 0 for p in paths), f"{strategy}: counters moved {delta}"
         return delta
 

@@ -173,7 +173,7 @@ def test_sendrecv(strategy, usertype, count, peers, wire, neighbours, counters):
     _check_status(status, source, tag, count, usertype)
     if uses_tempi:
         delta = counters()
-        assert sum(delta.get(p, 0) for p in ("oneshot", "device", "staged")) > 0, delta
+        assert sum(delta.get(p, 0) for p in ("oneshot", "device", "staged", "engine")) > 0, delta
 
 
 @pytest.mark.mpi(min_size=1)

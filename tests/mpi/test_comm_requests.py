@@ -135,8 +135,8 @@ def test_many_mixed_requests(strategy, usertype, completion, rng, wire, neighbou
         )
         for i in range(N)
     ]
-    kinds = {type(r) for r in recvs + sends}
-    assert tempi.Request in kinds and MPI.Request in kinds, kinds
+    kinds = {type(r) for r in recvs + sends}  # tempi's: the C engine's or Python's
+    assert any(issubclass(k, tempi.Request) for k in kinds) and MPI.Request in kinds, kinds
     order = rng.permutation(2 * N)
     requests = [(recvs + sends)[j] for j in order]
     statuses = [MPI.Status() for _ in requests]

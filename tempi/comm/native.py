@@ -1,0 +1,380 @@
+"""tempi.Comm's steady state in C: the interposer's engine (``native/engine.c``), reached
+through ``native/engine_api.c`` with cffi in ABI mode.
+
+A host message of ``TEMPI_HOST=1`` whose buffer spec is ``[buf, count, datatype]`` or
+``[buf, datatype]`` (``buf`` a host buffer: NumPy, bytearray, ...) is looked up by
+(datatype handle, count) in a table of plans made on first sight by the interposer's
+planner (:func:`tempi.shim.plans.make`); with a plan, the engine packs into its staging
+and calls ``PMPI_*`` of the same MPI library mpi4py uses, and Python creates no object
+but the request it returns (a blocking call none). Everything else -- device memory,
+contiguous types, ``MPI.BOTTOM``, views, a buffer too small or not aligned to the
+plan's word -- takes the Python path (:mod:`tempi.comm.engine`), which says why when
+something is wrong.
+
+The engine is the interposer's shared object (:func:`tempi.shim.build.build`, built on
+first use and cached). A process that runs under the preloaded interposer (``tempi run``)
+uses that loaded copy (its ``tempi_engine_*`` symbols are in the global namespace);
+another one opens it with ``RTLD_LOCAL``, so none of its ``MPI_*`` symbols interposes on
+the application's. When it cannot be built or loaded, or with ``TEMPI_PLANS=0``,
+every message takes the Python path (one debug log line says why); so does every one
+while ``TEMPI_DATATYPE`` forces a strategy (its steps run emulated in Python).
+
+A plan holds only while its datatype does: it is checked against the descriptor cache
+(:func:`tempi.datatype.describe`), whose entry MPI's delete callback evicts when the
+type is freed, so a re-used handle is planned again.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from typing import Any
+
+from mpi4py import MPI
+
+from tempi import config
+from tempi.comm.requests import Request
+from tempi.datatype import cache as descriptors
+from tempi.log import get_logger
+
+log = get_logger("comm")
+
+CDEF = """
+void tempi_engine_api_init(void);
+long tempi_engine_runs(void);
+int tempi_engine_last(int which);
+int tempi_engine_send(intptr_t plan, const void *buf, int dest, int tag, uintptr_t comm,
+                      int mode);
+int tempi_engine_recv(intptr_t plan, void *buf, int source, int tag, uintptr_t comm,
+                      intptr_t status);
+int tempi_engine_start(intptr_t plan, void *buf, int peer, int tag, uintptr_t comm, int mode,
+                       int recv, int persistent);
+int64_t tempi_engine_wait(int id, intptr_t status);
+int64_t tempi_engine_test(int id, intptr_t status);
+int64_t tempi_engine_landed(int id, intptr_t landed, intptr_t status);
+uintptr_t tempi_engine_request(int id);
+int tempi_engine_restart(int id);
+int tempi_engine_cancel(int id);
+void tempi_engine_free(int id);
+"""
+"""The C API of ``native/engine_api.c`` (its comment says what the results mean)."""
+
+PENDING = -3
+FAILED = -16
+MODES = {"standard": 0, "synchronous": 1, "buffered": 2}
+"""Send modes numbered as :data:`tempi.shim.spec.SEND_MODES` (``TEMPI_I_<MODE>``)."""
+
+_lock = threading.Lock()
+_ffi: Any = None
+_lib: Any = None
+_tried = False
+_config: Any = None  # the configuration _on was computed for
+_on = False
+# (datatype handle, count) -> (descriptor, plan address, first byte, end, plan, args)
+# or (descriptor, 0, ...) when the engine does not run that message
+_plans: dict[tuple[int, int], tuple] = {}
+
+
+def _load() -> Any:
+    """The engine's library, loading (and building) it the first time; None if it cannot."""
+    global _ffi, _lib, _tried
+    with _lock:
+        if _tried:
+            return _lib
+        _tried = True
+        try:
+            import cffi
+
+            ffi = cffi.FFI()
+            ffi.cdef(CDEF)
+            lib = ffi.dlopen(None)  # the preloaded interposer's copy, if there is one
+            try:
+                lib.tempi_engine_api_init  # noqa: B018
+                where = "the preloaded interposer"
+            except AttributeError:
+                path = _build()
+                lib = ffi.dlopen(str(path), ffi.RTLD_NOW | ffi.RTLD_LOCAL)
+                where = str(path)
+            lib.tempi_engine_api_init()
+        except Exception as exc:  # noqa: BLE001 -- the Python path runs every message
+            log.debug("tempi.Comm runs every message in Python: no C engine (%s)", exc)
+            return None
+        log.debug("tempi.Comm runs planned host messages in the C engine of %s", where)
+        _ffi, _lib = ffi, lib
+        return lib
+
+
+def _build() -> Any:
+    """The interposer's path, built under a file lock: the ranks of a job start at once."""
+    import fcntl
+
+    from tempi.shim import build
+
+    target = build.shim_path()
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent.parent / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return build.build()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def enabled() -> bool:
+    """Whether tempi.Comm may run host messages in C: TEMPI_HOST and TEMPI_PLANS on,
+    TEMPI_DATATYPE auto (a forced strategy runs that strategy's steps, in Python), and the
+    engine loaded."""
+    global _config, _on
+    current = config._current
+    if current is None or current is not _config:
+        _on = bool(
+            config.get("TEMPI_HOST")
+            and config.get("TEMPI_PLANS")
+            and config.get("TEMPI_DATATYPE") == "auto"
+        )
+        _config = config._current
+        if _on and _load() is None:
+            _on = False
+    return _on
+
+
+def runs() -> int:
+    """Messages tempi.Comm ran in C (0 without the engine)."""
+    return _lib.tempi_engine_runs() if _lib is not None else 0
+
+
+def _plan(datatype: MPI.Datatype, handle: int, count: int) -> tuple:
+    """The table's entry for (datatype, count), planning it now."""
+    from tempi.errors import TempiError
+    from tempi.shim import plans
+
+    try:
+        desc = descriptors.describe(datatype)
+        plan = plans.make(datatype, datatype.py2f(), count)
+    except (TempiError, MPI.Exception, ValueError, TypeError) as exc:
+        log.debug("no C plan for %d x datatype %#x: %s", count, handle, exc)
+        desc, plan = descriptors._descriptors.get(handle), None
+    if plan is None or not plan.transfer or not 0 < plan.nbytes <= 0x7FFFFFFF:
+        entry = (desc, 0, 0, 0, None, None)
+    else:
+        whole = desc.repeat(count)
+        # the arguments' array lives while this entry does (plans' own may be forgotten)
+        args = plans._alive.get((datatype.py2f(), count), (None, None))[1]
+        entry = (desc, ctypes.addressof(plan), whole.data_lb, whole.data_ub, plan, args)
+    if len(_plans) > 4096:  # freed types' entries: drop them all, the live ones plan again
+        _plans.clear()
+    _plans[handle, count] = entry
+    return entry
+
+
+def _find(spec: Any, writable: bool) -> tuple[int, Any] | None:
+    """(plan address, buffer view) when the engine runs this buffer spec, else None."""
+    if type(spec) is list or type(spec) is tuple:
+        n = len(spec)
+        if n == 3:
+            buf, count, datatype = spec
+            if type(count) is not int:
+                return None
+        elif n == 2:
+            buf, datatype = spec
+            count = -1
+        else:
+            return None
+    else:
+        return None
+    if not isinstance(datatype, MPI.Datatype) or buf is MPI.BOTTOM or not enabled():
+        return None
+    try:
+        view = _ffi.from_buffer(buf, require_writable=writable)
+    except Exception:  # noqa: BLE001 -- not a host buffer cffi can read: Python's path
+        return None
+    handle = datatype.handle
+    if count < 0:
+        extent = datatype.Get_extent()[1]
+        count = len(view) // extent if extent > 0 else 0
+    entry = _plans.get((handle, count))
+    if entry is None or descriptors._descriptors.get(handle) is not entry[0]:
+        entry = _plan(datatype, handle, count)
+    if not entry[1] or entry[2] < 0 or entry[3] > len(view):
+        return None
+    return entry[1], view
+
+
+def planned(spec: Any, *, writable: bool) -> bool:
+    """Whether the engine runs this buffer spec (now: the buffer may change)."""
+    return _find(spec, writable) is not None
+
+
+def _raise(code: int) -> None:
+    raise MPI.Exception(code)
+
+
+def send(handle: int, spec: Any, dest: int, tag: int, mode: int) -> bool:
+    """A blocking send in C on the communicator of ``handle``; False when Python's path
+    must take it."""
+    found = _find(spec, False)
+    if found is None:
+        return False
+    rc = _lib.tempi_engine_send(found[0], found[1], dest, tag, handle, mode)
+    if rc > 0:
+        _raise(rc)
+    return rc == 0
+
+
+def recv(handle: int, spec: Any, source: int, tag: int, status: Any) -> bool:
+    """A blocking receive in C, its status in ``status``; False: Python's path."""
+    found = _find(spec, True)
+    if found is None:
+        return False
+    where = MPI._addressof(status) if status is not None else 0
+    rc = _lib.tempi_engine_recv(found[0], found[1], source, tag, handle, where)
+    if rc > 0:
+        _raise(rc)
+    return rc == 0
+
+
+def start(handle: int, spec: Any, peer: int, tag: int, mode: int, recv: bool) -> int:
+    """An operation posted in C: its id, 0 when Python's path must take it."""
+    found = _find(spec, recv)
+    if found is None:
+        return 0
+    rc = _lib.tempi_engine_start(found[0], found[1], peer, tag, handle, mode, recv, 0)
+    if rc < 0:
+        _raise(-rc)
+    return rc
+
+
+def isend(handle: int, spec: Any, dest: int, tag: int, mode: int) -> NativeRequest | None:
+    """A send posted in C as a request; None: Python's path."""
+    op = start(handle, spec, dest, tag, mode, False)
+    return NativeRequest(op, False) if op else None
+
+
+def irecv(handle: int, spec: Any, source: int, tag: int) -> NativeRequest | None:
+    """A receive posted in C as a request; None: Python's path."""
+    op = start(handle, spec, source, tag, 0, True)
+    return NativeRequest(op, True) if op else None
+
+
+def _check(result: int) -> int:
+    if result <= FAILED:
+        _raise(FAILED - result)
+    return result
+
+
+def wait(op: int, status: Any) -> int:
+    """Complete operation ``op``: received bytes, -1 a send, -2 cancelled."""
+    where = MPI._addressof(status) if status is not None else 0
+    return _check(_lib.tempi_engine_wait(op, where))
+
+
+def abandon(op: int) -> None:
+    """Cancel operation ``op`` (a receive not yet matched) and let it complete unseen."""
+    _lib.tempi_engine_cancel(op)
+    _lib.tempi_engine_free(op)
+
+
+class NativeRequest(Request):
+    """An operation of the C engine as a tempi request: every completion call of
+    :mod:`tempi.comm.requests` completes it (Wait, Test, Waitall, Waitany, ...)."""
+
+    def __init__(self, op: int, receive: bool) -> None:
+        self._op = op
+        self._receive = receive
+        self._steps: Any = op  # not None while the operation is in flight in C
+        self._result = None
+        self._active = True
+        self._cancelled = False
+        self._space = None
+        self._mpi: Any = None
+
+    @property
+    def _waiting(self) -> Any:
+        """The operation's MPI request, for a Waitany over many (``requests._block``)."""
+        if self._mpi is None:
+            self._mpi = MPI.Request.fromhandle(_lib.tempi_engine_request(self._op))
+        return self._mpi
+
+    @property
+    def _on_fence(self) -> bool:
+        return False
+
+    def _done(self, result: int) -> None:
+        """The operation is over in C with ``result`` (raises its error)."""
+        self._steps = self._mpi = None
+        _check(result)
+        if result == -2:
+            self._cancelled = True
+        elif result >= 0:
+            self._result = (_lib.tempi_engine_last(0), _lib.tempi_engine_last(1), result)
+
+    def _step(self, block: bool) -> bool:
+        if self._steps is None:
+            return False
+        op = self._op
+        result = _lib.tempi_engine_wait(op, 0) if block else _lib.tempi_engine_test(op, 0)
+        if result == PENDING:
+            return False
+        self._done(result)
+        return True
+
+    def _progress(self, block: bool) -> bool:
+        return self._steps is None or self._step(block)
+
+    def _landed(self, status: MPI.Status) -> None:
+        self._done(_lib.tempi_engine_landed(self._op, MPI._addressof(status), 0))
+
+    def Test(self, status: MPI.Status | None = None) -> bool:
+        if self._active and self._steps is not None:
+            where = MPI._addressof(status) if status is not None else 0
+            result = _lib.tempi_engine_test(self._op, where)
+            if result == PENDING:
+                return False
+            self._active = False
+            self._done(result)  # the status is filled
+            return True
+        if self._active:
+            self._complete(status)
+        return True
+
+    def Wait(self, status: MPI.Status | None = None) -> None:
+        if self._active and self._steps is not None:
+            where = MPI._addressof(status) if status is not None else 0
+            self._active = False
+            self._done(_lib.tempi_engine_wait(self._op, where))
+        elif self._active:
+            self._complete(status)
+
+    def Cancel(self) -> None:
+        if self._steps is not None:
+            code = _lib.tempi_engine_cancel(self._op)
+            if code:
+                _raise(code)
+
+    def Free(self) -> None:
+        """MPI_Request_free: an operation in flight completes unseen."""
+        if self._steps is not None:
+            self._steps = None
+            _lib.tempi_engine_free(self._op)
+        self._active = False
+
+    def __del__(self) -> None:
+        """A send dropped in flight completes in the background; a receive is left alone
+        (its slot stays taken): completing it would unpack into memory that may be gone."""
+        if self._steps is not None and not self._receive and _lib is not None:
+            self._steps = None
+            _lib.tempi_engine_free(self._op)
+
+
+def debug_state() -> dict[str, Any]:
+    """What this module knows (tests)."""
+    return {
+        "loaded": _lib is not None,
+        "enabled": enabled(),
+        "plans": len(_plans),
+        "runs": runs(),
+        "pid": os.getpid(),
+    }

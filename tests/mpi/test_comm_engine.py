@@ -1,0 +1,267 @@
+"""tempi.Comm through the C engine (tempi.comm.native, issue 14 point 5): host messages of
+TEMPI_HOST=1 with a plan run in native/engine.c. The oracle is what mpi4py itself delivers
+for the same buffer specs: the same bytes and statuses, tempi.Comm on one side or both;
+after the first message of a (datatype, count) every one runs in C (the ``engine``
+counter moves, Python's ``host`` counter does not); TEMPI_PLANS=0, a forced strategy or
+an engine that cannot load take the Python path with the same results. Size-agnostic:
+each rank sends right and receives from the left (itself at one rank)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+import tempi
+from tempi.comm import engine, native
+
+TAG = 40
+
+
+@pytest.fixture
+def host(tempi_env):
+    tempi_env(TEMPI_HOST="1")
+
+
+def _moved(before: dict[str, int]) -> dict[str, int]:
+    after = engine.paths()
+    return {k: after.get(k, 0) - before.get(k, 0) for k in set(after) | set(before)}
+
+
+def _round(comm_send, comm_recv, usertype, count, wire, neighbours, tag, blocking):
+    """One message around the ring; the target and the expected bytes and status."""
+    dest, source = neighbours
+    rank = MPI.COMM_WORLD.rank
+    sent = wire.payload(usertype, count, rank, tag)
+    target = wire.payload(usertype, count, rank, -tag)
+    expected = wire.delivered(wire.payload(usertype, count, source, tag), count, usertype, target)
+    status = MPI.Status()
+    if blocking:  # one communicator
+        comm_recv.Sendrecv(
+            [sent, count, usertype], dest, tag, [target, count, usertype], source, tag, status
+        )
+    else:
+        _split(comm_send, comm_recv, sent, target, count, usertype, dest, source, tag, status)
+    assert np.array_equal(target, expected)
+    assert status.Get_source() == source and status.Get_tag() == tag
+    assert status.Get_count(usertype) == count
+    assert np.array_equal(sent, wire.payload(usertype, count, rank, tag)), "send buffer changed"
+
+
+def _split(comm_send, comm_recv, sent, target, count, usertype, dest, source, tag, status):
+    receive = comm_recv.Irecv([target, count, usertype], source, tag)
+    send = comm_send.Isend([sent, count, usertype], dest, tag)
+    send.Wait()
+    receive.Wait(status)
+
+
+@pytest.mark.mpi(min_size=1)
+@pytest.mark.parametrize("count", [1, 3])
+@pytest.mark.parametrize("pair", ["tempi-tempi", "tempi-plain", "plain-tempi"])
+@pytest.mark.parametrize("blocking", [True, False], ids=["sendrecv", "isend-irecv"])
+def test_engine_delivers_what_mpi4py_does_and_runs_in_c(
+    host, usertype, count, pair, blocking, wire, neighbours
+):
+    world = MPI.COMM_WORLD
+    ours = tempi.Comm(world)
+    comm_send = ours if pair.startswith("tempi") else world
+    comm_recv = ours if pair.endswith("tempi") else world
+    if blocking and comm_send is not comm_recv:
+        blocking = False
+    _round(comm_send, comm_recv, usertype, count, wire, neighbours, TAG, blocking)  # plans
+    before = dict(engine.paths())
+    for k in range(3):
+        _round(comm_send, comm_recv, usertype, count, wire, neighbours, TAG + 1 + k, blocking)
+    moved = _moved(before)
+    tempi_side = (comm_send is ours) + (comm_recv is ours)
+    assert native.debug_state()["loaded"]
+    assert moved.get("engine", 0) == 3 * tempi_side, moved
+    assert moved.get("host", 0) == 0, f"messages entered Python after warm-up: {moved}"
+
+
+@pytest.mark.mpi(min_size=1)
+def test_blocking_send_recv_and_modes_through_c(host, usertype, wire, neighbours):
+    """Send/Ssend/Bsend/Rsend against Recv with a status, ordered so that no rank blocks on
+    itself: even ranks send first (at one rank: nonblocking receive first)."""
+    world, count = MPI.COMM_WORLD, 2
+    ours = tempi.Comm(world)
+    dest, source = neighbours
+    rank = world.rank
+    buffer = MPI.Alloc_mem(1 << 16)
+    MPI.Attach_buffer(buffer)
+    try:
+        for k, method in enumerate(["Send", "Ssend", "Bsend", "Rsend", "Send"]):
+            tag = TAG + 10 + k
+            sent = wire.payload(usertype, count, rank, tag)
+            target = wire.payload(usertype, count, rank, -tag)
+            expected = wire.delivered(
+                wire.payload(usertype, count, source, tag), count, usertype, target
+            )
+            status = MPI.Status()
+            if world.size == 1:
+                receive = ours.Irecv([target, count, usertype], source, tag)
+                getattr(ours, "Isend" if method != "Bsend" else "Ibsend")(
+                    [sent, count, usertype], dest, tag
+                ).Wait()
+                receive.Wait(status)
+            elif rank % 2 == 0:
+                getattr(ours, method)([sent, count, usertype], dest, tag)
+                ours.Recv([target, count, usertype], source, tag, status)
+            else:
+                ours.Recv([target, count, usertype], source, tag, status)
+                getattr(ours, method)([sent, count, usertype], dest, tag)
+            assert np.array_equal(target, expected), method
+            assert (status.Get_source(), status.Get_tag()) == (source, tag)
+            assert status.Get_count(usertype) == count
+    finally:
+        MPI.Detach_buffer()
+        MPI.Free_mem(buffer)
+
+
+@pytest.mark.mpi(min_size=1)
+def test_short_message_fills_the_first_elements(host, usertype, wire, neighbours):
+    """A receive of 3 elements gets 2: the first 2 are written, the rest kept, count 2."""
+    dest, source = neighbours
+    rank, ours = MPI.COMM_WORLD.rank, tempi.Comm(MPI.COMM_WORLD)
+    for tag in (TAG + 20, TAG + 21):  # the second one runs in C
+        sent = wire.payload(usertype, 2, rank, tag)
+        target = wire.payload(usertype, 3, rank, -tag)
+        expected = wire.delivered(wire.payload(usertype, 2, source, tag), 2, usertype, target)
+        status = MPI.Status()
+        receive = ours.Irecv([target, 3, usertype], source, tag)
+        ours.Isend([sent, 2, usertype], dest, tag).Wait()
+        receive.Wait(status)
+        assert np.array_equal(target, expected)
+        assert status.Get_count(usertype) == 2
+
+
+@pytest.mark.mpi(min_size=2)  # Open MPI's self path does not report truncation at all
+def test_truncation_raises_as_mpi4py_does(host, usertype, wire, neighbours):
+    dest, source = neighbours
+    rank = MPI.COMM_WORLD.rank
+    comm = MPI.COMM_WORLD.Dup()  # its error handler: mpi4py's (exceptions)
+    ours = tempi.Comm(comm)
+    try:
+        for tag in (TAG + 30, TAG + 31):
+            target = wire.payload(usertype, 2, rank, -tag)
+            receive = ours.Irecv([target, 2, usertype], source, tag)
+            ours.Isend([wire.payload(usertype, 3, rank, tag), 3, usertype], dest, tag).Wait()
+            with pytest.raises(MPI.Exception) as failed:
+                receive.Wait()
+            assert failed.value.Get_error_class() == MPI.ERR_TRUNCATE
+    finally:
+        comm.Free()
+
+
+@pytest.mark.mpi(min_size=1)
+def test_completion_calls_mix_engine_and_plain_requests(host, usertype, wire, neighbours):
+    """Waitall, Testall, Waitany, Waitsome over the engine's requests and mpi4py's."""
+    dest, source = neighbours
+    world, rank, count = MPI.COMM_WORLD, MPI.COMM_WORLD.rank, 2
+    ours = tempi.Comm(world)
+    for call in ("Waitall", "Testall", "Waitany", "Waitsome"):
+        for _warm in range(2):
+            targets = [wire.payload(usertype, count, rank, -i) for i in range(4)]
+            comms = [ours, world, ours, world]
+            recvs = [
+                c.Irecv([t, count, usertype], source, TAG + 50 + i)
+                for i, (c, t) in enumerate(zip(comms, targets))
+            ]
+            assert isinstance(recvs[0], native.NativeRequest)
+            sends = [
+                c.Isend(
+                    [wire.payload(usertype, count, rank, i), count, usertype], dest, TAG + 50 + i
+                )
+                for i, c in enumerate(comms)
+            ]
+            pending = recvs + sends
+            if call == "Waitall":
+                tempi.Request.Waitall(pending)
+            elif call == "Testall":
+                while not tempi.Request.Testall(pending):
+                    pass
+            elif call == "Waitany":
+                while tempi.Request.Waitany(pending) != MPI.UNDEFINED:
+                    pass
+            else:
+                while tempi.Request.Waitsome(pending) is not None:
+                    pass
+            for i, target in enumerate(targets):
+                sent = wire.payload(usertype, count, source, i)
+                expected = wire.delivered(
+                    sent, count, usertype, wire.payload(usertype, count, rank, -i)
+                )
+                assert np.array_equal(target, expected), (call, i)
+
+
+@pytest.mark.mpi(min_size=1)
+def test_persistent_requests_run_in_c(host, usertype, wire, neighbours):
+    dest, source = neighbours
+    rank, count, ours = MPI.COMM_WORLD.rank, 2, tempi.Comm(MPI.COMM_WORLD)
+    mine = wire.payload(usertype, count, rank, 0)
+    target = wire.payload(usertype, count, rank, -1)
+    recv = ours.Recv_init([target, count, usertype], source, TAG + 60)
+    send = ours.Send_init([mine, count, usertype], dest, TAG + 60)
+    before = dict(engine.paths())
+    for round_ in range(3):
+        mine[:] = wire.payload(usertype, count, rank, round_)
+        expected = wire.delivered(
+            wire.payload(usertype, count, source, round_), count, usertype, target
+        )
+        tempi.Prequest.Startall([recv, send])
+        status = MPI.Status()
+        tempi.Request.Waitall([recv, send], [status, MPI.Status()])
+        assert np.array_equal(target, expected)
+        assert status.Get_count(usertype) == count and status.Get_tag() == TAG + 60
+    recv.Free()
+    send.Free()
+    assert _moved(before).get("engine", 0) == 6
+
+
+@pytest.mark.mpi(min_size=1)
+def test_freed_type_is_planned_again(host, wire, neighbours):
+    """A handle MPI re-uses after Free names a new type: its messages are right."""
+    dest, source = neighbours
+    rank, ours = MPI.COMM_WORLD.rank, tempi.Comm(MPI.COMM_WORLD)
+    for blocks in (3, 5, 2, 4):
+        datatype = MPI.DOUBLE.Create_vector(blocks, 1, 3).Commit()
+        for tag in (TAG + 70, TAG + 71):
+            sent = wire.payload(datatype, 2, rank, tag)
+            target = wire.payload(datatype, 2, rank, -tag)
+            expected = wire.delivered(wire.payload(datatype, 2, source, tag), 2, datatype, target)
+            receive = ours.Irecv([target, 2, datatype], source, tag)
+            ours.Isend([sent, 2, datatype], dest, tag).Wait()
+            receive.Wait()
+            assert np.array_equal(target, expected), blocks
+        datatype.Free()
+
+
+@pytest.mark.mpi(min_size=1)
+@pytest.mark.parametrize(
+    "setting", [{"TEMPI_PLANS": "0"}, {"TEMPI_DATATYPE": "staged"}, {"unloadable": "1"}]
+)
+def test_python_path_when_the_engine_is_off(
+    tempi_env, monkeypatch, tmp_path, setting, usertype, wire, neighbours
+):
+    """TEMPI_PLANS=0, a forced strategy, or an engine that cannot be loaded (the loader
+    failed: a library path that does not exist): the same bytes, through Python."""
+    if "unloadable" in setting:  # not built, and building fails
+        from tempi.shim import build
+
+        def fails(**_):
+            raise OSError("no mpicc in this test")
+
+        monkeypatch.setattr(native, "_tried", False)
+        monkeypatch.setattr(native, "_lib", None)
+        monkeypatch.setattr(build, "shim_path", lambda: tmp_path / "shim" / "key" / build.LIBRARY)
+        monkeypatch.setattr(build, "build", fails)
+        tempi_env(TEMPI_HOST="1")
+    else:
+        tempi_env(TEMPI_HOST="1", **setting)
+    ours = tempi.Comm(MPI.COMM_WORLD)
+    before = dict(engine.paths())
+    for k in range(2):
+        _round(ours, ours, usertype, 2, wire, neighbours, TAG + 80 + k, blocking=False)
+    moved = _moved(before)
+    assert moved.get("engine", 0) == 0 and moved.get("host", 0) == 4, moved
+    assert not native.enabled()
