@@ -23,7 +23,7 @@ from tempi.comm.memory import CudaSpace, HostSpace
 from tempi.comm.message import Message, as_message
 from tempi.comm.pools import BufferPool
 from tempi.comm.requests import Prequest, Request
-from tempi.comm.strategy import contiguous_strategy, datatype_strategy
+from tempi.comm.strategy import contiguous_strategy, datatype_strategy, host_strategy
 from tempi.datatype.descriptor import prefix
 from tempi.errors import UnsupportedDatatype
 from tempi.log import get_logger
@@ -128,9 +128,12 @@ def route(msg: Message, peer_local: bool | None = None) -> str:
             msg.desc.is_contiguous and not msg.is_view
         ):
             return "passthrough"
-        return datatype_strategy(
-            msg.desc, msg.nbytes, cuda_aware=False, emulated=True, peer_local=peer_local
-        )
+        if msg.is_view:  # mpi4py cannot send a bare non-contiguous view itself
+            return datatype_strategy(
+                msg.desc, msg.nbytes, cuda_aware=False, emulated=True, peer_local=peer_local
+            )
+        path = host_strategy(msg.desc, msg.nbytes, peer_local=peer_local)
+        return "passthrough" if path == "system" else path
     if msg.desc.is_contiguous:
         return (
             "passthrough"
