@@ -41,9 +41,29 @@ def check_pack_unpack(
     assert np.all(out[:position] == POISON) and np.all(out[end:] == POISON), "wrote outside"
 
     if not overlaps(datatype, count):
-        theirs = rng.integers(0, 256, data.size, dtype=np.uint8)
-        ours = theirs.copy()
+        theirs, their_guards = guarded(rng.integers(0, 256, data.size, dtype=np.uint8))
+        ours, our_guards = guarded(theirs.copy())
         mpi_unpack(expected, theirs, origin, count, datatype)
+        assert intact(their_guards), "MPI_Unpack wrote outside the footprint"
         assert tempi.unpack(out, position, ours, count, datatype, origin=origin) == end
+        assert intact(our_guards), "tempi.unpack wrote outside the buffer"
         assert np.array_equal(ours, theirs), "unpacked bytes differ from MPI_Unpack"
     return expected
+
+
+GUARD = 4096
+"""Bytes of poison on each side of an unpack target: a write beyond the buffer lands there
+and fails the test where it happened, instead of corrupting the heap for a later one."""
+
+
+def guarded(data: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """``data`` copied into the middle of a poisoned allocation; (the copy, its guards)."""
+    storage = np.full(data.size + 2 * GUARD, POISON, np.uint8)
+    middle = storage[GUARD : GUARD + data.size]
+    middle[:] = data
+    return middle, (storage[:GUARD], storage[GUARD + data.size :])
+
+
+def intact(guards: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether both guards still hold only poison."""
+    return all(bool(np.all(g == POISON)) for g in guards)
