@@ -143,3 +143,21 @@ def test_progress_step_runs_before_blocking_calls_only():
         assert generate.blocking(name), name
     for name in ("MPI_Isend", "MPI_Irecv", "MPI_Test", "MPI_Start", "MPI_Send_init"):
         assert not generate.blocking(name), name
+
+
+def test_device_sends_are_deferred_only_when_every_blocking_call_progresses(monkeypatch):
+    """TEMPI_ENGINE_DEFER_SENDS is 1 only when every call of PROGRESS_NEEDS is an entry
+    point (so the progress step runs before MPI_Barrier & co.); a spec without them keeps
+    the post inside MPI_Isend."""
+    from types import SimpleNamespace
+
+    from tempi.shim import generate, spec
+
+    names = {e.name for e in spec.ENTRIES}
+    expected = all(name in names for name in generate.PROGRESS_NEEDS)
+    assert f"#define TEMPI_ENGINE_DEFER_SENDS {int(expected)}" in generate.header()
+    extra = [SimpleNamespace(name=name) for name in generate.PROGRESS_NEEDS]
+    monkeypatch.setattr(spec, "ENTRIES", [*spec.ENTRIES, *extra])
+    assert generate.defer_sends()
+    monkeypatch.setattr(spec, "ENTRIES", [e for e in spec.ENTRIES if e.name != "MPI_Barrier"])
+    assert not generate.defer_sends()
