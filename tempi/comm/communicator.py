@@ -37,19 +37,19 @@ class Comm:
     # anything else through tempi.comm.engine.
 
     def Isend(self, buf: Any, dest: int, tag: int = 0) -> Any:
-        request = native.isend(self._handle, buf, dest, tag, 0)
+        request = native.isend(self.comm, self._handle, buf, dest, tag, 0)
         if request is not None:
             return request
         return engine.isend(self.comm, buf, dest, tag, local_ranks=self._local)
 
     def Issend(self, buf: Any, dest: int, tag: int = 0) -> Any:
-        request = native.isend(self._handle, buf, dest, tag, 1)
+        request = native.isend(self.comm, self._handle, buf, dest, tag, 1)
         if request is not None:
             return request
         return engine.isend(self.comm, buf, dest, tag, mode="synchronous", local_ranks=self._local)
 
     def Ibsend(self, buf: Any, dest: int, tag: int = 0) -> Any:
-        request = native.isend(self._handle, buf, dest, tag, 2)
+        request = native.isend(self.comm, self._handle, buf, dest, tag, 2)
         if request is not None:
             return request
         return engine.isend(self.comm, buf, dest, tag, mode="buffered", local_ranks=self._local)
@@ -59,7 +59,7 @@ class Comm:
         return self.Isend(buf, dest, tag)
 
     def Irecv(self, buf: Any, source: int = MPI.ANY_SOURCE, tag: int = MPI.ANY_TAG) -> Any:
-        request = native.irecv(self._handle, buf, source, tag)
+        request = native.irecv(self.comm, self._handle, buf, source, tag)
         if request is not None:
             return request
         return engine.irecv(self.comm, buf, source, tag, local_ranks=self._local)
@@ -82,7 +82,7 @@ class Comm:
             number, comm, local = native.MODES[mode], self.comm, self._local
             return Prequest(
                 lambda: (
-                    native.isend(self._handle, buf, dest, tag, number)
+                    native.isend(self.comm, self._handle, buf, dest, tag, number)
                     or engine.isend(comm, buf, dest, tag, mode=mode, local_ranks=local)
                 )
             )
@@ -93,22 +93,22 @@ class Comm:
             comm, local = self.comm, self._local
             return Prequest(
                 lambda: (
-                    native.irecv(self._handle, buf, source, tag)
+                    native.irecv(self.comm, self._handle, buf, source, tag)
                     or engine.irecv(comm, buf, source, tag, local_ranks=local)
                 )
             )
         return engine.recv_init(self.comm, buf, source, tag, local_ranks=self._local)
 
     def Send(self, buf: Any, dest: int, tag: int = 0) -> None:
-        if not native.send(self._handle, buf, dest, tag, 0):
+        if not native.send(self.comm, self._handle, buf, dest, tag, 0):
             self.Isend(buf, dest, tag).Wait()
 
     def Ssend(self, buf: Any, dest: int, tag: int = 0) -> None:
-        if not native.send(self._handle, buf, dest, tag, 1):
+        if not native.send(self.comm, self._handle, buf, dest, tag, 1):
             self.Issend(buf, dest, tag).Wait()
 
     def Bsend(self, buf: Any, dest: int, tag: int = 0) -> None:
-        if not native.send(self._handle, buf, dest, tag, 2):
+        if not native.send(self.comm, self._handle, buf, dest, tag, 2):
             self.Ibsend(buf, dest, tag).Wait()
 
     def Rsend(self, buf: Any, dest: int, tag: int = 0) -> None:
@@ -121,7 +121,7 @@ class Comm:
         tag: int = MPI.ANY_TAG,
         status: MPI.Status | None = None,
     ) -> None:
-        if not native.recv(self._handle, buf, source, tag, status):
+        if not native.recv(self.comm, self._handle, buf, source, tag, status):
             self.Irecv(buf, source, tag).Wait(status)
 
     def Sendrecv(

@@ -60,6 +60,9 @@ void tempi_engine_free(int id);
 """
 """The C API of ``native/engine_api.c`` (its comment says what the results mean)."""
 
+SYSTEM = -1
+"""A plan's address meaning: the MPI's own path with the user's datatype (strategy
+``system``: the performance model measured it faster for this size class)."""
 PENDING = -3
 FAILED = -16
 MODES = {"standard": 0, "synchronous": 1, "buffered": 2}
@@ -157,7 +160,9 @@ def _plan(datatype: MPI.Datatype, handle: int, count: int) -> tuple:
     except (TempiError, MPI.Exception, ValueError, TypeError) as exc:
         log.debug("no C plan for %d x datatype %#x: %s", count, handle, exc)
         desc, plan = descriptors._descriptors.get(handle), None
-    if plan is None or not plan.transfer or not 0 < plan.nbytes <= 0x7FFFFFFF:
+    if plan is not None and plan.strategy == plans.STRATEGIES.index("system"):
+        entry = (desc, SYSTEM, 0, 0, None, None)
+    elif plan is None or not plan.transfer or not 0 < plan.nbytes <= 0x7FFFFFFF:
         entry = (desc, 0, 0, 0, None, None)
     else:
         whole = desc.repeat(count)
@@ -198,6 +203,8 @@ def _find(spec: Any, writable: bool) -> tuple[int, Any] | None:
     entry = _plans.get((handle, count))
     if entry is None or descriptors._descriptors.get(handle) is not entry[0]:
         entry = _plan(datatype, handle, count)
+    if entry[1] == SYSTEM:
+        return entry[1], None
     if not entry[1] or entry[2] < 0 or entry[3] > len(view):
         return None
     return entry[1], view
@@ -212,23 +219,33 @@ def _raise(code: int) -> None:
     raise MPI.Exception(code)
 
 
-def send(handle: int, spec: Any, dest: int, tag: int, mode: int) -> bool:
-    """A blocking send in C on the communicator of ``handle``; False when Python's path
+SENDS = ("Send", "Ssend", "Bsend")
+ISENDS = ("Isend", "Issend", "Ibsend")
+
+
+def send(comm: Any, handle: int, spec: Any, dest: int, tag: int, mode: int) -> bool:
+    """A blocking send in C on ``comm`` (its C ``handle``); False when Python's path
     must take it."""
     found = _find(spec, False)
     if found is None:
         return False
+    if found[0] == SYSTEM:
+        getattr(comm, SENDS[mode])(spec, dest, tag)
+        return True
     rc = _lib.tempi_engine_send(found[0], found[1], dest, tag, handle, mode)
     if rc > 0:
         _raise(rc)
     return rc == 0
 
 
-def recv(handle: int, spec: Any, source: int, tag: int, status: Any) -> bool:
+def recv(comm: Any, handle: int, spec: Any, source: int, tag: int, status: Any) -> bool:
     """A blocking receive in C, its status in ``status``; False: Python's path."""
     found = _find(spec, True)
     if found is None:
         return False
+    if found[0] == SYSTEM:
+        comm.Recv(spec, source, tag, status)
+        return True
     where = MPI._addressof(status) if status is not None else 0
     rc = _lib.tempi_engine_recv(found[0], found[1], source, tag, handle, where)
     if rc > 0:
@@ -237,9 +254,9 @@ def recv(handle: int, spec: Any, source: int, tag: int, status: Any) -> bool:
 
 
 def start(handle: int, spec: Any, peer: int, tag: int, mode: int, recv: bool) -> int:
-    """An operation posted in C: its id, 0 when Python's path must take it."""
+    """An operation posted in C: its id, 0 when it is not the engine's to run."""
     found = _find(spec, recv)
-    if found is None:
+    if found is None or found[0] == SYSTEM:
         return 0
     rc = _lib.tempi_engine_start(found[0], found[1], peer, tag, handle, mode, recv, 0)
     if rc < 0:
@@ -247,15 +264,30 @@ def start(handle: int, spec: Any, peer: int, tag: int, mode: int, recv: bool) ->
     return rc
 
 
-def isend(handle: int, spec: Any, dest: int, tag: int, mode: int) -> NativeRequest | None:
-    """A send posted in C as a request; None: Python's path."""
-    op = start(handle, spec, dest, tag, mode, False)
+def isend(comm: Any, handle: int, spec: Any, dest: int, tag: int, mode: int) -> Any:
+    """A send posted in C as a request (or mpi4py's own, strategy ``system``); None:
+    Python's path."""
+    found = _find(spec, False)
+    if found is None:
+        return None
+    if found[0] == SYSTEM:
+        return getattr(comm, ISENDS[mode])(spec, dest, tag)
+    op = _lib.tempi_engine_start(found[0], found[1], dest, tag, handle, mode, 0, 0)
+    if op < 0:
+        _raise(-op)
     return NativeRequest(op, False) if op else None
 
 
-def irecv(handle: int, spec: Any, source: int, tag: int) -> NativeRequest | None:
-    """A receive posted in C as a request; None: Python's path."""
-    op = start(handle, spec, source, tag, 0, True)
+def irecv(comm: Any, handle: int, spec: Any, source: int, tag: int) -> Any:
+    """A receive posted in C as a request (or mpi4py's own); None: Python's path."""
+    found = _find(spec, True)
+    if found is None:
+        return None
+    if found[0] == SYSTEM:
+        return comm.Irecv(spec, source, tag)
+    op = _lib.tempi_engine_start(found[0], found[1], source, tag, handle, 0, 1, 0)
+    if op < 0:
+        _raise(-op)
     return NativeRequest(op, True) if op else None
 
 
