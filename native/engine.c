@@ -108,7 +108,7 @@ static int tempi_i_plan_lookup(MPI_Datatype datatype, int64_t count, int where,
           made.nbytes <= INT32_MAX && made.memory == (where != 0);
     if (rc != TEMPI_I_OK && rc != TEMPI_I_PASS)
         return 0; /* Python failed: no entry, its path says why */
-    if (where != 0)
+    if (where < 0) /* filed where the caller will look next (C's locality for the peer) */
         where = 2 + (made.peer_local < 0 ? -1 : made.peer_local > 0);
     tempi_i_plans_take();
     s = tempi_i_plan_probe(ftype, count, where, &found);
