@@ -12,7 +12,7 @@
 
 /* TEMPI_STATS: the messages of the collective this thread is in, for when the system MPI
  * does it (see tempi_i_note_collective). */
-static __thread long tempi_i_collective_messages = 1;
+TEMPI_I_FAST_TLS long tempi_i_collective_messages = 1;
 
 static int tempi_i_parts(MPI_Comm comm, int neighbor, int *nsend, int *nrecv)
 {
@@ -106,17 +106,15 @@ static int tempi_i_collective(int kind, const tempi_i_parts_t *send, int nsend,
 }
 
 /* TEMPI_STATS: one message per part on each side, as tempi counts its own (1 for Bcast, a
- * non-root rank's part, and intercommunicators). Costs nothing without TEMPI_STATS. */
-long tempi_i_collective_passed(void)
-{
-    return tempi_i_collective_messages;
-}
-
+ * non-root rank's part, and intercommunicators), in tempi_i_collective_messages (read by
+ * tempi_i_collective_passed). Costs nothing without TEMPI_STATS. */
 static void tempi_i_note_collective(int kind, int root, MPI_Comm comm)
 {
+    if (!tempi_i_stats)
+        return;
     int inter = 0, rank = 0, nsend = 1, nrecv = 0;
     tempi_i_collective_messages = 1;
-    if (!tempi_i_stats || tempi_i_inside || kind == TEMPI_I_BCAST ||
+    if (tempi_i_inside || kind == TEMPI_I_BCAST ||
         PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter)
         return;
     if (kind == TEMPI_I_ALLTOALL || kind == TEMPI_I_NEIGHBOR) {
@@ -172,7 +170,11 @@ static int tempi_i_rooted(int kind, const void *one_buf, MPI_Datatype one_type,
         int everywhere = kind == TEMPI_I_ALLGATHER || kind == TEMPI_I_ALLGATHERV;
         if (!everywhere)
             PMPI_Comm_rank(comm, rank);
-        takes = (everywhere || *rank == root) && tempi_i_takes(many_buf, many_type);
+        /* the same type again decides the same unless the buffer's memory kind could
+         * differ (a CUDA driver loaded): one table lookup, not two, for plain calls */
+        takes = (everywhere || *rank == root) &&
+                (many_type != one_type || tempi_i_cuda_loaded()) &&
+                tempi_i_takes(many_buf, many_type);
     }
     if (!takes || PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter)
         return 0;

@@ -30,6 +30,7 @@ int tempi_i_type_commit(MPI_Datatype *datatype)
 
 int tempi_i_type_free(MPI_Datatype *datatype)
 {
+    tempi_i_memkind_type_freed(); /* a handle freed may come back as another type */
     if (!tempi_i_bypass() && tempi_i_state_now() == TEMPI_I_READY) {
         MPI_Fint key = MPI_Type_c2f(*datatype);
         tempi_i_store(&tempi_i_types, (uint64_t)(uint32_t)key, 0);
