@@ -3,7 +3,10 @@
  * exchange case is one Irecv + Isend + Waitall of a vector to self, the persistent one a
  * Startall + Waitall of a Recv_init and a Send_init of it, and an MPI_Allgather of one
  * MPI_DOUBLE on MPI_COMM_SELF. Run plain and under `tempi run`
- * and compare (benchmarks/shim_overhead.py does both). */
+ * and compare (benchmarks/shim_overhead.py does both). With a second argument, the path of
+ * a CUDA driver (libcuda.so.1), it is loaded before MPI_Init, so the shim's memory-kind
+ * check runs as in a CUDA application (buffers are host memory: on the stack). */
+#include <dlfcn.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +82,10 @@ static double allgather_ns(int calls, double *a, double *b)
 
 int main(int argc, char **argv)
 {
+    if (argc > 2 && dlopen(argv[2], RTLD_NOW | RTLD_GLOBAL) == NULL) {
+        fprintf(stderr, "cannot load %s: %s\n", argv[2], dlerror());
+        return 2;
+    }
     MPI_Init(&argc, &argv);
     int calls = argc > 1 ? atoi(argv[1]) : 1000000;
     double in[64] = {0}, out[64];
