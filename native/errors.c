@@ -6,14 +6,16 @@
  * While tempi works on a communicator of the application (a callback), that communicator's
  * handler is MPI_ERRORS_RETURN (tempi_i_quiet/tempi_i_loud), so an error the system MPI
  * finds inside tempi comes back to C, which raises it once, with the code the application
- * would see, on the application's handler. Under MPI_THREAD_MULTIPLE the handler is left
- * alone (two threads swapping it could leave it swapped): an error the system MPI finds
- * inside tempi then reaches the handler from the system MPI, and once more from C.
+ * would see, on the application's handler. Under MPI_THREAD_MULTIPLE the swap is counted
+ * per communicator (the first of tempi's calls on it swaps, the last gives the handler
+ * back), so threads cannot leave it swapped; meanwhile another thread's plain call on that
+ * communicator that fails returns its error rather than calling the handler.
  *
  * What a call returns after a user handler has run, and what a multi-completion call gives
  * the handler, are the MPI's own conventions (MPICH: MPI_SUCCESS, MPI_ERR_IN_STATUS; Open
  * MPI: the code, the failed request's code): read once, at MPI_Init, from the library's
  * version string. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <mpi.h>
@@ -80,13 +82,121 @@ int tempi_i_raise_as(MPI_Comm comm, int code, int returned)
     return user && !tempi_i_user_handler_returns_code ? MPI_SUCCESS : returned;
 }
 
+/* Whether `handler` is the application's own function (not a predefined one). */
+static int tempi_i_user_handler(MPI_Errhandler handler)
+{
+    int user = handler != MPI_ERRORS_RETURN && handler != MPI_ERRORS_ARE_FATAL;
+#ifdef MPI_ERRORS_ABORT
+    user = user && handler != MPI_ERRORS_ABORT;
+#endif
+    return user;
+}
+
+int tempi_i_raise_win(MPI_Win win, int code)
+{
+    MPI_Errhandler handler = MPI_ERRHANDLER_NULL;
+    if (code == MPI_SUCCESS || tempi_i_deferred || win == MPI_WIN_NULL ||
+        PMPI_Win_get_errhandler(win, &handler) != MPI_SUCCESS)
+        return code;
+    int user = tempi_i_user_handler(handler);
+    PMPI_Errhandler_free(&handler);
+    int inside = tempi_i_inside;
+    tempi_i_inside = 1;
+    PMPI_Win_call_errhandler(win, code);
+    tempi_i_inside = inside;
+    return user && !tempi_i_user_handler_returns_code ? MPI_SUCCESS : code;
+}
+
+int tempi_i_raise_file(MPI_File fh, int code)
+{
+    MPI_Errhandler handler = MPI_ERRHANDLER_NULL;
+    if (code == MPI_SUCCESS || tempi_i_deferred ||
+        PMPI_File_get_errhandler(fh, &handler) != MPI_SUCCESS) /* MPI_FILE_NULL: the default */
+        return code;
+    int user = tempi_i_user_handler(handler);
+    PMPI_Errhandler_free(&handler);
+    int inside = tempi_i_inside;
+    tempi_i_inside = 1;
+    PMPI_File_call_errhandler(fh, code);
+    tempi_i_inside = inside;
+    return user && !tempi_i_user_handler_returns_code ? MPI_SUCCESS : code;
+}
+
+/* Under MPI_THREAD_MULTIPLE, the communicators tempi works on: the application's handler
+ * and how many of tempi's calls (any thread) use the communicator now. The first sets
+ * MPI_ERRORS_RETURN, the last puts the handler back, so two threads cannot leave it
+ * swapped, and an error the system MPI finds inside tempi comes back to C, which raises it
+ * once. (Left in place, the handler would run from the system MPI, and again from C; and
+ * after a user handler MPICH returns MPI_SUCCESS, so tempi would not even know.) */
+typedef struct {
+    MPI_Comm comm;
+    MPI_Errhandler handler;
+    int users;
+} tempi_i_swapped_t;
+
+static tempi_i_swapped_t *tempi_i_swapped = NULL;
+static int tempi_i_nswapped = 0, tempi_i_swapped_room = 0;
+
+static int tempi_i_swapped_at(MPI_Comm comm)
+{
+    for (int i = 0; i < tempi_i_nswapped; ++i)
+        if (tempi_i_swapped[i].comm == comm)
+            return i;
+    return -1;
+}
+
+static void tempi_i_quiet_shared(MPI_Comm comm, tempi_i_quiet_t *saved)
+{
+    tempi_i_lock();
+    int at = tempi_i_swapped_at(comm);
+    if (at < 0 && tempi_i_nswapped == tempi_i_swapped_room) {
+        int room = tempi_i_swapped_room ? 2 * tempi_i_swapped_room : 8;
+        tempi_i_swapped_t *grown = realloc(tempi_i_swapped, sizeof *grown * (size_t)room);
+        if (grown == NULL) { /* out of memory: the handler stays in place */
+            tempi_i_unlock();
+            return;
+        }
+        tempi_i_swapped = grown;
+        tempi_i_swapped_room = room;
+    }
+    if (at < 0) {
+        MPI_Errhandler handler = MPI_ERRHANDLER_NULL;
+        if (PMPI_Comm_get_errhandler(comm, &handler) != MPI_SUCCESS) {
+            tempi_i_unlock();
+            return;
+        }
+        at = tempi_i_nswapped++;
+        tempi_i_swapped[at] = (tempi_i_swapped_t){comm, handler, 0};
+        PMPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+    }
+    ++tempi_i_swapped[at].users;
+    saved->handler = MPI_ERRORS_RETURN; /* marks "counted": tempi_i_loud gives it back */
+    tempi_i_unlock();
+}
+
+static void tempi_i_loud_shared(tempi_i_quiet_t *saved)
+{
+    tempi_i_lock();
+    int at = tempi_i_swapped_at(saved->comm);
+    if (at >= 0 && --tempi_i_swapped[at].users == 0) {
+        PMPI_Comm_set_errhandler(saved->comm, tempi_i_swapped[at].handler);
+        PMPI_Errhandler_free(&tempi_i_swapped[at].handler);
+        tempi_i_swapped[at] = tempi_i_swapped[--tempi_i_nswapped];
+    }
+    tempi_i_unlock();
+}
+
 void tempi_i_quiet(MPI_Comm comm, tempi_i_quiet_t *saved)
 {
     saved->comm = comm;
     saved->handler = MPI_ERRHANDLER_NULL;
-    if (tempi_i_threaded) /* two threads swapping one handler could leave it swapped */
+    if (comm == MPI_COMM_NULL)
         return;
-    if (comm == MPI_COMM_NULL || PMPI_Comm_get_errhandler(comm, &saved->handler) != MPI_SUCCESS) {
+    if (tempi_i_threaded) {
+        tempi_i_quiet_shared(comm, saved);
+        return;
+    }
+    if (PMPI_Comm_get_errhandler(comm, &saved->handler) != MPI_SUCCESS) {
         saved->handler = MPI_ERRHANDLER_NULL;
         return;
     }
@@ -97,6 +207,10 @@ void tempi_i_loud(tempi_i_quiet_t *saved)
 {
     if (saved->handler == MPI_ERRHANDLER_NULL)
         return;
+    if (tempi_i_threaded) {
+        tempi_i_loud_shared(saved);
+        return;
+    }
     PMPI_Comm_set_errhandler(saved->comm, saved->handler);
     PMPI_Errhandler_free(&saved->handler);
 }

@@ -12,6 +12,9 @@
  *   requests.c     tempi's requests: handles, completion calls, statuses
  *   p2p.c          point to point: sends, receives, Sendrecv_replace
  *   collectives.c  Bcast, Gather(v), Scatter(v), Allgather(v), the all-to-alls
+ *   stage.c        device buffers through host memory for the calls tempi does not take
+ *   stage_rma.c    the same for one-sided communication; what cannot be staged
+ *   errors.c       MPI's error semantics (the handlers of communicators, windows, files)
  *   topology.c     MPI_Cart_create and the distributed graphs with reorder = 1
  */
 #ifndef TEMPI_INTERNAL_H
@@ -90,6 +93,9 @@ TEMPI_I_HIDDEN int tempi_i_raise(MPI_Comm comm, int code);
 TEMPI_I_HIDDEN int tempi_i_raise_as(MPI_Comm comm, int code, int returned);
 /* A multi-completion call's MPI_ERR_IN_STATUS, the handler given what the MPI gives it. */
 TEMPI_I_HIDDEN int tempi_i_raise_in_status(MPI_Comm comm, int failed_code);
+/* The same on a window's or a file's error handler. */
+TEMPI_I_HIDDEN int tempi_i_raise_win(MPI_Win win, int code);
+TEMPI_I_HIDDEN int tempi_i_raise_file(MPI_File fh, int code);
 TEMPI_I_HIDDEN void tempi_i_learn_error_convention(void); /* at MPI_Init */
 /* While on, this thread's tempi_i_raise only returns the code: an entry point made of
  * others (MPI_Sendrecv) raises once, itself, with the outcome of the whole. */
@@ -284,11 +290,13 @@ typedef struct {
     char *user[TEMPI_I_STAGED_MAX], *host[TEMPI_I_STAGED_MAX];
     size_t nbytes[TEMPI_I_STAGED_MAX];
     int out[TEMPI_I_STAGED_MAX], on_device[TEMPI_I_STAGED_MAX], pinned[TEMPI_I_STAGED_MAX];
+    int contiguous[TEMPI_I_STAGED_MAX]; /* the datatype has no gaps (TEMPI_STATS) */
 } tempi_i_stage_t;
 
 /* Whether a buffer must be staged: device memory the MPI cannot read (or, with TEMPI_HOST,
- * any memory). */
-TEMPI_I_HIDDEN int tempi_i_stages(const void *buf);
+ * any memory). The datatype tells where MPI_BOTTOM's data lies (MPI_DATATYPE_NULL: the
+ * parts of a v or w form, bytes at buf). */
+TEMPI_I_HIDDEN int tempi_i_stages(const void *buf, MPI_Datatype datatype);
 /* The host copy of `count` of `datatype` at buf (the pointer to give the MPI; buf itself
  * for MPI_IN_PLACE, NULL or nothing to copy); `out`: copied back by tempi_i_stage_out. */
 TEMPI_I_HIDDEN void *tempi_i_stage_in(tempi_i_stage_t *stage, const void *buf, MPI_Count count,
@@ -306,6 +314,13 @@ TEMPI_I_HIDDEN int tempi_i_stage_out(tempi_i_stage_t *stage, int err);
  * completion call copies back (err: the call's; on failure they go at once). */
 TEMPI_I_HIDDEN int tempi_i_stage_hold(tempi_i_stage_t *stage, int err, MPI_Request *request,
                                       int persistent);
+/* Exported for Python's TEMPI_STATS: buffers the C path staged, with gaps (0) or without. */
+long tempi_staged_messages(int contiguous);
+/* A non-blocking or persistent call's own copies released. */
+TEMPI_I_HIDDEN void tempi_i_stage_release(tempi_i_stage_t *stage);
+/* A staged call counted (tempi_staged_calls) with its buffers (TEMPI_STATS's staged and
+ * staged_contiguous), unless `later` (a persistent request's: at each MPI_Start). */
+TEMPI_I_HIDDEN void tempi_i_count_staged(const tempi_i_stage_t *stage, int later);
 /* The completion calls, Start(all) and Request_free, with staged requests' copies. */
 TEMPI_I_HIDDEN int tempi_i_staged_wait(MPI_Request *request, MPI_Status *status);
 TEMPI_I_HIDDEN int tempi_i_staged_test(MPI_Request *request, int *flag, MPI_Status *status);
@@ -330,6 +345,25 @@ TEMPI_I_HIDDEN int tempi_i_is_root(int root, MPI_Comm comm);
 TEMPI_I_HIDDEN MPI_Count tempi_i_count_at(const void *counts, int ints, int index);
 TEMPI_I_HIDDEN MPI_Count tempi_i_count_sum(const void *counts, int ints, MPI_Comm comm);
 TEMPI_I_HIDDEN int tempi_i_type_dup(MPI_Datatype oldtype, MPI_Datatype *newtype);
+
+/* ---- stage_rma.c: one-sided communication; what cannot be staged ------------------------ */
+
+/* A blocking RMA call's copies (stage->owned), kept on the window's list until the call
+ * that completes operations to `rank` copies back; returns err. */
+TEMPI_I_HIDDEN int tempi_i_stage_epoch(tempi_i_stage_t *stage, int err, MPI_Win win, int rank);
+/* After a synchronising call (err its result): the window's staged operations to `rank`
+ * (-1: every rank) copied back and released. */
+TEMPI_I_HIDDEN void tempi_i_epoch_done(MPI_Win win, int rank, int err);
+TEMPI_I_HIDDEN int tempi_i_win_free(MPI_Win *win);
+enum { TEMPI_I_REFUSED_WINDOW = 0, TEMPI_I_REFUSED_PARTITIONED = 1 };
+/* An error code of class MPI_ERR_BUFFER whose string says what tempi cannot stage (said
+ * once on stderr too). */
+TEMPI_I_HIDDEN int tempi_i_refused_code(int what);
+/* Whether buf is device memory the MPI cannot read (and tempi cannot stage there). */
+TEMPI_I_HIDDEN int tempi_i_refuses(const void *buf, MPI_Datatype datatype);
+/* MPI_Win_create (comm: every rank of it agrees) or MPI_Win_attach (MPI_COMM_NULL) of
+ * memory at base: MPI_SUCCESS, or tempi_i_refused_code's. */
+TEMPI_I_HIDDEN int tempi_i_window_refused(const void *base, MPI_Comm comm);
 
 /* ---- topology.c -------------------------------------------------------------------------- */
 

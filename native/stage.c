@@ -6,6 +6,9 @@
  * buffers it writes are copied back. With TEMPI_HOST=1 host buffers take the same path
  * (memcpy for the CUDA copies), which is how CPU machines test it.
  *
+ * A buffer MPI_BOTTOM (absolute displacements) is staged at the addresses its datatype
+ * names: the span is the type's true extent at its true lower bound.
+ *
  * The generated entry points (tempi/shim/spec.py, rule "stage") call tempi_i_stages for
  * the decision, then tempi_i_stage_in per buffer and tempi_i_stage_out. */
 #include <dlfcn.h>
@@ -22,21 +25,50 @@ typedef int (*tempi_i_cu_host_fn)(void **, size_t);
 typedef int (*tempi_i_cu_free_fn)(void *);
 
 static long tempi_i_staged = 0; /* calls staged (tempi_staged_calls) */
+static long tempi_i_staged_buffers[2] = {0, 0}; /* [contiguous]: TEMPI_STATS's messages */
 
 long tempi_staged_calls(void)
 {
     return __atomic_load_n(&tempi_i_staged, __ATOMIC_RELAXED);
 }
 
+/* Called from Python at finalize, for TEMPI_STATS: buffers staged by the C path, whose
+ * datatype has gaps (`staged`) or none (`staged_contiguous`). */
+long tempi_staged_messages(int contiguous)
+{
+    return __atomic_load_n(&tempi_i_staged_buffers[contiguous != 0], __ATOMIC_RELAXED);
+}
+
+static void tempi_i_count_buffers(const tempi_i_stage_t *stage)
+{
+    for (int i = 0; !tempi_i_inside && i < stage->n; ++i)
+        __atomic_fetch_add(&tempi_i_staged_buffers[stage->contiguous[i] != 0], 1,
+                           __ATOMIC_RELAXED);
+}
+
+/* A staged call (tempi_staged_calls) and its buffers (TEMPI_STATS), unless `later`: a
+ * persistent request's buffers are counted at each MPI_Start instead. */
+void tempi_i_count_staged(const tempi_i_stage_t *stage, int later)
+{
+    if (tempi_i_inside)
+        return;
+    __atomic_fetch_add(&tempi_i_staged, 1, __ATOMIC_RELAXED);
+    if (!later)
+        tempi_i_count_buffers(stage);
+}
+
 /* Needs no Python, but tempi's start-up says whether the MPI can read device memory: a
  * device buffer starts it (once) if nothing has yet. */
-int tempi_i_stages(const void *buf)
+int tempi_i_stages(const void *buf, MPI_Datatype datatype)
 {
-    if (buf == MPI_IN_PLACE || buf == NULL || tempi_i_bypass())
+    if (buf == MPI_IN_PLACE || tempi_i_bypass())
         return 0;
+    if (buf == MPI_BOTTOM && datatype == MPI_DATATYPE_NULL)
+        return 0; /* the parts of a v or w form: nothing to tell the memory by */
     if (tempi_i_host)
         return 1;
-    return tempi_i_data_on_device(buf, MPI_BYTE) && tempi_i_ready() && tempi_i_stage_device;
+    return tempi_i_data_on_device(buf, datatype == MPI_DATATYPE_NULL ? MPI_BYTE : datatype) &&
+           tempi_i_ready() && tempi_i_stage_device;
 }
 
 static void *tempi_i_cuda_symbol(const char *name)
@@ -102,7 +134,7 @@ static char *tempi_i_own_memory(size_t nbytes, int on_device, int *pinned)
     return *pinned ? fresh : malloc(nbytes);
 }
 
-static void tempi_i_own_free(tempi_i_stage_t *stage)
+void tempi_i_stage_release(tempi_i_stage_t *stage)
 {
     static tempi_i_cu_free_fn release = NULL;
     for (int i = 0; i < stage->n; ++i) {
@@ -119,7 +151,7 @@ static void tempi_i_own_free(tempi_i_stage_t *stage)
 void *tempi_i_stage_in(tempi_i_stage_t *stage, const void *buf, MPI_Count count,
                        MPI_Datatype datatype, int out)
 {
-    if (buf == MPI_IN_PLACE || buf == NULL || count <= 0 || stage->n >= TEMPI_I_STAGED_MAX)
+    if (buf == MPI_IN_PLACE || count <= 0 || stage->n >= TEMPI_I_STAGED_MAX)
         return (void *)buf;
     MPI_Aint true_lb, true_extent, lb, extent;
     PMPI_Type_get_true_extent(datatype, &true_lb, &true_extent);
@@ -127,7 +159,9 @@ void *tempi_i_stage_in(tempi_i_stage_t *stage, const void *buf, MPI_Count count,
     MPI_Aint step = (MPI_Aint)(count - 1) * extent;
     MPI_Aint lo = true_lb + (step < 0 ? step : 0);
     MPI_Aint hi = true_lb + true_extent + (step > 0 ? step : 0);
-    if (hi <= lo)
+    /* MPI_BOTTOM: the type's displacements are addresses, the span [lo, hi) is where the
+     * data lies (a NULL buffer whose span starts near 0 is no address: left alone) */
+    if (hi <= lo || (buf == MPI_BOTTOM && lo < 4096))
         return (void *)buf;
     int on_device = tempi_i_data_on_device(buf, datatype);
     int slot = stage->n;
@@ -143,6 +177,9 @@ void *tempi_i_stage_in(tempi_i_stage_t *stage, const void *buf, MPI_Count count,
     stage->nbytes[slot] = (size_t)(hi - lo);
     stage->out[slot] = out;
     stage->on_device[slot] = on_device;
+    MPI_Count size = 0;
+    PMPI_Type_size_x(datatype, &size);
+    stage->contiguous[slot] = size * count == hi - lo;
     stage->n = slot + 1;
     return host - lo;
 }
@@ -167,7 +204,7 @@ void *tempi_i_stage_parts(tempi_i_stage_t *stage, const void *buf, int n, const 
                           int icounts, const void *displs, int idispls, int bytes,
                           const MPI_Datatype *types, int one_type, int out)
 {
-    if (buf == MPI_IN_PLACE || buf == NULL || stage->n >= TEMPI_I_STAGED_MAX)
+    if (buf == MPI_IN_PLACE || stage->n >= TEMPI_I_STAGED_MAX)
         return (void *)buf;
     MPI_Aint lo = 0, hi = 0;
     int any = 0;
@@ -183,7 +220,7 @@ void *tempi_i_stage_parts(tempi_i_stage_t *stage, const void *buf, int n, const 
         hi = any && hi > part_hi ? hi : part_hi;
         any = 1;
     }
-    if (!any)
+    if (!any || (buf == MPI_BOTTOM && lo < 4096))
         return (void *)buf;
     /* the span as MPI_BYTEs at offset lo */
     return (char *)tempi_i_stage_in(stage, (const char *)buf + lo, hi - lo, MPI_BYTE, out) - lo;
@@ -194,8 +231,8 @@ int tempi_i_stage_out(tempi_i_stage_t *stage, int err)
     for (int i = 0; i < stage->n; ++i)
         if (stage->out[i] && err == MPI_SUCCESS)
             tempi_i_copy(stage->user[i], stage->host[i], stage->nbytes[i], stage->on_device[i]);
-    if (!tempi_i_inside && !stage->owned)
-        __atomic_fetch_add(&tempi_i_staged, 1, __ATOMIC_RELAXED);
+    if (!stage->owned)
+        tempi_i_count_staged(stage, 0);
     return err;
 }
 
@@ -220,10 +257,9 @@ static uint64_t tempi_i_key(MPI_Request request)
 
 int tempi_i_stage_hold(tempi_i_stage_t *stage, int err, MPI_Request *request, int persistent)
 {
-    if (!tempi_i_inside)
-        __atomic_fetch_add(&tempi_i_staged, 1, __ATOMIC_RELAXED);
+    tempi_i_count_staged(stage, persistent);
     if (err != MPI_SUCCESS || stage->n == 0) {
-        tempi_i_own_free(stage);
+        tempi_i_stage_release(stage);
         return err;
     }
     tempi_i_held_t *held = malloc(sizeof *held);
@@ -258,7 +294,7 @@ int tempi_i_stage_hold(tempi_i_stage_t *stage, int err, MPI_Request *request, in
     if (!persistent)
         err = PMPI_Wait(request, MPI_STATUS_IGNORE);
     tempi_i_stage_out(stage, err);
-    tempi_i_own_free(stage);
+    tempi_i_stage_release(stage);
     return err;
 }
 
@@ -300,7 +336,7 @@ static void tempi_i_held_done(int *slots, int i, int err)
     if (held->persistent)
         return;
     tempi_i_store(&tempi_i_held_requests, held->key, 0);
-    tempi_i_own_free(&held->stage);
+    tempi_i_stage_release(&held->stage);
     tempi_i_lock();
     tempi_i_held[slots[i] - 1] = NULL;
     tempi_i_unlock();
@@ -317,6 +353,8 @@ static void tempi_i_held_start(const MPI_Request *request)
     tempi_i_lock();
     tempi_i_held_t *held = tempi_i_held[slots[0] - 1];
     tempi_i_unlock();
+    if (held != NULL) /* each round's buffers are messages of TEMPI_STATS */
+        tempi_i_count_buffers(&held->stage);
     for (int i = 0; held != NULL && i < held->stage.n; ++i)
         tempi_i_copy(held->stage.host[i], held->stage.user[i], held->stage.nbytes[i],
                      held->stage.on_device[i]);
@@ -337,7 +375,7 @@ static void tempi_i_held_free(const MPI_Request *request)
     if (held != NULL) {
         tempi_i_store(&tempi_i_held_requests, held->key, 0);
         if (held->persistent)
-            tempi_i_own_free(&held->stage);
+            tempi_i_stage_release(&held->stage);
         free(held);
     }
     free(slots);

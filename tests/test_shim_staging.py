@@ -48,3 +48,72 @@ def test_nothing_is_staged_without_tempi_host(program):
     shim = _tempi_run(2, [program(STAGING)])
     assert shim.returncode == 0, shim.stdout + shim.stderr
     assert staged_calls(shim.stderr) == [0, 0], shim.stdout
+
+
+RMA = HERE / "c" / "rma.c"
+RMA_STAGED = 20
+"""Per rank: under fences Put, Put (vector), Get, Get (vector), Accumulate, 2
+Get_accumulate, Fetch_and_op, Compare_and_swap, Put from MPI_BOTTOM; Get under a lock;
+Put then Win_flush, Get then Win_flush_local_all; Rget, Rput, Raccumulate,
+Rget_accumulate; Get under post/start/complete/wait; Put and Get on a window of
+MPI_Win_create."""
+FILEIO = HERE / "c" / "fileio.c"
+FILEIO_STAGED = 26
+"""Per rank: write_at, write_at_all, iwrite_at, iwrite_at_all, write_at (vector) and their
+reads; write, write_all, iwrite, iwrite_all and their reads; 2 write_ordered, 2
+read_ordered; write_shared, iwrite_shared, read_shared, iread_shared."""
+MORE = HERE / "c" / "staging_more.c"
+MORE_STAGED = 6
+"""Per rank: 3 Isendrecv (doubles, vector, MPI_BOTTOM), Isendrecv_replace, Reduce_local,
+Ibcast from MPI_BOTTOM (partitioned communication on host memory passes through)."""
+
+
+def _same_as_plain(program, source, nranks, staged, records, *args):
+    plain = _plain(nranks, [program(source), *args])
+    shim = _tempi_run(nranks, [program(source), *args], TEMPI_HOST="1")
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    found = _lines(shim.stdout, "rank")
+    assert found == _lines(plain.stdout, "rank"), shim.stdout
+    assert len(found) == records * nranks, found
+    assert staged_calls(shim.stderr) == [staged] * nranks, shim.stdout + shim.stderr
+    assert staged_calls(plain.stderr) == []
+    assert "ERROR" not in shim.stderr, shim.stderr
+    return shim
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 3])
+def test_one_sided_calls_are_staged_until_their_synchronisation(program, nranks):
+    """Origin and result buffers through host copies kept on the window's list: a Get's
+    result is only right if the copy-back happens at the fence, unlock, flush or complete
+    that completes it (and a Put's copy must live until then)."""
+    shim = _same_as_plain(program, RMA, nranks, RMA_STAGED, 22)
+    # every staged buffer is a TEMPI_STATS message (the vector ones with gaps)
+    for counters in _stats(shim.stdout):
+        assert counters["staged"] == 3 and counters["staged_contiguous"] == 22, counters
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 3])
+def test_file_io_is_staged(program, nranks, tmp_path):
+    """Reads copied back when they (or their request) complete, writes from host copies."""
+    shim = _same_as_plain(program, FILEIO, nranks, FILEIO_STAGED, 15, str(tmp_path / "f"))
+    for counters in _stats(shim.stdout):
+        assert counters["staged"] == 2 and counters["staged_contiguous"] == 24, counters
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 3])
+def test_isendrecv_reduce_local_and_mpi_bottom_are_staged(program, nranks):
+    shim = _same_as_plain(program, MORE, nranks, MORE_STAGED, 7)
+    for counters in _stats(shim.stdout):  # the vector and struct ones have gaps
+        assert counters["staged"] == 5 and counters["staged_contiguous"] == 5, counters
+
+
+def test_staged_buffers_count_in_tempi_stats(program):
+    """TEMPI_STATS counts every buffer the C path staged: staging.c's calls, and each
+    MPI_Start of a staged persistent request."""
+    shim = _tempi_run(2, [program(STAGING)], TEMPI_HOST="1")
+    assert shim.returncode == 0, shim.stdout + shim.stderr
+    for counters in _stats(shim.stdout):
+        assert counters["staged"] + counters["staged_contiguous"] > STAGED_CALLS, counters
+    plain_shim = _tempi_run(2, [program(STAGING)])
+    for counters in _stats(plain_shim.stdout):
+        assert counters["staged"] == counters["staged_contiguous"] == 0, counters

@@ -114,6 +114,7 @@ def build(*, force: bool = False, verbose: bool = False) -> Path:
         "long tempi_passed_messages(void); void tempi_stage_device_buffers(int on);"
         " int tempi_node_of(int world_rank);"
         " void tempi_engine_clear(void); long tempi_engine_counter(int which);"
+        " long tempi_staged_messages(int contiguous);"
     )
     ffi.set_source(
         "_tempi_shim",

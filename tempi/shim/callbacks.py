@@ -577,6 +577,8 @@ def finalize() -> None:
         for which, name in enumerate(("device_direct", "oneshot", "staged"), start=2):
             counts[name] += _lib.tempi_engine_counter(which)  # the device engine's
         counts["passed_through"] += _lib.tempi_passed_messages()  # the C side's
+        counts["staged"] += _lib.tempi_staged_messages(0)  # C staging (native/stage*.c)
+        counts["staged_contiguous"] += _lib.tempi_staged_messages(1)
         rank = _mpi().COMM_WORLD.Get_rank()
         line = f"tempi[{rank}]: " + " ".join(f"{k}={counts[k]}" for k in MESSAGE_COUNTERS)
         os.write(1, (line + "\n").encode())  # one write: ranks share the launcher's pipe

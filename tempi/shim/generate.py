@@ -86,7 +86,10 @@ def _staging(buffers: tuple, args: str, fields: dict) -> dict[str, str]:
         lines.append(f"        void *{name} = {call};")
         staged[param] = name
     return {
-        "stages": " || ".join(f"tempi_i_stages({param})" for param, *_ in buffers),
+        "stages": " || ".join(
+            f"tempi_i_stages({param}, {datatype or 'MPI_DATATYPE_NULL'})"
+            for param, _, datatype, _ in buffers
+        ),
         "stage_in": "\n".join(lines),
         "staged_args": ", ".join(staged.get(a, a) for a in args.split(", ")),
     }

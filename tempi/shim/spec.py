@@ -72,7 +72,7 @@ def constants() -> dict[str, int]:
 
 
 _DECLINED = """
-        if (tempi_i_stages(buf)) {{ /* tempi declined device memory: staged, never passed */
+        if (tempi_i_stages(buf, datatype)) {{ /* tempi declined device memory: staged, never passed */
             tempi_i_stage_t stage_ = {{0}};
 {stage_in}
             tempi_i_count_pass(MESSAGES);
@@ -80,7 +80,7 @@ _DECLINED = """
             return tempi_i_stage_out(&stage_, err_);
         }}"""
 _DECLINED_LATER = """
-        if (tempi_i_stages(buf)) {{ /* tempi declined device memory: staged, never passed */
+        if (tempi_i_stages(buf, datatype)) {{ /* tempi declined device memory: staged, never passed */
             tempi_i_stage_t stage_ = {{0}};
             stage_.owned = 1;
 {stage_in}
@@ -233,7 +233,7 @@ RULES = {
         """    if ({stages}) {{
         tempi_i_stage_t stage_ = {{0}};
 {stage_in}
-        int err_ = stage_.failed ? tempi_i_raise({comm}, MPI_ERR_NO_MEM) : P{name}({staged_args});
+        int err_ = stage_.failed ? {fail} : P{name}({staged_args});
         return tempi_i_stage_out(&stage_, err_);
     }}
     return {pmpi};""",
@@ -245,8 +245,48 @@ RULES = {
         tempi_i_stage_t stage_ = {{0}};
         stage_.owned = 1;
 {stage_in}
-        int err_ = stage_.failed ? tempi_i_raise({comm}, MPI_ERR_NO_MEM) : P{name}({staged_args});
+        int err_ = stage_.failed ? {fail} : P{name}({staged_args});
         return tempi_i_stage_hold(&stage_, err_, request, {persistent});
+    }}
+    return {pmpi};""",
+    ),
+    "epoch": Rule(
+        "nothing: device origin and result buffers the MPI cannot read are staged; the host "
+        "copies live until the call that completes the operation (MPI_Win_fence, "
+        "MPI_Win_unlock(_all), MPI_Win_flush(_local)(_all), MPI_Win_complete), which copies a "
+        "result back (a per-window list, native/stage_rma.c)",
+        """    if ({stages}) {{
+        tempi_i_stage_t stage_ = {{0}};
+        stage_.owned = 1;
+{stage_in}
+        int err_ = stage_.failed ? {fail} : P{name}({staged_args});
+        return tempi_i_stage_epoch(&stage_, err_, win, target_rank);
+    }}
+    return {pmpi};""",
+    ),
+    "sync": Rule(
+        "nothing: the system MPI's call, then the window's staged operations it completed "
+        "copied back and released",
+        """    int err_ = {pmpi};
+    tempi_i_epoch_done({win}, {rank}, err_);
+    return err_;""",
+    ),
+    "window": Rule(
+        "refuses device memory the MPI cannot read (a window cannot be staged): an error of "
+        "class MPI_ERR_BUFFER that says so, through the error handler, on every rank of a "
+        "collective call",
+        """    int err_ = tempi_i_window_refused(base, {comm});
+    if (err_ != MPI_SUCCESS) {{
+{refused}
+    }}
+    return {pmpi};""",
+    ),
+    "refuse": Rule(
+        "refuses device memory the MPI cannot read (MPI_Pready's partitions are not staged): an "
+        "error of class MPI_ERR_BUFFER that says so, through the communicator's error handler",
+        """    if (tempi_i_refuses(buf, datatype)) {{
+        *request = MPI_REQUEST_NULL;
+        return tempi_i_raise(comm, tempi_i_refused_code(TEMPI_I_REFUSED_PARTITIONED));
     }}
     return {pmpi};""",
     ),
@@ -337,15 +377,27 @@ def _alltoall(name: str, neighbor: int, w: bool) -> Entry:
     return Entry(name, params, "collectives", "alltoall", values=values)
 
 
-def _stage(name: str, params: str, family: str, buffers: tuple, comm: str = "comm") -> Entry:
+def _stage(
+    name: str,
+    params: str,
+    family: str,
+    buffers: tuple,
+    comm: str = "comm",
+    fail: str = "",
+    request: bool | None = None,
+) -> Entry:
     """An entry point whose buffers are staged: (parameter, element count, datatype
     parameter, written by the call) for each (C expressions; {ints} as in RULES). A
-    non-blocking form (MPI_I...) or persistent one (..._init) keeps its copies until its
-    completion call."""
+    non-blocking form (MPI_I..., or `request`) or persistent one (..._init) keeps its
+    copies until its completion call. `fail`: what the entry point returns when there is
+    no host memory (an error raised on `comm`, unless given)."""
     persistent = name.endswith("_init")
-    if not (persistent or name.startswith("MPI_I")):
-        return Entry(name, params, family, "stage", values={"buffers": buffers, "comm": comm})
-    values = {"buffers": buffers, "comm": comm, "persistent": int(persistent)}
+    fail = fail or f"tempi_i_raise({comm}, MPI_ERR_NO_MEM)"
+    if request is None:
+        request = name.startswith("MPI_I")
+    if not (persistent or request):
+        return Entry(name, params, family, "stage", values={"buffers": buffers, "fail": fail})
+    values = {"buffers": buffers, "fail": fail, "persistent": int(persistent)}
     tail = ", MPI_Info info, MPI_Request *request" if persistent else ", MPI_Request *request"
     return Entry(name, params + tail, family, "istage", values=values)
 
@@ -490,6 +542,159 @@ def _vector_forms() -> list[Entry]:
             ("recvbuf", f"sendbuf == MPI_IN_PLACE ? {total} : {mine}", "datatype", 1),
         )
         entries.append(_stage(f"MPI_{base}", params, _V_FAMILY, buffers))
+    return entries
+
+
+_WIN_FAIL = "tempi_i_raise_win(win, MPI_ERR_NO_MEM)"
+_FILE_FAIL = "tempi_i_raise_file(fh, MPI_ERR_NO_MEM)"
+_ORIGIN = "const void *origin_addr, COUNT origin_count, MPI_Datatype origin_datatype"
+_TARGET = "int target_rank, MPI_Aint target_disp, COUNT target_count, MPI_Datatype target_datatype"
+_RESULT = "void *result_addr, COUNT result_count, MPI_Datatype result_datatype"
+
+
+def _rma_forms() -> list[Entry]:
+    """One-sided communication: the origin and result buffers staged. A blocking call's
+    copies live until the synchronising call that completes it (rule "epoch"); a request
+    form's until its completion call (rule "istage")."""
+    family = "one-sided communication"
+    origin = ("origin_addr", "origin_count", "origin_datatype", 0)
+    got = ("origin_addr", "origin_count", "origin_datatype", 1)
+    unless_no_op = ("origin_addr", "op == MPI_NO_OP ? 0 : origin_count", "origin_datatype", 0)
+    result = ("result_addr", "result_count", "result_datatype", 1)
+    forms = (
+        ("Put", f"{_ORIGIN}, {_TARGET}, MPI_Win win", (origin,), True),
+        ("Get", f"{_ORIGIN.replace('const ', '')}, {_TARGET}, MPI_Win win", (got,), True),
+        ("Accumulate", f"{_ORIGIN}, {_TARGET}, MPI_Op op, MPI_Win win", (origin,), True),
+        (
+            "Get_accumulate",
+            f"{_ORIGIN}, {_RESULT}, {_TARGET}, MPI_Op op, MPI_Win win",
+            (unless_no_op, result),
+            True,
+        ),
+        (
+            "Fetch_and_op",
+            "const void *origin_addr, void *result_addr, MPI_Datatype datatype,"
+            " int target_rank, MPI_Aint target_disp, MPI_Op op, MPI_Win win",
+            (
+                ("origin_addr", "op == MPI_NO_OP ? 0 : 1", "datatype", 0),
+                ("result_addr", "1", "datatype", 1),
+            ),
+            False,
+        ),
+        (
+            "Compare_and_swap",
+            "const void *origin_addr, const void *compare_addr, void *result_addr,"
+            " MPI_Datatype datatype, int target_rank, MPI_Aint target_disp, MPI_Win win",
+            (
+                ("origin_addr", "1", "datatype", 0),
+                ("compare_addr", "1", "datatype", 0),
+                ("result_addr", "1", "datatype", 1),
+            ),
+            False,
+        ),
+    )
+    entries = []
+    for base, params, buffers, large in forms:
+        values = {"buffers": buffers, "fail": _WIN_FAIL}
+        entries.append(Entry(f"MPI_{base}", params, family, "epoch", large=large, values=values))
+        if large:  # the request forms: Rput, Rget, Raccumulate, Rget_accumulate
+            entries.append(
+                _stage(
+                    f"MPI_R{base.lower()}", params, family, buffers, fail=_WIN_FAIL, request=True
+                )
+            )
+    completing = (
+        ("Win_fence", "int mpi_assert, MPI_Win win", "-1"),
+        ("Win_unlock", "int rank, MPI_Win win", "rank"),
+        ("Win_unlock_all", "MPI_Win win", "-1"),
+        ("Win_flush", "int rank, MPI_Win win", "rank"),
+        ("Win_flush_all", "MPI_Win win", "-1"),
+        ("Win_flush_local", "int rank, MPI_Win win", "rank"),
+        ("Win_flush_local_all", "MPI_Win win", "-1"),
+        ("Win_complete", "MPI_Win win", "-1"),
+    )
+    for base, params, rank in completing:
+        values = {"win": "win", "rank": rank}
+        entries.append(Entry(f"MPI_{base}", params, family, "sync", large=False, values=values))
+    entries.append(
+        Entry(
+            "MPI_Win_free",
+            "MPI_Win *win",
+            family,
+            "own",
+            large=False,
+            values={"helper": "win_free"},
+            takes="nothing: the system MPI's call; a window's leftover staged copies released",
+        )
+    )
+    entries.append(
+        Entry(
+            "MPI_Win_create",
+            "void *base, MPI_Aint size, DISPL disp_unit, MPI_Info info, MPI_Comm comm,"
+            " MPI_Win *win",
+            family,
+            "window",
+            values={
+                "comm": "comm",
+                "refused": "        *win = MPI_WIN_NULL;\n        return tempi_i_raise(comm, err_);",
+            },
+        )
+    )
+    entries.append(
+        Entry(
+            "MPI_Win_attach",
+            "MPI_Win win, void *base, MPI_Aint size",
+            family,
+            "window",
+            large=False,
+            values={
+                "comm": "MPI_COMM_NULL",
+                "refused": "        return tempi_i_raise_win(win, err_);",
+            },
+        )
+    )
+    return entries
+
+
+def _file_forms() -> list[Entry]:
+    """File I/O: the buffer staged; a non-blocking form's copy lives until its completion
+    call, which copies back what a read wrote."""
+    family = "file I/O"
+    entries = []
+    for how, at, blocking, nonblocking in (
+        ("", "", True, True),
+        ("_all", "", True, True),
+        ("_at", "MPI_Offset offset, ", True, True),
+        ("_at_all", "MPI_Offset offset, ", True, True),
+        ("_shared", "", True, True),
+        ("_ordered", "", True, False),
+    ):
+        for read in (True, False):
+            verb = "read" if read else "write"
+            buf = "void *buf" if read else "const void *buf"
+            params = f"MPI_File fh, {at}{buf}, COUNT count, MPI_Datatype datatype"
+            buffers = (("buf", "count", "datatype", int(read)),)
+            if blocking:
+                entries.append(
+                    _stage(
+                        f"MPI_File_{verb}{how}",
+                        params + ", MPI_Status *status",
+                        family,
+                        buffers,
+                        fail=_FILE_FAIL,
+                    )
+                )
+            if nonblocking:
+                entries.append(
+                    _stage(
+                        f"MPI_File_i{verb}{how}",
+                        params,
+                        family,
+                        buffers,
+                        fail=_FILE_FAIL,
+                        request=True,
+                    )
+                )
     return entries
 
 
@@ -779,6 +984,44 @@ ENTRIES: tuple[Entry, ...] = (
         (("buf", "count", "datatype", 1),),
         comm="MPI_COMM_NULL",
     ),
+    _stage(
+        "MPI_Isendrecv",
+        "const void *sendbuf, COUNT sendcount, MPI_Datatype sendtype, int dest, int sendtag,"
+        " void *recvbuf, COUNT recvcount, MPI_Datatype recvtype, int source, int recvtag,"
+        " MPI_Comm comm",
+        "staged point to point",
+        (("sendbuf", "sendcount", "sendtype", 0), ("recvbuf", "recvcount", "recvtype", 1)),
+    ),
+    _stage(
+        "MPI_Isendrecv_replace",
+        "void *buf, COUNT count, MPI_Datatype datatype, int dest, int sendtag, int source,"
+        " int recvtag, MPI_Comm comm",
+        "staged point to point",
+        (("buf", "count", "datatype", 1),),
+    ),
+    *(
+        Entry(
+            f"MPI_{name}",
+            f"{buf}, int partitions, MPI_Count count, MPI_Datatype datatype, int {peer}, int tag,"
+            " MPI_Comm comm, MPI_Info info, MPI_Request *request",
+            "partitioned communication",
+            "refuse",
+            large=False,
+        )
+        for name, buf, peer in (
+            ("Psend_init", "const void *buf", "dest"),
+            ("Precv_init", "void *buf", "source"),
+        )
+    ),
+    _stage(
+        "MPI_Reduce_local",
+        "const void *inbuf, void *inoutbuf, COUNT count, MPI_Datatype datatype, MPI_Op op",
+        "staged collectives",
+        (("inbuf", "count", "datatype", 0), ("inoutbuf", "count", "datatype", 1)),
+        comm="MPI_COMM_NULL",
+    ),
+    *_rma_forms(),
+    *_file_forms(),
     _own("MPI_Type_dup", "MPI_Datatype oldtype, MPI_Datatype *newtype", "datatypes"),
     # pack (native/pack.c)
     Entry(

@@ -3,7 +3,9 @@
  * prints the returned error class, how often the handler ran and the class it was given,
  * and for the multi-completion calls MPI_ERR_IN_STATUS with each status's MPI_ERROR class.
  * With "fatal" as the first argument, a truncation on MPI_COMM_WORLD (MPI_ERRORS_ARE_FATAL)
- * must abort the program: it prints "survived" only if it was not.
+ * must abort the program: it prints "survived" only if it was not. With "multiple", the
+ * same cases run after MPI_Init_thread(MPI_THREAD_MULTIPLE), where tempi leaves the
+ * communicator's handler in place while it works (a handler must still run once).
  *
  * Cases (each rank with its right neighbour, a vector type tempi accelerates):
  *   recv-truncate       MPI_Recv of fewer elements than sent
@@ -115,7 +117,11 @@ static void cases(MPI_Comm comm, const char *mode, MPI_Datatype vec)
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
+    int provided = MPI_THREAD_SINGLE;
+    if (argc > 1 && strcmp(argv[1], "multiple") == 0) /* the cases under MPI_THREAD_MULTIPLE */
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+    else
+        MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     MPI_Datatype vec;

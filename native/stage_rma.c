@@ -1,0 +1,161 @@
+/* Device staging for one-sided communication, and the memory tempi cannot stage.
+ *
+ * A blocking RMA call (MPI_Put, MPI_Get, MPI_Accumulate, MPI_Get_accumulate,
+ * MPI_Fetch_and_op, MPI_Compare_and_swap) only starts its operation: the origin buffer may
+ * be reused, and a result read, only after the synchronising call that completes it. So a
+ * staged call's host copies are kept in a per-window list with the target rank
+ * (tempi_i_stage_epoch) until MPI_Win_fence, MPI_Win_unlock(_all), MPI_Win_flush(_local)
+ * (_all) or MPI_Win_complete completes them (tempi_i_epoch_done): what the operation wrote
+ * (a Get's origin, a result buffer) is copied back then, and the copies released.
+ * MPI_Win_wait and MPI_Win_test end an exposure epoch, which completes none of this
+ * process's own operations, so they leave the list alone.
+ *
+ * Window memory itself (MPI_Win_create, MPI_Win_attach) is read and written by the MPI at
+ * any time, by other processes: it cannot be staged. Device memory there, and device
+ * buffers of partitioned communication (MPI_Psend_init, MPI_Precv_init, whose partitions
+ * the application fills after MPI_Start), are refused with an error of class
+ * MPI_ERR_BUFFER whose string says why, instead of letting the MPI read device memory. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mpi.h>
+
+#include "internal.h"
+
+typedef struct tempi_i_epoch_op {
+    struct tempi_i_epoch_op *next;
+    MPI_Win win;
+    int rank;
+    tempi_i_stage_t stage;
+} tempi_i_epoch_op_t;
+
+static tempi_i_epoch_op_t *tempi_i_epoch_ops = NULL;
+static int tempi_i_epoch_live = 0; /* read without the lock: the sync calls' fast path */
+
+int tempi_i_stage_epoch(tempi_i_stage_t *stage, int err, MPI_Win win, int rank)
+{
+    tempi_i_count_staged(stage, 0);
+    if (err != MPI_SUCCESS || stage->n == 0) {
+        tempi_i_stage_release(stage);
+        return err;
+    }
+    tempi_i_epoch_op_t *op = malloc(sizeof *op);
+    if (op == NULL) { /* cannot keep the copies: complete the operation here */
+        PMPI_Win_flush_local(rank, win);
+        tempi_i_stage_out(stage, err);
+        tempi_i_stage_release(stage);
+        return err;
+    }
+    op->win = win;
+    op->rank = rank;
+    op->stage = *stage;
+    tempi_i_lock();
+    op->next = tempi_i_epoch_ops;
+    tempi_i_epoch_ops = op;
+    __atomic_store_n(&tempi_i_epoch_live, tempi_i_epoch_live + 1, __ATOMIC_RELAXED);
+    tempi_i_unlock();
+    return err;
+}
+
+/* The window's operations to `rank` (every rank: -1) out of the list, copied back when
+ * `copy` (the synchronisation succeeded) and released. */
+static void tempi_i_epoch_take(MPI_Win win, int rank, int copy)
+{
+    if (__atomic_load_n(&tempi_i_epoch_live, __ATOMIC_RELAXED) == 0)
+        return;
+    tempi_i_epoch_op_t *done = NULL;
+    tempi_i_lock();
+    for (tempi_i_epoch_op_t **at = &tempi_i_epoch_ops; *at != NULL;) {
+        tempi_i_epoch_op_t *op = *at;
+        if (op->win == win && (rank < 0 || op->rank == rank)) {
+            *at = op->next;
+            op->next = done;
+            done = op;
+            __atomic_store_n(&tempi_i_epoch_live, tempi_i_epoch_live - 1, __ATOMIC_RELAXED);
+        } else {
+            at = &op->next;
+        }
+    }
+    tempi_i_unlock();
+    while (done != NULL) {
+        tempi_i_epoch_op_t *op = done;
+        done = op->next;
+        if (copy)
+            tempi_i_stage_out(&op->stage, MPI_SUCCESS);
+        tempi_i_stage_release(&op->stage);
+        free(op);
+    }
+}
+
+void tempi_i_epoch_done(MPI_Win win, int rank, int err)
+{
+    if (err == MPI_SUCCESS)
+        tempi_i_epoch_take(win, rank, 1);
+}
+
+int tempi_i_win_free(MPI_Win *win)
+{
+    MPI_Win freed = *win;
+    int err = PMPI_Win_free(win);
+    if (err == MPI_SUCCESS) /* every epoch is closed by now: nothing left to copy back */
+        tempi_i_epoch_take(freed, -1, 0);
+    return err;
+}
+
+/* ---- what cannot be staged ----------------------------------------------------------- */
+
+static const char *const tempi_i_refusals[] = {
+    "tempi: window memory (MPI_Win_create, MPI_Win_attach) in device memory cannot be "
+    "staged and this MPI cannot read device memory; allocate the window in host memory "
+    "(MPI_Win_allocate) or use a CUDA-aware MPI",
+    "tempi: partitioned communication (MPI_Psend_init, MPI_Precv_init) on device memory "
+    "is not staged and this MPI cannot read device memory; use a host buffer or a "
+    "CUDA-aware MPI",
+};
+
+int tempi_i_refused_code(int what)
+{
+    static int codes[2] = {0, 0};
+    static int said[2] = {0, 0};
+    tempi_i_lock();
+    if (codes[what] == 0) {
+        int code = MPI_ERR_BUFFER;
+        if (PMPI_Add_error_code(MPI_ERR_BUFFER, &code) == MPI_SUCCESS)
+            PMPI_Add_error_string(code, tempi_i_refusals[what]);
+        else
+            code = MPI_ERR_BUFFER;
+        codes[what] = code;
+    }
+    int code = codes[what], say = !said[what];
+    said[what] = 1;
+    tempi_i_unlock();
+    if (say)
+        fprintf(stderr, "%s\n", tempi_i_refusals[what]);
+    return code;
+}
+
+int tempi_i_refuses(const void *buf, MPI_Datatype datatype)
+{
+    if (buf == NULL || tempi_i_bypass())
+        return 0;
+    return tempi_i_data_on_device(buf, datatype) && tempi_i_ready() && tempi_i_stage_device;
+}
+
+int tempi_i_window_refused(const void *base, MPI_Comm comm)
+{
+    if (tempi_i_bypass())
+        return MPI_SUCCESS;
+    if (comm == MPI_COMM_NULL) /* MPI_Win_attach: this process's memory alone */
+        return tempi_i_refuses(base, MPI_BYTE)
+                   ? tempi_i_refused_code(TEMPI_I_REFUSED_WINDOW)
+                   : MPI_SUCCESS;
+    /* collective: every rank fails, or none waits in the system MPI for the others (one
+     * small MPI_Allreduce per window; MPI_Win_create is not a fast path) */
+    int mine = tempi_i_refuses(base, MPI_BYTE), any = mine;
+    int inside = tempi_i_inside;
+    tempi_i_inside = 1;
+    PMPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm);
+    tempi_i_inside = inside;
+    return any ? tempi_i_refused_code(TEMPI_I_REFUSED_WINDOW) : MPI_SUCCESS;
+}

@@ -1,0 +1,161 @@
+/* More calls the shim stages when the MPI cannot read device memory (issue 13): MPI_Isendrecv
+ * (doubles, a vector type, and MPI_BOTTOM with an absolute struct type), MPI_Isendrecv_replace,
+ * MPI_Reduce_local, MPI_Ibcast from MPI_BOTTOM; partitioned communication (MPI_Psend_init,
+ * MPI_Precv_init, MPI_Pready, MPI_Parrived) on host memory, which passes through; and what
+ * tempi refuses on device memory: MPI_Psend_init/Precv_init, MPI_Win_create and
+ * MPI_Win_attach return an error of class MPI_ERR_BUFFER on every rank (printed), instead
+ * of giving the MPI device memory. Results are printed as checksums so runs with and
+ * without the shim can be compared; stderr says how many calls the shim staged. Buffers
+ * are device memory with "device" as the first argument (native/devmem.h), host memory
+ * otherwise (staged with TEMPI_HOST=1). */
+#include "check.h"
+#include <dlfcn.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+
+#define N 12
+
+static int rank, size;
+
+static void say(const char *what, const double *buffer, size_t n)
+{
+    printf("rank %d %s %016lx\n", rank, what, checksum(buffer, n));
+}
+
+static void say_error(const char *what, int err)
+{
+    int class = MPI_SUCCESS;
+    MPI_Error_class(err, &class);
+    printf("rank %d %s class %s\n", rank, what,
+           class == MPI_SUCCESS      ? "MPI_SUCCESS"
+           : class == MPI_ERR_BUFFER ? "MPI_ERR_BUFFER"
+                                     : "other");
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    int device = argc > 1 && strcmp(argv[1], "device") == 0;
+    devmem_init(device);
+    int right = (rank + 1) % size, left = (rank + size - 1) % size;
+    double *send = filled(2 * N, 100.0 * (rank + 1)), *recv = filled(2 * N, -1.0);
+    MPI_Request requests[2];
+
+    MPI_Isendrecv(send, N, MPI_DOUBLE, right, 1, recv, N, MPI_DOUBLE, left, 1, MPI_COMM_WORLD,
+                  &requests[0]);
+    MPI_Wait(&requests[0], MPI_STATUS_IGNORE); /* (MPICH's status of it has no count) */
+    say("isendrecv", recv, 2 * N);
+
+    MPI_Datatype vec;
+    MPI_Type_vector(N / 2, 1, 2, MPI_DOUBLE, &vec);
+    MPI_Type_commit(&vec);
+    fill_values(recv, 2 * N, -2.0);
+    MPI_Isendrecv(send, 1, vec, right, 2, recv, 1, vec, left, 2, MPI_COMM_WORLD, &requests[0]);
+    MPI_Waitall(1, requests, MPI_STATUSES_IGNORE);
+    say("isendrecv-vector", recv, 2 * N);
+
+    fill_values(recv, 2 * N, 7.0 * rank);
+    MPI_Isendrecv_replace(recv, N, MPI_DOUBLE, right, 3, left, 3, MPI_COMM_WORLD, &requests[0]);
+    int flag = 0;
+    do
+        MPI_Test(&requests[0], &flag, MPI_STATUS_IGNORE);
+    while (!flag);
+    say("isendrecv-replace", recv, 2 * N);
+
+    fill_values(recv, 2 * N, 1.0);
+    MPI_Reduce_local(send, recv, 2 * N, MPI_DOUBLE, MPI_SUM);
+    say("reduce-local", recv, 2 * N);
+
+    /* MPI_BOTTOM with absolute addresses on staged calls */
+    MPI_Aint at[2];
+    MPI_Get_address(send + 1, &at[0]);
+    MPI_Get_address(send + 6, &at[1]);
+    int lengths[2] = {3, 2};
+    MPI_Datatype doubles[2] = {MPI_DOUBLE, MPI_DOUBLE}, from, into;
+    MPI_Type_create_struct(2, lengths, at, doubles, &from);
+    MPI_Type_commit(&from);
+    MPI_Get_address(recv + 2, &at[0]);
+    MPI_Get_address(recv + 9, &at[1]);
+    MPI_Type_create_struct(2, lengths, at, doubles, &into);
+    MPI_Type_commit(&into);
+    fill_values(recv, 2 * N, -3.0);
+    MPI_Isendrecv(MPI_BOTTOM, 1, from, right, 4, MPI_BOTTOM, 1, into, left, 4, MPI_COMM_WORLD,
+                  &requests[0]);
+    MPI_Wait(&requests[0], MPI_STATUS_IGNORE);
+    say("isendrecv-bottom", recv, 2 * N);
+    fill_values(recv, 2 * N, -4.0);
+    MPI_Ibcast(MPI_BOTTOM, 1, rank == 0 ? from : into, 0, MPI_COMM_WORLD, &requests[0]);
+    MPI_Wait(&requests[0], MPI_STATUS_IGNORE);
+    say("ibcast-bottom", rank == 0 ? send : recv, 2 * N);
+
+    /* partitioned: host memory passes through; device memory is refused */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    double *host_send = malloc(4 * N * sizeof(double)), *host_recv = malloc(4 * N * sizeof(double));
+    for (int i = 0; i < 4 * N; ++i)
+        host_send[i] = rank + 0.5 * i, host_recv[i] = -1.0;
+    int err = MPI_Precv_init(host_recv, 4, N, MPI_DOUBLE, left, 5, MPI_COMM_WORLD, MPI_INFO_NULL,
+                             &requests[0]);
+    err = err ? err
+              : MPI_Psend_init(host_send, 4, N, MPI_DOUBLE, right, 5, MPI_COMM_WORLD,
+                               MPI_INFO_NULL, &requests[1]);
+    if (err == MPI_SUCCESS) {
+        MPI_Startall(2, requests);
+        for (int p = 3; p >= 0; --p)
+            MPI_Pready(p, requests[1]);
+        MPI_Waitall(2, requests, MPI_STATUSES_IGNORE);
+        MPI_Request_free(&requests[0]);
+        MPI_Request_free(&requests[1]);
+        say("partitioned-host", host_recv, 4 * N);
+    } else {
+        say_error("partitioned-host", err); /* an MPI without partitioned communication */
+    }
+    if (device) {
+        requests[0] = MPI_REQUEST_NULL;
+        err = MPI_Psend_init(send, 2, N, MPI_DOUBLE, right, 6, MPI_COMM_WORLD, MPI_INFO_NULL,
+                             &requests[0]);
+        say_error("psend-init-device", err);
+        printf("rank %d psend-init-device request-null %d\n", rank,
+               requests[0] == MPI_REQUEST_NULL);
+        err = MPI_Precv_init(recv, 2, N, MPI_DOUBLE, left, 6, MPI_COMM_WORLD, MPI_INFO_NULL,
+                             &requests[0]);
+        say_error("precv-init-device", err);
+        char message[MPI_MAX_ERROR_STRING];
+        int length = 0;
+        MPI_Error_string(err, message, &length);
+        printf("rank %d precv-init-device says-tempi %d\n", rank, strstr(message, "tempi") != NULL);
+
+        /* windows: device memory on rank 0 only, every rank fails */
+        MPI_Win win = MPI_WIN_NULL;
+        double *host_window = malloc(N * sizeof(double));
+        err = MPI_Win_create(rank == 0 ? (void *)recv : host_window, N * sizeof(double),
+                             sizeof(double), MPI_INFO_NULL, MPI_COMM_WORLD, &win);
+        say_error("win-create-device", err);
+        if (win != MPI_WIN_NULL)
+            MPI_Win_free(&win);
+        MPI_Win_create_dynamic(MPI_INFO_NULL, MPI_COMM_WORLD, &win);
+        MPI_Win_set_errhandler(win, MPI_ERRORS_RETURN);
+        err = MPI_Win_attach(win, recv, N * sizeof(double));
+        say_error("win-attach-device", err);
+        err = MPI_Win_attach(win, host_window, N * sizeof(double));
+        say_error("win-attach-host", err);
+        MPI_Win_detach(win, host_window);
+        MPI_Win_free(&win);
+        free(host_window);
+    }
+    free(host_send);
+    free(host_recv);
+
+    MPI_Type_free(&vec);
+    MPI_Type_free(&from);
+    MPI_Type_free(&into);
+    long (*staged)(void) = (long (*)(void))dlsym(RTLD_DEFAULT, "tempi_staged_calls");
+    if (staged != NULL)
+        fprintf(stderr, "staged %d: %ld\n", rank, staged());
+    devmem_free(send);
+    devmem_free(recv);
+    MPI_Finalize();
+    return 0;
+}

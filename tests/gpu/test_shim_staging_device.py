@@ -1,0 +1,54 @@
+"""The interposer's staging of one-sided communication, file I/O, MPI_Isendrecv(_replace),
+MPI_Reduce_local and MPI_BOTTOM on device buffers (cuMemAlloc, "device" argument of the C
+programs) on an MPI that is not CUDA-aware: the results of the same programs on host
+buffers without the shim, every call staged; and what tempi refuses there (window memory,
+partitioned communication): an error of class MPI_ERR_BUFFER on every rank, never device
+memory handed to the MPI. Run by ``scripts/gpu-check shim``."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_shim import _lines, _plain, _tempi_run
+from tests.test_shim_staging import (
+    FILEIO,
+    FILEIO_STAGED,
+    MORE,
+    MORE_STAGED,
+    RMA,
+    RMA_STAGED,
+    staged_calls,
+)
+
+REFUSALS = (
+    "psend-init-device class MPI_ERR_BUFFER",
+    "psend-init-device request-null 1",
+    "precv-init-device class MPI_ERR_BUFFER",
+    "precv-init-device says-tempi 1",
+    "win-create-device class MPI_ERR_BUFFER",
+    "win-attach-device class MPI_ERR_BUFFER",
+    "win-attach-host class MPI_SUCCESS",
+)
+
+
+@pytest.mark.parametrize("nranks", [2, 3])
+@pytest.mark.parametrize(
+    ("source", "staged"), [(RMA, RMA_STAGED), (FILEIO, FILEIO_STAGED), (MORE, MORE_STAGED)]
+)
+def test_staged_families_on_device_buffers(program, tmp_path, nranks, source, staged):
+    args = [str(tmp_path / "file")] if source == FILEIO else []
+    plain = _plain(nranks, [program(source), *args])
+    shim = _tempi_run(nranks, [program(source), "device", *args])
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    expected = _lines(plain.stdout, "rank")
+    got = _lines(shim.stdout, "rank")
+    refused = [r for r in got if r not in expected]
+    assert [r for r in got if r in expected] == expected, shim.stdout
+    assert staged_calls(shim.stderr) == [staged] * nranks, shim.stdout + shim.stderr
+    if source == MORE:  # the refusals, on every rank, said once per kind on stderr
+        want = sorted(f"rank {r} {what}" for r in range(nranks) for what in REFUSALS)
+        assert refused == want, refused
+        assert "tempi: window memory" in shim.stderr, shim.stderr
+        assert "tempi: partitioned communication" in shim.stderr, shim.stderr
+    else:
+        assert refused == [], refused
