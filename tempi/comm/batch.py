@@ -14,15 +14,16 @@ addresses): a steady exchange builds it once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from mpi4py import MPI
 
 from tempi.comm import engine, locality
 from tempi.comm.message import Message
+from tempi.comm.settle import settle
 from tempi.comm.strategy import datatype_strategy
-from tempi.datatype.descriptor import BlockList, Descriptor, blocks, prefix
+from tempi.comm.transport import Staging, cuda_aware
+from tempi.datatype.descriptor import BlockList, Descriptor, blocks
 from tempi.pack.buffers import Buffer, host_range
 
 _CACHE_SIZE = 64
@@ -82,19 +83,15 @@ def fuse(msgs: list[Message]) -> Batch:
     return batch
 
 
-def _kind(msgs: list[Message]) -> str | None:
-    """'cuda' or 'host' when every message takes tempi's packed path in that memory."""
+def _kind(msgs: list[Message], paths: list[str]) -> str | None:
+    """'cuda' or 'host' when every message takes tempi's packed path (``paths``: the
+    engine's route of each) in that memory."""
     kinds = set()
-    for m in msgs:
-        if m.desc is None or engine.route(m) == "passthrough":
+    for m, path in zip(msgs, paths):
+        if m.desc is None or path == "passthrough":
             return None
         kinds.add("cuda" if m.on_device else "host")
     return kinds.pop() if len(kinds) == 1 else None
-
-
-def _wire(buf: Buffer, start: int, nbytes: int) -> list[Any]:
-    data = buf.owner[start : start + nbytes] if buf.on_device else buf.host[start : start + nbytes]
-    return [data, nbytes, MPI.PACKED]
 
 
 def exchange(
@@ -105,12 +102,16 @@ def exchange(
     recvs: list[Message],
     sources: list[int],
     recv_tags: list[int],
+    paths: list[str],
     local_ranks: frozenset[int] | None = None,
 ) -> bool:
     """Run the exchange with one pack and one unpack kernel, if every message is in the
-    same memory and on tempi's packed path; False (nothing done) otherwise. One strategy
-    serves all: the one for a peer on another node when any is."""
-    kind = _kind(sends + recvs)
+    same memory and on tempi's packed path (``paths``: the engine's route of each send,
+    then each receive); False (nothing done) otherwise. One strategy serves all: the one
+    for a peer on another node when any is. Should tempi fail midway, every peer still
+    gets and gives its bytes (:func:`tempi.comm.settle.settle`) before the failure is
+    raised here."""
+    kind = _kind(sends + recvs, paths)
     if (
         kind is None
         or not any(m.desc.nbytes for m in sends)
@@ -119,54 +120,50 @@ def exchange(
         return False
     out, into = fuse(sends), fuse(recvs)
     on_device = kind == "cuda"
-    cuda_aware = on_device and engine._cuda_aware()
     path = datatype_strategy(
         out.desc,
         out.nbytes,
-        cuda_aware=cuda_aware,
+        cuda_aware=on_device and cuda_aware(),
         emulated=not on_device,
         peer_local=locality.all_local(comm, dests + sources, local_ranks),
     )
     for m in sends + recvs:
-        engine._count(m, path)
-    engine._paths["batched"] += 1
-    space = engine._space(kind)
-    device, pinned = engine._pool(kind, "device"), engine._pool(kind, "pinned")
-    wires = device if path == "device" else pinned
+        engine.count(m, path)
+    engine.count_batch()
+    posted_recvs: list[MPI.Request] = []
+    posted_sends: list[MPI.Request] = []
+    boxes: list[Staging] = []
+    try:
+        inbox = Staging(kind, path, into.nbytes)
+        boxes.append(inbox)
+        for start, size, source, tag in zip(into.starts, into.sizes, sources, recv_tags):
+            posted_recvs.append(comm.Irecv(inbox.spec(start, size), source, tag))
+        outbox = Staging(kind, path, out.nbytes)
+        boxes.append(outbox)
+        outbox.pack(out.desc, out.typed(on_device), 0)
+        outbox.wait()
+        for start, size, dest, tag in zip(out.starts, out.sizes, dests, send_tags):
+            posted_sends.append(comm.Isend(outbox.spec(start, size), dest, tag))
+        requests = posted_recvs + posted_sends
+        statuses = [MPI.Status() for _ in requests]
+        MPI.Request.Waitall(requests, statuses)
 
-    inbox = wires.get(into.nbytes)
-    requests = [
-        comm.Irecv(_wire(inbox, start, size), source, tag)
-        for start, size, source, tag in zip(into.starts, into.sizes, sources, recv_tags)
-    ]
-    outbox = wires.get(out.nbytes)
-    scratch = device.get(max(out.nbytes, into.nbytes)) if path == "staged" else None
-    if path == "staged":
-        space.pack(out.desc, out.typed(on_device), 0, scratch, 0)
-        space.copy(outbox.ptr, scratch.ptr, out.nbytes)
-    else:
-        space.pack(out.desc, out.typed(on_device), 0, outbox, 0)
-    space.wait(space.fence())
-    requests += [
-        comm.Isend(_wire(outbox, start, size), dest, tag)
-        for start, size, dest, tag in zip(out.starts, out.sizes, dests, send_tags)
-    ]
-    statuses = [MPI.Status() for _ in requests]
-    MPI.Request.Waitall(requests, statuses)
-
-    got = [s.Get_count(MPI.BYTE) for s in statuses[: len(recvs)]]
-    source = inbox
-    if path == "staged":
-        space.copy(scratch.ptr, inbox.ptr, into.nbytes)
-        source = scratch
-    if tuple(got) == into.sizes:
-        space.unpack(into.desc, source, 0, into.typed(on_device), 0)
-    else:  # a short receive: each message unpacks what arrived
-        for m, start, n in zip(recvs, into.starts, got):
-            space.unpack(prefix(m.desc, n), source, start, m.buffer, m.origin)
-    space.wait(space.fence())
-    wires.put(inbox)
-    wires.put(outbox)
-    if scratch is not None:
-        device.put(scratch)
+        got = [s.Get_count(MPI.BYTE) for s in statuses[: len(recvs)]]
+        inbox.arrived(into.nbytes)
+        if tuple(got) == into.sizes:
+            inbox.unpack(into.desc, into.typed(on_device), 0)
+        else:  # a short receive: each message unpacks what arrived
+            for m, start, n in zip(recvs, into.starts, got):
+                inbox.unpack(m.desc, m.buffer, m.origin, position=start, nbytes=n)
+        inbox.wait()
+    except Exception:
+        settle(
+            comm,
+            list(zip(out.sizes, dests, send_tags))[len(posted_sends) :],
+            list(zip(into.sizes, sources, recv_tags))[len(posted_recvs) :],
+            posted_recvs + posted_sends,
+        )
+        raise
+    for box in boxes:
+        box.release()
     return True

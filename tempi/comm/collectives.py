@@ -22,6 +22,7 @@ from mpi4py.util.dtlib import from_numpy_dtype
 from tempi.comm import batch, engine
 from tempi.comm.message import as_message, at_address
 from tempi.comm.requests import Request
+from tempi.comm.settle import settle_operations
 
 TAG = 7007
 
@@ -90,21 +91,43 @@ def exchange(
     """Post every receive, start every send's pack, then complete all (each send goes to
     MPI as its pack finishes); ``tags`` gives each send and receive slot its tag
     (default: the k-th part between two ranks gets ``TAG + k``); ``local_ranks``: the
-    ranks of ``comm`` on this node, where known."""
+    ranks of ``comm`` on this node, where known. Each message is routed once. Should
+    tempi fail midway, every peer still gets and gives its bytes
+    (:mod:`tempi.comm.settle`) before the failure is raised here."""
     send_tags, recv_tags = tags or (_occurrences(dests), _occurrences(sources))
     sends = [as_message(s, writable=False) for s in sends]
     recvs = [as_message(r, writable=True) for r in recvs]
-    if batch.exchange(comm, sends, dests, send_tags, recvs, sources, recv_tags, local_ranks):
+    send_paths = [engine.route_to(comm, m, d, local_ranks) for m, d in zip(sends, dests)]
+    recv_paths = [engine.route_to(comm, m, s, local_ranks) for m, s in zip(recvs, sources)]
+    if batch.exchange(
+        comm,
+        sends,
+        dests,
+        send_tags,
+        recvs,
+        sources,
+        recv_tags,
+        send_paths + recv_paths,
+        local_ranks,
+    ):
         return
-    requests = [
-        engine.irecv(comm, s, src, t, local_ranks=local_ranks)
-        for s, src, t in zip(recvs, sources, recv_tags)
-    ]
-    requests += [
-        engine.isend(comm, s, dst, t, deferred=True, local_ranks=local_ranks)
-        for s, dst, t in zip(sends, dests, send_tags)
-    ]
-    Request.Waitall(requests)
+    receives: list[Any] = []
+    started: list[Any] = []
+    try:
+        for m, source, tag, path in zip(recvs, sources, recv_tags, recv_paths):
+            receives.append(engine.irecv_message(comm, m, source, tag, path=path))
+        for m, dest, tag, path in zip(sends, dests, send_tags, send_paths):
+            started.append(engine.isend_message(comm, m, dest, tag, deferred=True, path=path))
+        Request.Waitall(receives + started)
+    except Exception:  # no peer may wait for this rank: it gets its bytes, and gives
+        settle_operations(
+            comm,
+            [(m.nbytes, d, t) for m, d, t in zip(sends, dests, send_tags)],
+            started,
+            [(m.nbytes, s, t) for m, s, t in zip(recvs, sources, recv_tags)],
+            receives,
+        )
+        raise
 
 
 def _occurrences(peers: list[int]) -> list[int]:

@@ -5,36 +5,32 @@ tempi with a strategy of :mod:`tempi.comm.strategy` -- and runs it as a
 :class:`~tempi.comm.requests.Request`. Packed bytes travel as ``MPI_PACKED`` in typemap
 order, so peers without tempi interoperate. Host-memory derived types take tempi's path
 only with ``TEMPI_HOST=1`` (or when they are bare non-contiguous views, which mpi4py
-cannot send); they then run every strategy's steps in host memory.
+cannot send); they then run every strategy's steps in host memory. Those steps (pack,
+transport, unpack) are :mod:`tempi.comm.transport`'s recipe, shared with the fused
+exchanges and the packed collectives; :func:`route_to` is the one routing decision of a
+point-to-point message, for ``tempi.Comm`` and the interposer's callbacks alike.
 """
 
 from __future__ import annotations
 
-import atexit
 from collections import Counter
-from functools import cache
 from typing import Any
 
 from mpi4py import MPI
 
-from tempi import config, system
+from tempi import config
 from tempi.comm import locality
-from tempi.comm.memory import CudaSpace, HostSpace
 from tempi.comm.message import Message, as_message
-from tempi.comm.pools import BufferPool
 from tempi.comm.requests import Prequest, Request
 from tempi.comm.strategy import contiguous_strategy, datatype_strategy, host_strategy
-from tempi.datatype.descriptor import prefix
+from tempi.comm.transport import Staging, cuda_aware, space
+from tempi.comm.transport import release as release  # tempi.comm's release(), as before
 from tempi.errors import UnsupportedDatatype
 from tempi.log import get_logger
-from tempi.pack.buffers import Buffer
 from tempi.shim.spec import SEND_MODES  # MPI's send modes, numbered as the interposer's C
 
 log = get_logger("comm")
 
-
-POOL_LIMIT_B = 256 << 20
-"""Bytes of idle staging buffers kept per pool (device, pinned) and memory space."""
 
 MESSAGE_COUNTERS = (
     "passed_through",
@@ -83,42 +79,11 @@ def paths() -> dict[str, int]:
     return found
 
 
-@cache
-def _space(kind: str) -> Any:
-    return CudaSpace() if kind == "cuda" else HostSpace()
-
-
-_pools: dict[tuple[str, str], BufferPool] = {}
-
-
-def _pool(kind: str, memory: str) -> BufferPool:
-    pool = _pools.get((kind, memory))
-    if pool is None:
-        space = _space(kind)
-        allocate = space.device if memory == "device" else space.pinned
-        # setdefault: two threads starting at once end up with the same pool
-        pool = _pools.setdefault((kind, memory), BufferPool(allocate, space.free, POOL_LIMIT_B))
-    return pool
-
-
-def release() -> None:
-    """Free every pooled staging buffer (registered to run before MPI finalizes)."""
-    for pool in list(_pools.values()):
-        pool.release()
-
-
-atexit.register(release)
-
-
-def _cuda_aware() -> bool:
-    return system.cuda_aware_mpi()[0]
-
-
 def route(msg: Message, peer_local: bool | None = None) -> str:
     """'passthrough', 'contiguous' (staged contiguous device data) or a datatype strategy;
     ``peer_local``: whether the peer is on this node, if known."""
     if msg.desc is None:
-        if msg.on_device and not _cuda_aware():
+        if msg.on_device and not cuda_aware():
             raise UnsupportedDatatype(
                 "tempi cannot describe this datatype and the MPI is not CUDA-aware"
             )
@@ -137,11 +102,11 @@ def route(msg: Message, peer_local: bool | None = None) -> str:
     if msg.desc.is_contiguous:
         return (
             "passthrough"
-            if contiguous_strategy(cuda_aware=_cuda_aware()) == "direct"
+            if contiguous_strategy(cuda_aware=cuda_aware()) == "direct"
             else "contiguous"
         )
     return datatype_strategy(
-        msg.desc, msg.nbytes, cuda_aware=_cuda_aware(), emulated=False, peer_local=peer_local
+        msg.desc, msg.nbytes, cuda_aware=cuda_aware(), emulated=False, peer_local=peer_local
     )
 
 
@@ -155,65 +120,34 @@ def route_to(
     return route(msg, locality.peer_local(comm, peer, local_ranks))
 
 
-def _wire(buf: Buffer, nbytes: int) -> list[Any]:
-    """The mpi4py buffer spec of the first ``nbytes`` of a staging buffer."""
-    data = buf.owner[:nbytes] if buf.on_device else buf.host[:nbytes]
-    return [data, nbytes, MPI.PACKED]
-
-
 def _send_steps(msg: Message, path: str, kind: str, post: Any, deferred: bool) -> Any:
-    space, nbytes, desc = _space(kind), msg.nbytes, msg.desc
-    device, pinned = _pool(kind, "device"), _pool(kind, "pinned")
-    scratch = None
-    if path == "device":
-        wire = device.get(nbytes)
-        space.pack(desc, msg.buffer, msg.origin, wire, 0)
-    elif path == "oneshot":
-        wire = pinned.get(nbytes)
-        space.pack(desc, msg.buffer, msg.origin, wire, 0)
-    elif path == "staged":
-        scratch, wire = device.get(nbytes), pinned.get(nbytes)
-        space.pack(desc, msg.buffer, msg.origin, scratch, 0)
-        space.copy(wire.ptr, scratch.ptr, nbytes)
-    else:
-        wire = pinned.get(nbytes)
-        space.copy(wire.ptr, msg.buffer.ptr + msg.origin + desc.start, nbytes)
+    staging = Staging(kind, path, msg.nbytes)
+    staging.pack(msg.desc, msg.buffer, msg.origin)
     if deferred:
-        yield space.fence()
+        yield staging.fence()
     else:
-        space.wait(space.fence())
-    yield post(_wire(wire, nbytes))
-    (device if path == "device" else pinned).put(wire)
-    if scratch is not None:
-        device.put(scratch)
+        staging.wait()
+    yield post(staging.spec())
+    staging.release()
 
 
 def _recv_steps(msg: Message, path: str, kind: str, post: Any) -> Any:
-    space, capacity, desc = _space(kind), msg.nbytes, msg.desc
-    device, pinned = _pool(kind, "device"), _pool(kind, "pinned")
-    wire = (device if path == "device" else pinned).get(capacity)
-    status = yield post(_wire(wire, capacity))
+    staging = Staging(kind, path, msg.nbytes)
+    status = yield post(staging.spec())
     got = 0 if status.Is_cancelled() else status.Get_count(MPI.BYTE)
-    scratch = None
-    if path == "contiguous":
-        space.copy(msg.buffer.ptr + msg.origin + desc.start, wire.ptr, got)
-    elif path == "staged":
-        scratch = device.get(max(got, 1))
-        space.copy(scratch.ptr, wire.ptr, got)
-        space.unpack(prefix(desc, got), scratch, 0, msg.buffer, msg.origin)
-    else:
-        space.unpack(prefix(desc, got), wire, 0, msg.buffer, msg.origin)
-    yield space.fence()
-    (device if path == "device" else pinned).put(wire)
-    if scratch is not None:
-        device.put(scratch)
+    staging.arrived(got)
+    staging.unpack(msg.desc, msg.buffer, msg.origin, nbytes=got)
+    yield staging.fence()
+    staging.release()
     return status.Get_source(), status.Get_tag(), got
 
 
 _PUBLIC = {"passthrough": "passed_through", "device": "device_direct"}
 
 
-def _count(msg: Message, path: str) -> str:
+def count(msg: Message, path: str) -> str:
+    """Count ``msg`` under what ``path`` does with it (:func:`stats`, :func:`paths`); its
+    memory kind, 'cuda' or 'host'."""
     kind = "cuda" if msg.on_device else "host"
     _paths[path] += 1
     if kind == "host" and path != "passthrough":
@@ -225,6 +159,11 @@ def _count(msg: Message, path: str) -> str:
         _stats[_PUBLIC.get(path, path)] += 1
     log.debug("%s message of %d bytes: %s", kind, msg.nbytes, path)
     return kind
+
+
+def count_batch() -> None:
+    """Count a collective whose parts were packed together (:func:`paths`' ``batched``)."""
+    _paths["batched"] += 1
 
 
 def isend(
@@ -287,12 +226,12 @@ def isend_message(
     ``path``: what :func:`route_to` said, when the caller has asked already."""
     if path is None:
         path = route_to(comm, msg, dest, local_ranks)
-    kind = _count(msg, path)
+    kind = count(msg, path)
     start = getattr(comm, SEND_MODES[mode][0])
     if path == "passthrough":
         return start(msg.spec, dest, tag)
     steps = _send_steps(msg, path, kind, lambda wire: start(wire, dest, tag), deferred)
-    return Request(steps, _space(kind))
+    return Request(steps, space(kind))
 
 
 def irecv_message(
@@ -307,11 +246,11 @@ def irecv_message(
     """:func:`irecv` of a resolved message; ``path`` as for :func:`isend_message`."""
     if path is None:
         path = route_to(comm, msg, source, local_ranks)
-    kind = _count(msg, path)
+    kind = count(msg, path)
     if path == "passthrough":
         return comm.Irecv(msg.spec, source, tag)
     return Request(
-        _recv_steps(msg, path, kind, lambda wire: comm.Irecv(wire, source, tag)), _space(kind)
+        _recv_steps(msg, path, kind, lambda wire: comm.Irecv(wire, source, tag)), space(kind)
     )
 
 

@@ -365,11 +365,22 @@ def _progress_detached() -> None:
     if not _detached_lock.acquire(blocking=False):
         return
     try:
-        for started in [r for r in _detached if r.ready()]:
-            started.Wait()
-            _detached.remove(started)
+        for started in list(_detached):
+            _settle_freed(started)
     finally:
         _detached_lock.release()
+
+
+def _settle_freed(started: Any) -> None:
+    """Complete a freed request if it is done; a failure has no one to go to (MPI: the
+    application gave up the request) and is logged."""
+    try:
+        if not started.ready():
+            return
+        started.Wait()
+    except Exception as exc:  # noqa: BLE001
+        _error(exc)
+    _detached.remove(started)
 
 
 def wait(rid: int, source: Any, tag: Any, nbytes: Any) -> int:
@@ -388,27 +399,14 @@ def waitall(n: int, rids: Any, sources: Any, tags: Any, nbytes: Any, errors: Any
     transfer); the i-th result goes to ``sources[i]``, ``tags[i]``, ``nbytes[i]``, its
     MPI error code to ``errors[i]``. When one fails, the others are completed one by one,
     each error kept for its own status (MPI_ERR_IN_STATUS)."""
-    from tempi.comm.requests import Request
+    from tempi.comm.requests import complete_each
 
     try:
         started = [_take(rids[i]) for i in range(n)]
     except Exception as exc:  # noqa: BLE001
         return _error(exc)
-    for i in range(n):
-        errors[i] = 0
-    try:
-        Request.Waitall(started)
-    except Exception as first:  # noqa: BLE001 - which one failed: each on its own
-        failed = False
-        for i, request in enumerate(started):
-            try:
-                request.Wait()
-            except Exception as exc:  # noqa: BLE001
-                errors[i] = _error(exc) - ERROR
-                failed = True
-        if not failed:  # the failed one completed in the first pass: give it its code
-            pending = [i for i, r in enumerate(started) if r.result is None and not r.cancelled]
-            errors[pending[0] if pending else 0] = _error(first) - ERROR
+    for i, failure in enumerate(complete_each(started)):
+        errors[i] = 0 if failure is None else _error(failure) - ERROR
     for i, request in enumerate(started):
         if errors[i] == 0:
             _report(request, sources + i, tags + i, nbytes + i)
@@ -539,14 +537,17 @@ def collective(
             else:
                 peers = list(range(comm.Get_size()))
                 collectives.exchange(private, sends, peers, recvs, peers, local_ranks=local)
-        elif kind == BCAST:
-            packed_collectives.bcast(comm, (sends or recvs)[0], root)
+        elif kind == BCAST:  # decline: a local failure lets the system MPI do the call
+            packed_collectives.bcast(comm, (sends or recvs)[0], root, decline=True)
         elif kind in (GATHER, GATHERV):
-            packed_collectives.gather(comm, sends[0], recvs or None, root, kind == GATHERV)
+            vector = kind == GATHERV
+            packed_collectives.gather(comm, sends[0], recvs or None, root, vector, decline=True)
         elif kind in (SCATTER, SCATTERV):
-            packed_collectives.scatter(comm, sends or None, recvs[0], root, kind == SCATTERV)
+            vector = kind == SCATTERV
+            packed_collectives.scatter(comm, sends or None, recvs[0], root, vector, decline=True)
         else:
-            packed_collectives.allgather(comm, sends[0], recvs, kind == ALLGATHERV)
+            vector = kind == ALLGATHERV
+            packed_collectives.allgather(comm, sends[0], recvs, vector, decline=True)
         return OK
     except Declined as exc:  # a rooted collective whose local part failed: MPI does it all
         return _step_aside(exc)
@@ -566,7 +567,10 @@ def finalize() -> None:
     from tempi.comm.engine import MESSAGE_COUNTERS
 
     for started in _detached + list(_requests.values()):
-        started.Wait()
+        try:
+            started.Wait()
+        except Exception as exc:  # noqa: BLE001 - nothing may cross into C
+            _error(exc)
     release()
     if config.get("TEMPI_STATS"):
         counts = Counter(_counts)  # MPI_Pack/MPI_Unpack buffers
