@@ -170,10 +170,11 @@ class Comm:
         """The send packs the buffer before the receive is posted into it; a buffer tempi
         passes on goes to mpi4py's Isendrecv_replace whole."""
         msg = resolve(buf, writable=True)
-        if engine.route(msg) == "passthrough":
+        paths = self._replace_paths(msg, dest, source)
+        if paths is None:
             return self.comm.Isendrecv_replace(msg.spec, dest, sendtag, source, recvtag)
-        send = engine.isend(self.comm, msg, dest, sendtag, local_ranks=self._local)
-        receive = engine.irecv(self.comm, msg, source, recvtag, local_ranks=self._local)
+        send = engine.isend_message(self.comm, msg, dest, sendtag, path=paths[0])
+        receive = engine.irecv_message(self.comm, msg, source, recvtag, path=paths[1])
         return Joined(_tempi_request(receive), _tempi_request(send))
 
     def Sendrecv_replace(
@@ -188,12 +189,21 @@ class Comm:
         """tempi's send has packed the buffer when it returns, so the receive may land in
         it; a buffer tempi passes on goes to mpi4py's Sendrecv_replace whole."""
         msg = resolve(buf, writable=True)
-        if engine.route(msg) == "passthrough":
+        paths = self._replace_paths(msg, dest, source)
+        if paths is None:
             return self.comm.Sendrecv_replace(msg.spec, dest, sendtag, source, recvtag, status)
-        send = engine.isend(self.comm, msg, dest, sendtag, local_ranks=self._local)
-        receive = engine.irecv(self.comm, msg, source, recvtag, local_ranks=self._local)
+        send = engine.isend_message(self.comm, msg, dest, sendtag, path=paths[0])
+        receive = engine.irecv_message(self.comm, msg, source, recvtag, path=paths[1])
         send.Wait()
         receive.Wait(status)
+
+    def _replace_paths(self, msg: Any, dest: int, source: int) -> tuple[str, str] | None:
+        """The engine's route of a ``*_replace`` call's send and receive, each asked once;
+        None when the send passes through (mpi4py then does the whole call)."""
+        send = engine.route_to(self.comm, msg, dest, self._local)
+        if send == "passthrough":
+            return None
+        return send, engine.route_to(self.comm, msg, source, self._local)
 
     def _collective_comm(self) -> MPI.Comm:
         """The duplicate that tempi's collective messages travel on, made at the first
