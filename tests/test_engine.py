@@ -161,3 +161,69 @@ def test_device_sends_are_deferred_only_when_every_blocking_call_progresses(monk
     assert generate.defer_sends()
     monkeypatch.setattr(spec, "ENTRIES", [e for e in spec.ENTRIES if e.name != "MPI_Barrier"])
     assert not generate.defer_sends()
+
+
+# ---- the device engine on the CPU, with a stand-in CUDA driver ---------------------------
+
+FAKE_CUDA = Path(__file__).parent / "fake_cuda"
+
+
+@pytest.fixture(scope="module")
+def fake_cuda(tmp_path_factory) -> dict[str, str]:
+    """The environment that makes tests/fake_cuda/libcuda.c the process's libcuda.so.1
+    (devmem.h loads it for "device" buffers) and its sitecustomize plan for it."""
+    import os
+    import shutil
+    import subprocess
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    where = tmp_path_factory.mktemp("fake_cuda")
+    subprocess.run(
+        [
+            cc,
+            "-shared",
+            "-fPIC",
+            "-O1",
+            "-o",
+            str(where / "libcuda.so.1"),
+            str(FAKE_CUDA / "libcuda.c"),
+        ],
+        check=True,
+    )
+    paths = [str(FAKE_CUDA), *filter(None, [os.environ.get("PYTHONPATH")])]
+    libs = [str(where), *filter(None, [os.environ.get("LD_LIBRARY_PATH")])]
+    return {"PYTHONPATH": os.pathsep.join(paths), "LD_LIBRARY_PATH": os.pathsep.join(libs)}
+
+
+@pytest.mark.parametrize(
+    ("strategy", "nranks", "thread_level"),
+    [("oneshot", 2, "single"), ("staged", 3, "multiple"), ("device", 2, "multiple")],
+)
+def test_device_engine_keeps_the_progress_rules_with_a_stand_in_driver(
+    program, fake_cuda, strategy, nranks, thread_level
+):
+    """native/engine_device.c on the CPU: "device" buffers from the stand-in driver, its
+    host "kernel", events that are not ready on their first query. progress.c's output
+    equals the plain host run; every vector message ran in the device engine with the
+    forced strategy, none through Python. (The real driver and kernels: the GPU tests.)"""
+    plain = _plain(nranks, [program(PROGRESS), thread_level])
+    shim = _tempi_run(
+        nranks,
+        [program(PROGRESS), "device", thread_level],
+        TEMPI_DATATYPE=strategy,
+        **fake_cuda,
+    )
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    stats = _stats_by_rank(shim.stdout)
+    assert sorted(stats) == list(range(nranks)), shim.stdout + shim.stderr
+    counter = {"device": "device_direct"}.get(strategy, strategy)
+    for rank, counts in stats.items():
+        assert counts[counter] == ENGINE_MESSAGES, (rank, counts)
+        assert counts["in_python"] == 0, (rank, counts)
+        # a plan on the first sight of each type and count, and of each peer (C learns
+        # its locality from Python's answer): the vector to its partner and the ring's two
+        # neighbours, the shorter type, two re-made types
+        assert 4 <= counts["plan_misses"] <= 8, (rank, counts)
