@@ -118,22 +118,22 @@ def exchange(
         or not any(m.desc.nbytes for m in recvs)
     ):
         return False
-    out, into = fuse(sends), fuse(recvs)
-    on_device = kind == "cuda"
-    path = datatype_strategy(
-        out.desc,
-        out.nbytes,
-        cuda_aware=on_device and cuda_aware(),
-        emulated=not on_device,
-        peer_local=locality.all_local(comm, dests + sources, local_ranks),
-    )
-    for m in sends + recvs:
-        engine.count(m, path)
-    engine.count_batch()
     posted_recvs: list[MPI.Request] = []
     posted_sends: list[MPI.Request] = []
     boxes: list[Staging] = []
     try:
+        out, into = fuse(sends), fuse(recvs)
+        on_device = kind == "cuda"
+        path = datatype_strategy(
+            out.desc,
+            out.nbytes,
+            cuda_aware=on_device and cuda_aware(),
+            emulated=not on_device,
+            peer_local=locality.all_local(comm, dests + sources, local_ranks),
+        )
+        for m in sends + recvs:
+            engine.count(m, path)
+        engine.count_batch()
         inbox = Staging(kind, path, into.nbytes)
         boxes.append(inbox)
         for start, size, source, tag in zip(into.starts, into.sizes, sources, recv_tags):
@@ -159,8 +159,8 @@ def exchange(
     except Exception:
         settle(
             comm,
-            list(zip(out.sizes, dests, send_tags))[len(posted_sends) :],
-            list(zip(into.sizes, sources, recv_tags))[len(posted_recvs) :],
+            [(m.nbytes, d, t) for m, d, t in zip(sends, dests, send_tags)][len(posted_sends) :],
+            [(m.nbytes, s, t) for m, s, t in zip(recvs, sources, recv_tags)][len(posted_recvs) :],
             posted_recvs + posted_sends,
         )
         raise

@@ -97,8 +97,14 @@ def exchange(
     send_tags, recv_tags = tags or (_occurrences(dests), _occurrences(sources))
     sends = [as_message(s, writable=False) for s in sends]
     recvs = [as_message(r, writable=True) for r in recvs]
-    send_paths = [engine.route_to(comm, m, d, local_ranks) for m, d in zip(sends, dests)]
-    recv_paths = [engine.route_to(comm, m, s, local_ranks) for m, s in zip(recvs, sources)]
+    outgoing = [(m.nbytes, d, t) for m, d, t in zip(sends, dests, send_tags)]
+    incoming = [(m.nbytes, s, t) for m, s, t in zip(recvs, sources, recv_tags)]
+    try:
+        send_paths = [engine.route_to(comm, m, d, local_ranks) for m, d in zip(sends, dests)]
+        recv_paths = [engine.route_to(comm, m, s, local_ranks) for m, s in zip(recvs, sources)]
+    except Exception:  # refused here: the peers still get and give their bytes
+        settle_operations(comm, outgoing, [], incoming, [])
+        raise
     if batch.exchange(
         comm,
         sends,
@@ -120,13 +126,7 @@ def exchange(
             started.append(engine.isend_message(comm, m, dest, tag, deferred=True, path=path))
         Request.Waitall(receives + started)
     except Exception:  # no peer may wait for this rank: it gets its bytes, and gives
-        settle_operations(
-            comm,
-            [(m.nbytes, d, t) for m, d, t in zip(sends, dests, send_tags)],
-            started,
-            [(m.nbytes, s, t) for m, s, t in zip(recvs, sources, recv_tags)],
-            receives,
-        )
+        settle_operations(comm, outgoing, started, incoming, receives)
         raise
 
 

@@ -125,6 +125,29 @@ def test_alltoall_failing_between_its_messages(tempi_env, monkeypatch, kernel):
 
 
 @pytest.mark.mpi(min_size=1)
+def test_alltoall_whose_route_fails_on_one_rank(tempi_env, monkeypatch):
+    """tempi refuses one rank's messages before any reached MPI (its route raises): that
+    rank still gives and takes every message, then raises."""
+    from tempi.comm import engine
+
+    tempi_env(TEMPI_HOST="1", TEMPI_DATATYPE="oneshot")
+    world = MPI.COMM_WORLD
+    comm = tempi.Comm(world)
+    vector, _, _, sspec, rspec = _alltoallw_specs(True, True, world.rank, world.size, 5)
+    failing, real = world.size - 1, engine.route_to
+    if world.rank == failing:
+
+        def refused(*args, **kwargs):
+            raise Injected("route failed")
+
+        monkeypatch.setattr(engine, "route_to", refused)
+    _expect(_outcome(lambda: comm.Alltoallw(sspec, rspec)), failing)
+    monkeypatch.setattr(engine, "route_to", real)
+    _alltoall_again_matches(comm, 6)
+    vector.Free()
+
+
+@pytest.mark.mpi(min_size=1)
 @pytest.mark.parametrize("name", ["Bcast", "Gather", "Scatter", "Allgather"])
 def test_rooted_collective_whose_pack_fails(tempi_env, monkeypatch, name):
     """Bcast, Gather, Scatter, Allgather: the failing rank (the root) takes part in the
