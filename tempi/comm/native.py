@@ -77,6 +77,9 @@ _on = False
 # (datatype handle, count) -> (descriptor, plan address, first byte, end, plan, args)
 # or (descriptor, 0, ...) when the engine does not run that message
 _plans: dict[tuple[int, int], tuple] = {}
+_Datatype, _BOTTOM = MPI.Datatype, MPI.BOTTOM
+_from_buffer: Any = None  # cffi's from_buffer itself, and its "char[]" type
+_bytes: Any = None
 
 
 def _load() -> Any:
@@ -104,6 +107,8 @@ def _load() -> Any:
             log.debug("tempi.Comm runs every message in Python: no C engine (%s)", exc)
             return None
         log.debug("tempi.Comm runs planned host messages in the C engine of %s", where)
+        global _from_buffer, _bytes
+        _from_buffer, _bytes = ffi._backend.from_buffer, ffi._typeof("char[]")
         _ffi, _lib = ffi, lib
         return lib
 
@@ -160,12 +165,20 @@ def _plan(datatype: MPI.Datatype, handle: int, count: int) -> tuple:
     except (TempiError, MPI.Exception, ValueError, TypeError) as exc:
         log.debug("no C plan for %d x datatype %#x: %s", count, handle, exc)
         desc, plan = descriptors._descriptors.get(handle), None
-    if plan is not None and plan.strategy == plans.STRATEGIES.index("system"):
-        entry = (desc, SYSTEM, 0, 0, None, None)
+    if desc is None or isinstance(desc, Exception) or count < 0:
+        return (desc, 0, 0, 0, None, None)  # Python's path says what is wrong
+    whole = desc.repeat(count) if count else None
+    if whole is None or whole.nbytes == 0:
+        entry = (desc, SYSTEM, 0, 0, None, None)  # nothing moves: mpi4py's own call
+    elif desc.is_contiguous or (
+        plan is not None and plan.strategy == plans.STRATEGIES.index("system")
+    ):
+        # contiguous data, or the model's pick: mpi4py's own call (Python's route says
+        # passthrough for both), within the buffer as that route checks
+        entry = (desc, SYSTEM, whole.data_lb, whole.data_ub, None, None)
     elif plan is None or not plan.transfer or not 0 < plan.nbytes <= 0x7FFFFFFF:
         entry = (desc, 0, 0, 0, None, None)
     else:
-        whole = desc.repeat(count)
         # the arguments' array lives while this entry does (plans' own may be forgotten)
         args = plans._alive.get((datatype.py2f(), count), (None, None))[1]
         entry = (desc, ctypes.addressof(plan), whole.data_lb, whole.data_ub, plan, args)
@@ -190,10 +203,12 @@ def _find(spec: Any, writable: bool) -> tuple[int, Any] | None:
             return None
     else:
         return None
-    if not isinstance(datatype, MPI.Datatype) or buf is MPI.BOTTOM or not enabled():
+    if config._current is not _config and not enabled() or not _on:
+        return None
+    if type(datatype) is not _Datatype and not isinstance(datatype, _Datatype) or buf is _BOTTOM:
         return None
     try:
-        view = _ffi.from_buffer(buf, require_writable=writable)
+        view = _from_buffer(_bytes, buf, writable)
     except Exception:  # noqa: BLE001 -- not a host buffer cffi can read: Python's path
         return None
     handle = datatype.handle
@@ -203,8 +218,6 @@ def _find(spec: Any, writable: bool) -> tuple[int, Any] | None:
     entry = _plans.get((handle, count))
     if entry is None or descriptors._descriptors.get(handle) is not entry[0]:
         entry = _plan(datatype, handle, count)
-    if entry[1] == SYSTEM:
-        return entry[1], None
     if not entry[1] or entry[2] < 0 or entry[3] > len(view):
         return None
     return entry[1], view
@@ -313,15 +326,17 @@ class NativeRequest(Request):
     """An operation of the C engine as a tempi request: every completion call of
     :mod:`tempi.comm.requests` completes it (Wait, Test, Waitall, Waitany, ...)."""
 
+    _posted = True  # its MPI transfer was posted when it started (requests.Waitall)
+    _result: tuple[int, int, int] | None = None
+    _cancelled = False
+    _space = None
+    _mpi: Any = None
+
     def __init__(self, op: int, receive: bool) -> None:
         self._op = op
         self._receive = receive
         self._steps: Any = op  # not None while the operation is in flight in C
-        self._result = None
         self._active = True
-        self._cancelled = False
-        self._space = None
-        self._mpi: Any = None
 
     @property
     def _waiting(self) -> Any:
@@ -392,13 +407,6 @@ class NativeRequest(Request):
             self._steps = None
             _lib.tempi_engine_free(self._op)
         self._active = False
-
-    def __del__(self) -> None:
-        """A send dropped in flight completes in the background; a receive is left alone
-        (its slot stays taken): completing it would unpack into memory that may be gone."""
-        if self._steps is not None and not self._receive and _lib is not None:
-            self._steps = None
-            _lib.tempi_engine_free(self._op)
 
 
 def debug_state() -> dict[str, Any]:
