@@ -326,7 +326,8 @@ class NativeRequest(Request):
     """An operation of the C engine as a tempi request: every completion call of
     :mod:`tempi.comm.requests` completes it (Wait, Test, Waitall, Waitany, ...)."""
 
-    _posted = True  # its MPI transfer was posted when it started (requests.Waitall)
+    _posted = True  # its MPI transfer was posted when it started
+    _in_c = True  # requests.Waitall: waits for each in turn (all posted: any order is safe)
     _result: tuple[int, int, int] | None = None
     _cancelled = False
     _space = None

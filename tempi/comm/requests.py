@@ -22,12 +22,16 @@ Step = Generator[Any, Any, None]
 class Request:
     """A tempi operation in flight, with mpi4py's completion methods."""
 
+    _failure: Exception | None = None  # a failed step's exception, raised on completion
+    _posted = True  # whether the transfer reached MPI (an operation run in C: at once)
+
     def __init__(self, steps: Step, space: Any) -> None:
         self._steps, self._space = steps, space
         self._waiting: Any = None
         self._result: tuple[int, int, int] | None = None  # source, tag, bytes
         self._active = True
         self._cancelled = False
+        self._posted = False  # the steps post it
         self._advance(None)
 
     def _advance(self, value: Any) -> None:
@@ -37,24 +41,38 @@ class Request:
             self._waiting = None
             self._result = done.value
             self._steps = None
+        except Exception as exc:
+            self._fail(exc)
+            raise
+        self._posted |= isinstance(self._waiting, MPI.Request)
+
+    def _fail(self, exc: Exception) -> None:
+        """A step failed: the operation is over, and completing it raises ``exc``."""
+        if self._failure is None:
+            self._failure = exc
+        self._steps, self._waiting = None, None
 
     def _step(self, block: bool) -> bool:
         """Run the next step if its dependency is met (with ``block``, after waiting for
         it); whether it ran."""
         waiting = self._waiting
-        if isinstance(waiting, MPI.Request):
-            status = MPI.Status()
-            if block:
-                waiting.Wait(status)
-            elif not waiting.Test(status):
-                return False
-            self._landed(status)
-        else:
-            if block:
-                self._space.wait(waiting)
-            elif not self._space.ready(waiting):
-                return False
-            self._advance(None)
+        try:
+            if isinstance(waiting, MPI.Request):
+                status = MPI.Status()
+                if block:
+                    waiting.Wait(status)
+                elif not waiting.Test(status):
+                    return False
+                self._landed(status)
+            else:
+                if block:
+                    self._space.wait(waiting)
+                elif not self._space.ready(waiting):
+                    return False
+                self._advance(None)
+        except Exception as exc:
+            self._fail(exc)
+            raise
         return True
 
     def _landed(self, status: MPI.Status) -> None:
@@ -78,8 +96,28 @@ class Request:
         """Whether the next step waits for local device work (which needs no other rank)."""
         return self._steps is not None and not isinstance(self._waiting, MPI.Request)
 
+    @property
+    def reached_mpi(self) -> bool:
+        """Whether the operation's transfer has been posted to MPI (a deferred send's is
+        posted only once its pack is done)."""
+        return self._posted
+
+    def abandon(self) -> None:
+        """After a failure (:mod:`tempi.comm.settle`): complete the MPI transfer this
+        operation posted, if any, so that its peer is not left waiting, and run none of
+        its remaining steps. The request is then complete."""
+        waiting, steps = self._waiting, self._steps
+        self._steps, self._waiting, self._active = None, None, False
+        if steps is not None:
+            steps.close()
+        if isinstance(waiting, MPI.Request):
+            waiting.Wait()
+
     def _complete(self, status: MPI.Status | None) -> None:
+        """Make the request inactive and fill ``status``; raise the failure of a step."""
         self._active = False
+        if self._failure is not None:
+            raise self._failure
         if status is not None and self._result is not None:
             source, tag, nbytes = self._result
             status.Set_source(source)
@@ -133,7 +171,7 @@ class Request:
         block only when none can move, and then on local device work first (a rank
         blocked in MPI before posting sends that wait on its own kernels could deadlock
         with a peer doing the same)."""
-        if all(getattr(r, "_posted", False) for r in requests):  # the C engine's only
+        if all(getattr(r, "_in_c", False) for r in requests):  # the C engine's only
             for i, request in enumerate(requests):  # all posted: any order is safe
                 request.Wait(_nth(statuses, i))
             return
@@ -252,11 +290,21 @@ class Joined(Request):
             self._steps = None
             self._result = self._receive._result
             self._cancelled = self._receive._cancelled
+            self._failure = next((p._failure for p in self._parts if p._failure), None)
         return True
 
     @property
     def _on_fence(self) -> bool:
         return any(p._on_fence for p in self._unfinished())
+
+    @property
+    def reached_mpi(self) -> bool:
+        return all(p.reached_mpi for p in self._parts)
+
+    def abandon(self) -> None:
+        self._steps, self._active = None, False
+        for part in self._parts:
+            part.abandon()
 
     def Cancel(self) -> None:
         self._receive.Cancel()
@@ -334,6 +382,27 @@ class Prequest:
         """Release the request, waiting first for an operation still in flight."""
         self.Wait()
         self._start = None
+
+
+def complete_each(requests: Sequence[Any]) -> list[Exception | None]:
+    """Complete ``requests`` together (:meth:`Request.Waitall`: one's unpack overlaps
+    another's transfer); should one fail, complete the others one by one, so that each
+    failure stays with its own request (MPI_ERR_IN_STATUS). The failure of each, None
+    where it succeeded (the first failure goes to the first request if none kept it)."""
+    try:
+        Request.Waitall(requests)
+        return [None] * len(requests)
+    except Exception as first:  # noqa: BLE001 - which one failed: each on its own
+        failures: list[Exception | None] = []
+        for request in requests:
+            try:
+                request.Wait()
+                failures.append(None)
+            except Exception as exc:  # noqa: BLE001
+                failures.append(exc)
+        if requests and all(f is None for f in failures):
+            failures[0] = first
+        return failures
 
 
 def _block(requests: Sequence[Any], status: MPI.Status | None) -> int | None:
