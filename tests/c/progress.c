@@ -3,7 +3,8 @@
  * last rank talks to itself) exchange a vector type: Isend then a blocking plain MPI_Recv
  * of the packed doubles; Isend then MPI_Barrier; Isend then MPI_Waitall on other
  * requests; MPI_Ssend pairs; Isend then MPI_Request_free (completed in the background);
- * a ring of persistent requests over rounds. Every received
+ * one side Isend then MPI_Barrier while the other receives before its barrier; a ring of
+ * persistent requests over rounds. Every received
  * buffer's checksum is printed, so runs with and without the shim compare. With argument
  * "multiple" MPI starts with MPI_THREAD_MULTIPLE; with "device" (first argument) the
  * buffers are device memory (scripts/gpu-check). Repeats each case ROUNDS times, so the
@@ -94,6 +95,25 @@ int main(int argc, char **argv)
         MPI_Recv(in, 1, vector, peer, 10, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         MPI_Barrier(MPI_COMM_WORLD);
         printf("rank %d round %d freed %016lx\n", rank, round, checksum(in, BLOCKS * STRIDE));
+        /* one side Isend then MPI_Barrier (which tempi does not intercept), the other
+         * receives before its barrier: the send must be in MPI before the barrier */
+        fill_values(out, BLOCKS * STRIDE, base + 6);
+        fill_values(in, BLOCKS * STRIDE, -1);
+        if (rank <= peer) {
+            MPI_Isend(out, 1, vector, peer, 11, MPI_COMM_WORLD, &send);
+            if (peer == rank)
+                MPI_Recv(in, 1, vector, peer, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            MPI_Barrier(MPI_COMM_WORLD);
+            if (peer != rank)
+                MPI_Recv(in, 1, vector, peer, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        } else {
+            MPI_Recv(in, 1, vector, peer, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            MPI_Isend(out, 1, vector, peer, 11, MPI_COMM_WORLD, &send);
+            MPI_Barrier(MPI_COMM_WORLD);
+        }
+        MPI_Wait(&send, MPI_STATUS_IGNORE);
+        printf("rank %d round %d barrier-first %016lx\n", rank, round,
+               checksum(in, BLOCKS * STRIDE));
     }
     /* a ring of persistent requests, restarted each round with new contents */
     MPI_Request ring[2];
