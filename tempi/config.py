@@ -152,8 +152,9 @@ VARIABLES: tuple[Variable, ...] = (
         "TEMPI_PLANS",
         _bool,
         True,
-        "Under the interposer, run host messages of a (datatype, count) seen before in C with "
-        "the plan Python made once (0: every message through Python, as before issue 14).",
+        "Run host messages of a (datatype, count) seen before in C with the plan Python made "
+        "once, under the interposer and in tempi.Comm (0: every message through Python, as "
+        "before issue 14).",
         in_c=True,
     ),
     Variable(
