@@ -26,6 +26,7 @@ class Comm:
         self._private: MPI.Comm | None = None
         self._local: frozenset[int] | None = None
         self._handle = comm.handle  # the C engine's (tempi.comm.native)
+        self._neighbors: tuple | None = None  # sources, destinations, tags of a topology
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.comm, name)
@@ -291,7 +292,44 @@ class Comm:
         if not self._ours(sendbuf, recvbuf):
             return self.comm.Neighbor_alltoallw(sendbuf, recvbuf)
         private = self._collective_comm()
+        if self._neighbor_in_c(private, sendbuf, recvbuf):
+            return
         collectives.neighbor_alltoall(private, self.comm, sendbuf, recvbuf, True, self._local)
+
+    def _neighbor_in_c(self, private: MPI.Comm, sendbuf: Any, recvbuf: Any) -> bool:
+        """Neighbor_alltoallw of host parts that all have a plan: one engine operation per
+        part (mpi4py's own for contiguous ones) on the private communicator, with the
+        tags Python's exchange gives the same parts (collectives.exchange: one message
+        per part), so ranks that decide differently still match. False: Python's path."""
+        if not native.enabled():
+            return False
+        for spec in (sendbuf, recvbuf):
+            if not isinstance(spec, (list, tuple)) or len(spec) != 4 or spec[0] is MPI.BOTTOM:
+                return False
+        if self._neighbors is None:
+            sources, dests, tags = collectives.neighbors(self.comm)
+            tags = tags or (collectives._occurrences(dests), collectives._occurrences(sources))
+            self._neighbors = (sources, dests, tags)
+        sources, dests, (send_tags, recv_tags) = self._neighbors
+        sends = collectives._parts(sendbuf, len(dests), True)
+        recvs = collectives._parts(recvbuf, len(sources), True)
+        if not all(native.planned(p, writable=True) for p in recvs) or not all(
+            native.planned(p, writable=False) for p in sends
+        ):
+            return False
+        handle, local = private.handle, self._local
+        requests = [
+            native.irecv(private, handle, p, source, tag)
+            or engine.irecv(private, p, source, tag, local_ranks=local)
+            for p, source, tag in zip(recvs, sources, recv_tags)
+        ]
+        requests += [
+            native.isend(private, handle, p, dest, tag, 0)
+            or engine.isend(private, p, dest, tag, local_ranks=local)
+            for p, dest, tag in zip(sends, dests, send_tags)
+        ]
+        Request.Waitall(requests)
+        return True
 
     def Create_cart(
         self, dims: Any, periods: Any = None, reorder: bool = False, *, stencil: Any = None

@@ -265,3 +265,38 @@ def test_python_path_when_the_engine_is_off(
     moved = _moved(before)
     assert moved.get("engine", 0) == 0 and moved.get("host", 0) == 4, moved
     assert not native.enabled()
+
+
+@pytest.mark.mpi(min_size=1)
+@pytest.mark.parametrize("mixed", [False, True], ids=["all-in-c", "c-and-python"])
+def test_neighbor_alltoallw_parts_in_c(tempi_env, mixed):
+    """tempi.halo's 26-neighbour exchange through Neighbor_alltoallw: every part in C, or
+    (mixed) odd ranks on Python's exchange (TEMPI_PLANS=0) against even ranks in C: the
+    ghosts are the neighbours' cells either way."""
+    from tempi import halo
+
+    world = MPI.COMM_WORLD
+    plans = "0" if mixed and world.rank % 2 else "1"
+    tempi_env(TEMPI_HOST="1", TEMPI_PLANS=plans)
+    block = halo.decompose(world, 4, 1, 2)
+    sends, recvs = halo.subarrays(block)
+    graph = world.Create_dist_graph_adjacent(block.sources, block.destinations, reorder=False)
+    ours = tempi.Comm(graph)
+    ones, zeros = [1] * len(sends), [0] * len(sends)
+    expected = block.expected(np)
+    try:
+        for _ in range(2):
+            grid = halo._fresh(block, expected, np)
+            before = dict(engine.paths())
+            ours.Neighbor_alltoallw([grid, ones, zeros, sends], [grid, ones, zeros, recvs])
+            assert np.array_equal(grid, expected)
+        moved = _moved(before)
+        if plans == "1":
+            assert moved.get("engine", 0) > 0 and moved.get("batched", 0) == 0, moved
+        else:
+            assert moved.get("engine", 0) == 0 and moved.get("host", 0) > 0, moved
+    finally:
+        ours.Free()
+        graph.Free()
+        for t in sends + recvs:
+            t.Free()
