@@ -108,12 +108,6 @@ LARGE_COUNT = HERE / "c" / "large_count.c"
 
 
 @pytest.mark.skipif(MPI.Get_version()[0] < 4, reason="no MPI-4 large-count (_c) forms")
-@pytest.mark.xfail(
-    strict=True,
-    reason="tempi's Python path describes a receive of 2^31 elements by expanding every "
-    "block (MemoryError, MPI_ERR_INTERN) where the plain MPI receives the 5 sent: "
-    "tempi.datatype/tempi.comm, not the shim's C, which posts the _c forms",
-)
 def test_large_count_receive_beyond_int_max(program):
     """MPI_Irecv_c and MPI_Recv_c of 2^31 elements (INT_MAX + 1) of an accelerated type
     with 5 sent: the buffer is 8 GiB of address space of which only the message's bytes

@@ -27,7 +27,7 @@ from mpi4py import MPI
 from tempi import system
 from tempi.comm.memory import CudaSpace, HostSpace
 from tempi.comm.pools import BufferPool
-from tempi.datatype.descriptor import Descriptor, prefix
+from tempi.datatype.descriptor import Descriptor, prefix_parts
 from tempi.pack.buffers import Buffer
 
 POOL_LIMIT_B = 256 << 20
@@ -135,7 +135,8 @@ class Staging:
             where.copy(typed.ptr + origin + desc.start, self.wire.ptr + position, n)
             return
         source = self._scratch if self.path == "staged" else self.wire
-        where.unpack(prefix(desc, n), source, position, typed, origin)
+        for part, skip, shift in prefix_parts(desc, n):
+            where.unpack(part, source, position + skip, typed, origin + shift)
 
     def fence(self) -> Any:
         """A fence after the work enqueued so far."""

@@ -18,7 +18,7 @@ which is what MPI_Pack with ``incount = count`` reads.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, reduce
 from typing import Any
 
@@ -272,6 +272,28 @@ def blocks(desc: Descriptor) -> tuple[np.ndarray, np.ndarray]:
         offsets = (shifts[:, None] + offsets[None, :]).ravel()
         lengths = np.tile(lengths, count)
     return offsets, lengths
+
+
+def prefix_parts(desc: Descriptor, nbytes: int) -> list[tuple[Descriptor, int, int]]:
+    """The layout of the first ``nbytes`` packed bytes of ``desc`` (a short receive fills
+    only those) as parts ``(descriptor, packed offset, typed shift)``. The whole
+    repetitions of the outermost level stay one strided part and only the partial one
+    recurses, so a receive of 2^31 elements that gets 5 costs its levels, not 2^31 blocks."""
+    if nbytes >= desc.nbytes:
+        return [(desc, 0, 0)]
+    if nbytes <= 0:
+        return []
+    if not desc.counts:
+        return [(prefix(desc, nbytes), 0, 0)]
+    inner = replace(desc, counts=desc.counts[:-1], strides=desc.strides[:-1])
+    full, rest = divmod(nbytes, inner.nbytes)
+    parts = []
+    if full:
+        parts.append((replace(desc, counts=desc.counts[:-1] + (full,)), 0, 0))
+    shift = full * desc.strides[-1]
+    skip = full * inner.nbytes
+    parts += [(d, p + skip, t + shift) for d, p, t in prefix_parts(inner, rest)]
+    return parts
 
 
 def prefix(desc: Descriptor, nbytes: int) -> Descriptor:

@@ -15,7 +15,7 @@ from tempi.comm.strategy import (
     datatype_strategy,
     host_strategy,
 )
-from tempi.datatype.descriptor import StridedBlock, blocks, prefix
+from tempi.datatype.descriptor import BlockList, StridedBlock, blocks, prefix, prefix_parts
 from tempi.pack.buffers import as_buffer
 
 VECTOR = StridedBlock(0, 8, (64,), (512,), 512, 0, 32768)
@@ -107,6 +107,42 @@ def test_prefix_of_a_type_matches_fewer_elements():
         assert np.array_equal(np.concatenate(blocks(short)), np.concatenate(blocks(full)))
     finally:
         dt.Free()
+
+
+def _bytes_of(parts) -> np.ndarray:
+    """Typed offset of every packed byte of ``parts``, in packed order."""
+    found, at = [], 0
+    for desc, skip, shift in parts:
+        assert skip == at  # the parts follow each other in the packed stream
+        offsets, lengths = blocks(desc)
+        found += [o + shift + np.arange(n) for o, n in zip(offsets, lengths)]
+        at += desc.nbytes
+    return np.concatenate(found) if found else np.zeros(0, np.int64)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_prefix_parts_are_the_first_bytes(seed):
+    """Every prefix of a random multi-level layout, as parts, names exactly the first
+    bytes of the flattened layout, in order."""
+    rng = np.random.default_rng(seed)
+    levels = int(rng.integers(1, 4))
+    counts = tuple(int(c) for c in rng.integers(2, 5, levels))
+    strides = tuple(int(s) for s in rng.integers(-64, 64, levels))
+    if seed % 2:
+        desc = StridedBlock(int(rng.integers(0, 8)), int(rng.integers(1, 6)), counts, strides)
+    else:
+        lengths = rng.integers(1, 5, 3)
+        desc = BlockList(np.array([0, 9, 20]), lengths, counts, strides)
+    everything = _bytes_of([(desc, 0, 0)])
+    for nbytes in range(desc.nbytes + 1):
+        assert np.array_equal(_bytes_of(prefix_parts(desc, nbytes)), everything[:nbytes])
+
+
+def test_prefix_parts_of_a_huge_count_stay_small():
+    """A receive of 2^31 elements that gets 5: a few parts, never 2^31 blocks."""
+    desc = StridedBlock(0, 1, (2, 2**31), (2, 4))
+    parts = prefix_parts(desc, 10)
+    assert len(parts) <= 3 and sum(d.nbytes for d, _, _ in parts) == 10
 
 
 def test_host_strategy_system_or_packed(tempi_env, tmp_path):
