@@ -551,7 +551,7 @@ int tempi_i_engine_irecv(void *buf, int64_t count, MPI_Datatype datatype, int so
 }
 
 /* The operation's MPI request has completed with status st: unpack a receive, report as
- * tempi_py_wait does (nbytes -1 for a send, -2 if cancelled), retire a one-shot slot. */
+ * tempi_py_wait does (nbytes TEMPI_I_SENT for a send, TEMPI_I_CANCELLED if cancelled), retire a one-shot slot. */
 static int tempi_i_op_done(struct tempi_i_op *op, MPI_Status *st, int *source, int *tag,
                            int64_t *nbytes)
 {
@@ -559,9 +559,9 @@ static int tempi_i_op_done(struct tempi_i_op *op, MPI_Status *st, int *source, i
     PMPI_Test_cancelled(st, &cancelled);
     op->active = op->completed = 0;
     if (cancelled) {
-        *nbytes = -2;
+        *nbytes = TEMPI_I_CANCELLED;
     } else if (!op->recv) {
-        *nbytes = -1;
+        *nbytes = TEMPI_I_SENT;
     } else {
         int got = 0;
         PMPI_Get_count(st, MPI_BYTE, &got);
@@ -687,7 +687,7 @@ int tempi_i_op_ready(int id, int *source, int *tag, int64_t *nbytes)
     PMPI_Test_cancelled(&st, &cancelled);
     PMPI_Get_count(&st, MPI_BYTE, &got);
     *source = st.MPI_SOURCE, *tag = st.MPI_TAG;
-    *nbytes = cancelled ? -2 : op->recv ? got : -1;
+    *nbytes = cancelled ? TEMPI_I_CANCELLED : op->recv ? got : TEMPI_I_SENT;
     return TEMPI_I_OK;
 }
 

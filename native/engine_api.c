@@ -9,7 +9,7 @@
  *   tempi_engine_send/_recv: 0 done, -1 no run (not aligned to the plan's word: Python's
  *     path takes the message), else the MPI error code;
  *   tempi_engine_start: the operation's id (> 0), 0 no run, -(MPI error code) on failure;
- *   tempi_engine_wait/_test/_landed: the received bytes (>= 0), -1 a send, -2 cancelled,
+ *   tempi_engine_wait/_test/_landed: the received bytes (>= 0), TEMPI_I_SENT (-1) a send, TEMPI_I_CANCELLED (-2),
  *     TEMPI_ENGINE_PENDING (test: not done), TEMPI_ENGINE_FAILED - code on failure; the
  *     source and tag of the last one this thread completed in tempi_engine_last(0/1). */
 #include <stdint.h>
@@ -101,7 +101,7 @@ static int64_t tempi_i_api_report(int rc, intptr_t status, int source, int tag, 
             st->MPI_SOURCE = source, st->MPI_TAG = tag;
             PMPI_Status_set_elements(st, MPI_BYTE, (int)nbytes);
         }
-        PMPI_Status_set_cancelled(st, nbytes == -2);
+        PMPI_Status_set_cancelled(st, nbytes == TEMPI_I_CANCELLED);
     }
     return nbytes;
 }
@@ -109,7 +109,7 @@ static int64_t tempi_i_api_report(int rc, intptr_t status, int source, int tag, 
 int64_t tempi_engine_wait(int id, intptr_t status)
 {
     int source = MPI_ANY_SOURCE, tag = MPI_ANY_TAG;
-    int64_t nbytes = -1;
+    int64_t nbytes = TEMPI_I_SENT;
     int rc = tempi_i_op_wait(id, &source, &tag, &nbytes);
     return tempi_i_api_report(rc, status, source, tag, nbytes);
 }
@@ -117,7 +117,7 @@ int64_t tempi_engine_wait(int id, intptr_t status)
 int64_t tempi_engine_test(int id, intptr_t status)
 {
     int source = MPI_ANY_SOURCE, tag = MPI_ANY_TAG, flag = 0;
-    int64_t nbytes = -1;
+    int64_t nbytes = TEMPI_I_SENT;
     int rc = tempi_i_op_test(id, &flag, &source, &tag, &nbytes);
     if (rc == TEMPI_I_OK && !flag)
         return TEMPI_ENGINE_PENDING;
@@ -129,7 +129,7 @@ int64_t tempi_engine_test(int id, intptr_t status)
 int64_t tempi_engine_landed(int id, intptr_t landed, intptr_t status)
 {
     int source = MPI_ANY_SOURCE, tag = MPI_ANY_TAG;
-    int64_t nbytes = -1;
+    int64_t nbytes = TEMPI_I_SENT;
     int rc = tempi_i_op_landed(id, (MPI_Status *)landed, &source, &tag, &nbytes);
     return tempi_i_api_report(rc, status, source, tag, nbytes);
 }

@@ -604,9 +604,9 @@ static int tempi_i_dfinish(struct tempi_i_dop *op, int *source, int *tag, int64_
     if (!cancelled && err == MPI_SUCCESS)
         PMPI_Test_cancelled(&op->status, &cancelled);
     if (cancelled) {
-        *nbytes = -2;
+        *nbytes = TEMPI_I_CANCELLED;
     } else if (!op->recv) {
-        *nbytes = -1;
+        *nbytes = TEMPI_I_SENT;
     } else if (err == MPI_SUCCESS) {
         PMPI_Get_count(&op->status, MPI_BYTE, &got);
         *source = op->status.MPI_SOURCE, *tag = op->status.MPI_TAG, *nbytes = got;
@@ -691,7 +691,7 @@ int tempi_i_device_ready(int id, int *source, int *tag, int64_t *nbytes)
                 PMPI_Test_cancelled(&op->status, &cancelled);
             PMPI_Get_count(&op->status, MPI_BYTE, &got);
             *source = op->status.MPI_SOURCE, *tag = op->status.MPI_TAG;
-            *nbytes = cancelled ? -2 : op->recv ? got : -1;
+            *nbytes = cancelled ? TEMPI_I_CANCELLED : op->recv ? got : TEMPI_I_SENT;
             rc = TEMPI_I_OK;
         }
     }

@@ -119,12 +119,13 @@ int tempi_i_adopt(int rc, int id, int persistent, MPI_Comm comm, MPI_Request *re
     return rc;
 }
 
-/* nbytes: -1 for a send (its status stays as the system MPI left it), -2 if cancelled. */
+/* nbytes: TEMPI_I_SENT for a send (its status stays as the system MPI left it),
+ * TEMPI_I_CANCELLED if cancelled (both from tempi/shim/spec.py). */
 static void tempi_i_fill_status(MPI_Status *status, int source, int tag, int64_t nbytes)
 {
-    if (status == MPI_STATUS_IGNORE || nbytes == -1)
+    if (status == MPI_STATUS_IGNORE || nbytes == TEMPI_I_SENT)
         return;
-    if (nbytes == -2) {
+    if (nbytes == TEMPI_I_CANCELLED) {
         status->MPI_ERROR = MPI_SUCCESS;
         MPI_Status_set_elements_x(status, MPI_BYTE, 0);
         PMPI_Status_set_cancelled(status, 1);
@@ -155,7 +156,7 @@ int tempi_i_wait_entry(MPI_Request *request, int entry, MPI_Status *status)
         return MPI_SUCCESS;
     }
     int source = 0, tag = 0;
-    int64_t nbytes = -1;
+    int64_t nbytes = TEMPI_I_SENT;
     tempi_i_finish(request, entry);
     tempi_i_quiet_t quiet;
     tempi_i_quiet(tempi_i_comm_of(entry), &quiet);
@@ -177,7 +178,7 @@ static int tempi_i_test_entry(MPI_Request *request, int entry, int *flag, MPI_St
         return MPI_SUCCESS;
     }
     int source = 0, tag = 0;
-    int64_t nbytes = -1;
+    int64_t nbytes = TEMPI_I_SENT;
     tempi_i_quiet_t quiet;
     tempi_i_quiet(tempi_i_comm_of(entry), &quiet);
     tempi_i_inside = 1;
@@ -396,7 +397,7 @@ static int tempi_i_request_ready(int entry, int *flag, MPI_Status *status)
         return MPI_SUCCESS;
     }
     int source = 0, tag = 0;
-    int64_t nbytes = -1;
+    int64_t nbytes = TEMPI_I_SENT;
     tempi_i_quiet_t quiet;
     tempi_i_quiet(tempi_i_comm_of(entry), &quiet);
     tempi_i_inside = 1;

@@ -82,7 +82,7 @@ def test_native_defines_no_entry_point_and_no_shared_constant():
 
 def test_python_reads_the_constants_of_the_spec(shim):
     header = (shim.parent / generate.HEADER).read_text()
-    values = dict(re.findall(r"#define (TEMPI_I_\w+) (\d+)", header))
+    values = dict(re.findall(r"#define (TEMPI_I_\w+) (-?\d+)", header))
     assert {k: int(v) for k, v in values.items()} == spec.constants()
     assert (callbacks.OK, callbacks.PASS, callbacks.FAILED, callbacks.ERROR) == (
         int(values["TEMPI_I_OK"]),

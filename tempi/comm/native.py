@@ -37,6 +37,7 @@ from tempi import config
 from tempi.comm.requests import Request
 from tempi.datatype import cache as descriptors
 from tempi.log import get_logger
+from tempi.shim import spec
 
 log = get_logger("comm")
 
@@ -311,7 +312,7 @@ def _check(result: int) -> int:
 
 
 def wait(op: int, status: Any) -> int:
-    """Complete operation ``op``: received bytes, -1 a send, -2 cancelled."""
+    """Complete operation ``op``: received bytes, spec.SENT a send, spec.CANCELLED."""
     where = MPI._addressof(status) if status is not None else 0
     return _check(_lib.tempi_engine_wait(op, where))
 
@@ -354,7 +355,7 @@ class NativeRequest(Request):
         """The operation is over in C with ``result`` (raises its error)."""
         self._steps = self._mpi = None
         _check(result)
-        if result == -2:
+        if result == spec.CANCELLED:
             self._cancelled = True
         elif result >= 0:
             self._result = (_lib.tempi_engine_last(0), _lib.tempi_engine_last(1), result)

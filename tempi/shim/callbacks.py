@@ -17,7 +17,10 @@ import threading
 from collections import Counter
 from typing import Any
 
-from tempi.shim import plans  # light: imports numba only when a plan is made
+from tempi.shim import (
+    plans,  # light: imports numba only when a plan is made
+    spec,
+)
 from tempi.shim.spec import COLLECTIVE_KINDS, ERROR, FAILED, OK, PASS, SEND_MODES
 from tempi.topology import shim as topology_shim  # light: imports MPI only when called
 
@@ -350,13 +353,14 @@ def start(rid: int) -> int:
 
 
 def _report(started: Any, source: Any, tag: Any, nbytes: Any) -> None:
-    """A receive's source, tag and bytes; ``nbytes`` -1 for a send, -2 when cancelled."""
+    """A receive's source, tag and bytes; ``nbytes`` SENT for a send, CANCELLED when
+    cancelled (:mod:`tempi.shim.spec`)."""
     if started.cancelled:
-        nbytes[0] = -2
+        nbytes[0] = spec.CANCELLED
     elif started.result is not None:
         source[0], tag[0], nbytes[0] = started.result
     else:
-        nbytes[0] = -1
+        nbytes[0] = spec.SENT
 
 
 def _progress_detached() -> None:

@@ -50,6 +50,10 @@ SEND_MODES = {
 one. A ready send is a standard one (MPI 4.1, 3.4); a buffered one posts tempi's packed
 bytes with MPI_Ibsend."""
 
+SENT, CANCELLED = -1, -2
+"""What a completed operation reports in place of its received byte count: a send (its
+status stays as the system MPI left it), or a cancelled operation."""
+
 TOPOLOGY_KINDS = ("CART", "ADJACENT", "GRAPH")
 """The ``kind`` of ``tempi_py_topology``, numbered in this order."""
 
@@ -57,6 +61,7 @@ TOPOLOGY_KINDS = ("CART", "ADJACENT", "GRAPH")
 def constants() -> dict[str, int]:
     """Every shared constant by its C name (``TEMPI_I_...``)."""
     named = {"OK": OK, "PASS": PASS, "FAILED": FAILED, "ERROR": ERROR}
+    named.update({"SENT": SENT, "CANCELLED": CANCELLED})
     named.update({kind: n for n, kind in enumerate(COLLECTIVE_KINDS)})
     named.update({mode.upper(): n for n, mode in enumerate(SEND_MODES)})
     named.update({f"TOPO_{kind}": n for n, kind in enumerate(TOPOLOGY_KINDS)})
