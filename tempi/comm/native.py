@@ -181,7 +181,7 @@ def _plan(datatype: MPI.Datatype, handle: int, count: int) -> tuple:
         entry = (desc, 0, 0, 0, None, None)
     else:
         # the arguments' array lives while this entry does (plans' own may be forgotten)
-        args = plans._alive.get((datatype.py2f(), count), (None, None))[1]
+        args = plans.arguments_of(datatype.py2f(), count)
         entry = (desc, ctypes.addressof(plan), whole.data_lb, whole.data_ub, plan, args)
     if len(_plans) > 4096:  # freed types' entries: drop them all, the live ones plan again
         _plans.clear()

@@ -261,6 +261,13 @@ def make_device(
     )
 
 
+def arguments_of(ftype: int, count: int) -> np.ndarray | None:
+    """The argument array of the host plan of (``ftype``, ``count``), for a holder of the
+    plan that must keep it alive after :func:`forget` (``tempi.Comm``'s plan cache)."""
+    known = _alive.get((ftype, count))
+    return None if known is None else known[1]
+
+
 def forget(ftype: int) -> None:
     """Drop the arguments of every plan of ``ftype`` (C has evicted the plans first)."""
     for key in [k for k in _alive if k[0] == ftype]:
