@@ -802,3 +802,10 @@ int tempi_i_op_landed(int id, MPI_Status *st, int *source, int *tag, int64_t *nb
         op->request = MPI_REQUEST_NULL; /* the MPI freed it when it completed */
     return tempi_i_op_done(op, st, source, tag, nbytes);
 }
+
+/* The operation's MPI request failed with err inside another call (an MPI_Waitall over
+ * many, which freed it): the operation is over. */
+int tempi_i_op_lost(int id, int err)
+{
+    return tempi_i_op_failed(tempi_i_op_of(id), err);
+}

@@ -55,6 +55,8 @@ TEMPI_I_HIDDEN void tempi_i_op_abandon(int id);
 TEMPI_I_HIDDEN MPI_Request tempi_i_op_request(int id);
 TEMPI_I_HIDDEN int tempi_i_op_landed(int id, MPI_Status *st, int *source, int *tag,
                                      int64_t *nbytes);
+/* ... or failed with err in such a call: the operation is over (tempi_i_op_failed). */
+TEMPI_I_HIDDEN int tempi_i_op_lost(int id, int err);
 
 /* ---- device memory (native/engine_device.c) -------------------------------------------
  * The same calls for device buffers, with device plans (tempi_i_plan_for_device); the

@@ -13,6 +13,7 @@
  *     TEMPI_ENGINE_PENDING (test: not done), TEMPI_ENGINE_FAILED - code on failure; the
  *     source and tag of the last one this thread completed in tempi_engine_last(0/1). */
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <mpi.h>
 
@@ -159,4 +160,107 @@ int tempi_engine_cancel(int id)
 void tempi_engine_free(int id)
 {
     tempi_i_op_request_free(id);
+}
+
+/* One batched exchange (tempi.Comm's Neighbor_alltoallw): parts [0, nrecv) are receives,
+ * [nrecv, nrecv + nsend) sends. Part k: plans[k] a plan's address, or 0 for the system
+ * MPI's own call with the user's datatype types[k] and counts[k] (contiguous parts, the
+ * model's `system` pick, and a planned part whose buffer is not aligned to its plan's
+ * word); its data at (recvbase or sendbase) + offsets[k]; peers[k], tags[k] on comm.
+ * Every receive is posted, then every send, all are completed (receives unpacked), and
+ * the first MPI error code is returned (0: all done): a part that could not be posted is
+ * skipped, but every part that was is completed, so no peer waits for this rank's others. */
+#define TEMPI_I_TYPE(h) ((MPI_Datatype)(h))
+
+static __thread MPI_Request *tempi_i_x_requests;
+static __thread MPI_Status *tempi_i_x_statuses;
+static __thread int *tempi_i_x_ids;
+static __thread int tempi_i_x_room;
+
+static int tempi_i_x_reserve(int n)
+{
+    if (n <= tempi_i_x_room)
+        return 1;
+    MPI_Request *requests = realloc(tempi_i_x_requests, sizeof(MPI_Request) * (size_t)n);
+    if (requests)
+        tempi_i_x_requests = requests;
+    MPI_Status *statuses = realloc(tempi_i_x_statuses, sizeof(MPI_Status) * (size_t)n);
+    if (statuses)
+        tempi_i_x_statuses = statuses;
+    int *ids = realloc(tempi_i_x_ids, sizeof(int) * (size_t)n);
+    if (ids)
+        tempi_i_x_ids = ids;
+    if (!requests || !statuses || !ids)
+        return 0;
+    tempi_i_x_room = n;
+    return 1;
+}
+
+int tempi_engine_exchange(int nrecv, int nsend, const intptr_t *plans, const intptr_t *offsets,
+                          const int *counts, const uintptr_t *types, const int *peers,
+                          const int *tags, void *recvbase, const void *sendbase, uintptr_t comm)
+{
+    int n = nrecv + nsend, first = MPI_SUCCESS, ran = 0;
+    if (n <= 0)
+        return MPI_SUCCESS;
+    if (!tempi_i_x_reserve(n))
+        return MPI_ERR_NO_MEM;
+    MPI_Request *requests = tempi_i_x_requests;
+    MPI_Status *statuses = tempi_i_x_statuses;
+    int *ids = tempi_i_x_ids;
+    MPI_Comm c = TEMPI_I_COMM(comm);
+    for (int k = 0; k < n; ++k) {
+        int recv = k < nrecv, err = MPI_SUCCESS;
+        char *buf = (recv ? (char *)recvbase : (char *)sendbase) + offsets[k];
+        ids[k] = 0, requests[k] = MPI_REQUEST_NULL;
+        if (plans[k]) {
+            int rc = tempi_i_engine_start_op(TEMPI_I_PLAN(plans[k]), buf, peers[k], tags[k], c,
+                                             TEMPI_I_STANDARD, recv, 0, &ids[k]);
+            if (rc == TEMPI_I_OK) {
+                requests[k] = tempi_i_op_request(ids[k]);
+                ++ran;
+                continue;
+            }
+            ids[k] = 0;
+            if (rc != TEMPI_I_PASS) {
+                if (first == MPI_SUCCESS)
+                    first = tempi_i_error(rc);
+                continue;
+            }
+        }
+        if (recv)
+            err = PMPI_Irecv(buf, counts[k], TEMPI_I_TYPE(types[k]), peers[k], tags[k], c,
+                             &requests[k]);
+        else
+            err = PMPI_Isend(buf, counts[k], TEMPI_I_TYPE(types[k]), peers[k], tags[k], c,
+                             &requests[k]);
+        if (err != MPI_SUCCESS) {
+            requests[k] = MPI_REQUEST_NULL;
+            if (first == MPI_SUCCESS)
+                first = err;
+        }
+    }
+    int all = PMPI_Waitall(n, requests, statuses);
+    for (int k = 0; k < n; ++k) {
+        int err = all == MPI_SUCCESS ? MPI_SUCCESS
+                  : all == MPI_ERR_IN_STATUS ? statuses[k].MPI_ERROR
+                                             : all;
+        int source, tag, rc = TEMPI_I_OK;
+        int64_t nbytes;
+        if (ids[k]) {
+            if (err == MPI_SUCCESS)
+                rc = tempi_i_op_landed(ids[k], &statuses[k], &source, &tag, &nbytes);
+            else if (err == MPI_ERR_PENDING) /* not completed: complete it now */
+                rc = tempi_i_op_wait(ids[k], &source, &tag, &nbytes);
+            else
+                rc = tempi_i_op_lost(ids[k], err);
+            err = rc == TEMPI_I_OK ? MPI_SUCCESS : tempi_i_error(rc);
+        } else if (err == MPI_ERR_PENDING && requests[k] != MPI_REQUEST_NULL) {
+            err = PMPI_Wait(&requests[k], MPI_STATUS_IGNORE);
+        }
+        if (err != MPI_SUCCESS && first == MPI_SUCCESS)
+            first = err;
+    }
+    __atomic_fetch_add(&tempi_i_api_runs, ran, __ATOMIC_RELAXED);
+    return first;
 }

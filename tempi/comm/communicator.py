@@ -27,6 +27,7 @@ class Comm:
         self._local: frozenset[int] | None = None
         self._handle = comm.handle  # the C engine's (tempi.comm.native)
         self._neighbors: tuple | None = None  # sources, destinations, tags of a topology
+        self._exchanges: dict = {}  # Neighbor_alltoallw's C arrays (native.exchange)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.comm, name)
@@ -297,10 +298,12 @@ class Comm:
         collectives.neighbor_alltoall(private, self.comm, sendbuf, recvbuf, True, self._local)
 
     def _neighbor_in_c(self, private: MPI.Comm, sendbuf: Any, recvbuf: Any) -> bool:
-        """Neighbor_alltoallw of host parts that all have a plan: one engine operation per
-        part (mpi4py's own for contiguous ones) on the private communicator, with the
-        tags Python's exchange gives the same parts (collectives.exchange: one message
-        per part), so ranks that decide differently still match. False: Python's path."""
+        """Neighbor_alltoallw of host parts that all have a plan (or go to the MPI as they
+        are: contiguous, strategy ``system``) as one call of the C engine
+        (:func:`tempi.comm.native.exchange`, its arrays cached per distinct exchange) on the
+        private communicator, with the tags Python's exchange gives the same parts
+        (collectives.exchange: one message per part), so ranks that decide differently
+        still match. False: Python's path."""
         if not native.enabled():
             return False
         for spec in (sendbuf, recvbuf):
@@ -311,25 +314,16 @@ class Comm:
             tags = tags or (collectives._occurrences(dests), collectives._occurrences(sources))
             self._neighbors = (sources, dests, tags)
         sources, dests, (send_tags, recv_tags) = self._neighbors
-        sends = collectives._parts(sendbuf, len(dests), True)
-        recvs = collectives._parts(recvbuf, len(sources), True)
-        if not all(native.planned(p, writable=True) for p in recvs) or not all(
-            native.planned(p, writable=False) for p in sends
-        ):
-            return False
-        handle, local = private.handle, self._local
-        requests = [
-            native.irecv(private, handle, p, source, tag)
-            or engine.irecv(private, p, source, tag, local_ranks=local)
-            for p, source, tag in zip(recvs, sources, recv_tags)
-        ]
-        requests += [
-            native.isend(private, handle, p, dest, tag, 0)
-            or engine.isend(private, p, dest, tag, local_ranks=local)
-            for p, dest, tag in zip(sends, dests, send_tags)
-        ]
-        Request.Waitall(requests)
-        return True
+        return native.exchange(
+            self._exchanges,
+            private.handle,
+            sendbuf,
+            recvbuf,
+            dests,
+            sources,
+            send_tags,
+            recv_tags,
+        )
 
     def Create_cart(
         self, dims: Any, periods: Any = None, reorder: bool = False, *, stencil: Any = None

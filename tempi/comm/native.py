@@ -27,6 +27,7 @@ type is freed, so a re-used handle is planned again.
 from __future__ import annotations
 
 import ctypes
+import operator
 import os
 import threading
 from typing import Any
@@ -58,6 +59,9 @@ uintptr_t tempi_engine_request(int id);
 int tempi_engine_restart(int id);
 int tempi_engine_cancel(int id);
 void tempi_engine_free(int id);
+int tempi_engine_exchange(int nrecv, int nsend, const intptr_t *plans, const intptr_t *offsets,
+                          const int *counts, const uintptr_t *types, const int *peers,
+                          const int *tags, void *recvbase, const void *sendbase, uintptr_t comm);
 """
 """The C API of ``native/engine_api.c`` (its comment says what the results mean)."""
 
@@ -409,6 +413,118 @@ class NativeRequest(Request):
             self._steps = None
             _lib.tempi_engine_free(self._op)
         self._active = False
+
+
+_handle_of = operator.attrgetter("handle")
+_is = operator.is_
+
+
+def exchange(
+    cache: dict,
+    handle: int,
+    sendspec: Any,
+    recvspec: Any,
+    dests: list[int],
+    sources: list[int],
+    send_tags: list[int],
+    recv_tags: list[int],
+) -> bool:
+    """Neighbor_alltoallw's ``[buf, counts, displs, datatypes]`` specs (displacements in
+    bytes) as one call of the engine (``tempi_engine_exchange``) on the communicator
+    ``handle``: planned parts run as engine operations, contiguous and ``system`` ones as
+    the MPI's own calls with the user's type. The call's arrays are built once per
+    distinct exchange and kept in ``cache`` (the caller's, one per communicator): its key is
+    the buffers' lengths and every part's count, displacement and datatype handle (the
+    arrays hold offsets from the buffers, so another buffer of the same length reuses
+    them), and an entry holds only while every one of its datatypes keeps its descriptor
+    (a freed type's is evicted: the exchange is planned again). False, with nothing sent:
+    some part is not the engine's (Python's path takes the exchange)."""
+    if config._current is not _config and not enabled() or not _on:
+        return False
+    sbuf, scounts, sdispls, stypes = sendspec
+    rbuf, rcounts, rdispls, rtypes = recvspec
+    if sbuf is _BOTTOM or rbuf is _BOTTOM:
+        return False
+    try:
+        rview = _from_buffer(_bytes, rbuf, True)
+        sview = rview if sbuf is rbuf else _from_buffer(_bytes, sbuf, False)
+        if isinstance(stypes, _Datatype):
+            stypes = [stypes] * len(dests)
+        if isinstance(rtypes, _Datatype):
+            rtypes = [rtypes] * len(sources)
+        shandles = tuple(map(_handle_of, stypes))
+        rhandles = tuple(map(_handle_of, rtypes))
+        key = (
+            len(rview),
+            len(sview),
+            tuple(rcounts),
+            tuple(rdispls),
+            rhandles,
+            tuple(scounts),
+            tuple(sdispls),
+            shandles,
+        )
+    except Exception:  # noqa: BLE001 -- not host buffers cffi can read, not datatypes
+        return False
+    entry = cache.get(key)
+    if entry is None or not all(map(_is, map(descriptors._descriptors.get, entry[0]), entry[1])):
+        entry = _exchange_arrays(key, rtypes, stypes, sources, dests, recv_tags, send_tags)
+        if entry is None:
+            return False
+        if len(cache) > 64:
+            cache.clear()
+        cache[key] = entry
+    rc = _lib.tempi_engine_exchange(*entry[2], rview, sview, handle)
+    if rc:
+        _raise(rc)
+    return True
+
+
+def _exchange_arrays(
+    key: tuple, rtypes: Any, stypes: Any, sources: Any, dests: Any, rtags: Any, stags: Any
+) -> tuple | None:
+    """(datatype handles, their descriptors, the engine call's leading arguments, the plan
+    entries that keep the plans alive) for ``exchange``; None: a part is not the engine's."""
+    rlen, slen, rcounts, rdispls, _, scounts, sdispls, _ = key
+    if not (len(rcounts) == len(rdispls) == len(rtypes) == len(sources) == len(rtags)):
+        return None
+    if not (len(scounts) == len(sdispls) == len(stypes) == len(dests) == len(stags)):
+        return None
+    plans, offsets, counts, types, kept = [], [], [], [], []
+    seen: dict[int, Any] = {}
+    sides = ((rcounts, rdispls, rtypes, rlen), (scounts, sdispls, stypes, slen))
+    for part_counts, displs, datatypes, length in sides:
+        for count, displ, datatype in zip(part_counts, displs, datatypes):
+            if type(count) is not int or type(displ) is not int or displ < 0:
+                return None
+            if not isinstance(datatype, _Datatype):
+                return None
+            handle = datatype.handle
+            entry = _plans.get((handle, count))
+            if entry is None or descriptors._descriptors.get(handle) is not entry[0]:
+                entry = _plan(datatype, handle, count)
+            if not entry[1] or entry[2] < 0 or displ + entry[3] > length:
+                return None
+            seen[handle] = entry[0]
+            plans.append(0 if entry[1] == SYSTEM else entry[1])
+            offsets.append(displ)
+            counts.append(count)
+            types.append(handle)
+            kept.append(entry)
+    if any(count > 0x7FFFFFFF for count in counts):
+        return None
+    new = _ffi.new
+    call = (
+        len(rcounts),
+        len(scounts),
+        new("intptr_t[]", plans),
+        new("intptr_t[]", offsets),
+        new("int[]", counts),
+        new("uintptr_t[]", types),
+        new("int[]", list(sources) + list(dests)),
+        new("int[]", list(rtags) + list(stags)),
+    )
+    return (list(seen), list(seen.values()), call, kept)
 
 
 def debug_state() -> dict[str, Any]:

@@ -300,3 +300,190 @@ def test_neighbor_alltoallw_parts_in_c(tempi_env, mixed):
         graph.Free()
         for t in sends + recvs:
             t.Free()
+
+
+class _Counting:
+    """The engine's library with its calls counted (by name), everything else as it is."""
+
+    def __init__(self, lib):
+        self._real, self.calls = lib, {}
+
+    def __getattr__(self, name):
+        real = getattr(self._real, name)
+
+        def counted(*args):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return real(*args)
+
+        return counted
+
+
+def _layout(kinds):
+    """Buffers and specs for Neighbor_alltoallw: one part per (datatype, count) of
+    ``kinds``, each at its own byte displacement (receive parts apart from send parts'
+    regions, 64 bytes of gap between parts)."""
+    displs, at = [], 0
+    for datatype, count in kinds:
+        displs.append(at)
+        at += datatype.Get_extent()[1] * count + 64
+    return displs, at
+
+
+def _alltoallw_matches_mpi4py(topo, ours, kinds, salt, counting, layout=None):
+    """One exchange through tempi.Comm and the same one through mpi4py: the same bytes
+    land; the send buffer is untouched; one engine call did it. The engine counter's move.
+    ``layout``: (displacements, buffer bytes), by default from the parts' extents."""
+    types = [t for t, _ in kinds]
+    counts = [c for _, c in kinds]
+    displs, nbytes = layout or _layout(kinds)
+    rank = MPI.COMM_WORLD.rank
+    sent = np.random.default_rng([rank, salt]).integers(0, 256, nbytes, dtype=np.uint8)
+    keep = sent.copy()
+    mine = np.full(nbytes, 0xEE, np.uint8)
+    oracle = mine.copy()
+    topo.Neighbor_alltoallw([sent, counts, displs, types], [oracle, counts, displs, types])
+    before = dict(engine.paths())
+    calls = dict(counting.calls)
+    ours.Neighbor_alltoallw([sent, counts, displs, types], [mine, counts, displs, types])
+    moved = _moved(before)
+    assert np.array_equal(mine, oracle)
+    assert np.array_equal(sent, keep), "send buffer changed"
+    assert (
+        counting.calls.get("tempi_engine_exchange", 0) == calls.get("tempi_engine_exchange", 0) + 1
+    )
+    assert counting.calls.get("tempi_engine_start", 0) == calls.get("tempi_engine_start", 0)
+    assert moved.get("host", 0) == 0 and moved.get("batched", 0) == 0, moved
+    return moved.get("engine", 0)
+
+
+def _planned_parts(kinds):
+    """How many parts of ``kinds`` (sent and received) the engine runs with a plan (the
+    others go to the MPI with the user's type)."""
+    buf = np.zeros(1 << 16, np.uint8)
+    return 2 * sum(native._find([buf, c, t], False)[0] != native.SYSTEM for t, c in kinds)
+
+
+@pytest.fixture
+def counting(monkeypatch, tempi_env):
+    tempi_env(TEMPI_HOST="1")
+    assert native.enabled()
+    lib = _Counting(native._lib)
+    monkeypatch.setattr(native, "_lib", lib)
+    return lib
+
+
+@pytest.mark.mpi(min_size=1)
+def test_neighbor_alltoallw_one_call_on_a_periodic_cart(counting):
+    """A periodic 2-D Cartesian communicator (at 1 or 2 ranks per dimension the same rank
+    is both neighbours: tags by slot keep them apart), planned vector parts and
+    contiguous ones: mpi4py's bytes, one engine call per exchange, the cached arrays
+    reused, every planned part counted as run in C."""
+    world = MPI.COMM_WORLD
+    dims = MPI.Compute_dims(world.size, 2)
+    cart = world.Create_cart(dims, periods=[True, True])
+    wide = MPI.DOUBLE.Create_vector(64, 1, 4).Commit()
+    short = MPI.DOUBLE.Create_vector(3, 2, 5).Commit()
+    kinds = [(wide, 2), (wide, 2), (MPI.DOUBLE, 5), (MPI.DOUBLE, 5)]
+    ours = tempi.Comm(cart)
+    try:
+        planned = _planned_parts(kinds)
+        assert planned > 0
+        for salt in range(3):
+            assert _alltoallw_matches_mpi4py(cart, ours, kinds, salt, counting) == planned
+        assert len(ours._exchanges) == 1
+        kinds = [(short, 3), (short, 3), (wide, 1), (wide, 1)]  # another exchange
+        planned = _planned_parts(kinds)
+        for salt in range(2):
+            assert _alltoallw_matches_mpi4py(cart, ours, kinds, salt, counting) == planned
+        assert len(ours._exchanges) == 2
+    finally:
+        ours.Free()
+        cart.Free()
+        wide.Free()
+        short.Free()
+
+
+@pytest.mark.mpi(min_size=1)
+def test_neighbor_alltoallw_one_call_with_repeated_neighbours(counting):
+    """A distributed graph that sends twice to the right and once to the left (receiving
+    twice from the left, once from the right): the k-th part between two ranks matches
+    the k-th, as Python's exchange tags them; mpi4py's bytes."""
+    world = MPI.COMM_WORLD
+    right, left = (world.rank + 1) % world.size, (world.rank - 1) % world.size
+    graph = world.Create_dist_graph_adjacent([left, left, right], [right, right, left])
+    wide = MPI.DOUBLE.Create_vector(64, 1, 4).Commit()
+    other = MPI.INT.Create_vector(40, 3, 7).Commit()
+    kinds = [(wide, 2), (MPI.DOUBLE, 5), (other, 1)]
+    ours = tempi.Comm(graph)
+    try:
+        planned = _planned_parts(kinds)
+        assert planned > 0
+        for salt in range(3):
+            assert _alltoallw_matches_mpi4py(graph, ours, kinds, salt, counting) == planned
+        assert len(ours._exchanges) == 1
+    finally:
+        ours.Free()
+        graph.Free()
+        wide.Free()
+        other.Free()
+
+
+@pytest.mark.mpi(min_size=1)
+def test_neighbor_alltoallw_freed_type_is_planned_again(counting):
+    """The same exchange (buffers, counts, displacements) with a type freed and made again
+    (MPI re-uses the handle, so the cache key is the same): the new type's bytes land,
+    never the old plan's."""
+    world = MPI.COMM_WORLD
+    right, left = (world.rank + 1) % world.size, (world.rank - 1) % world.size
+    graph = world.Create_dist_graph_adjacent([left, right], [right, left])
+    ours = tempi.Comm(graph)
+    layout = ([0, 8192], 16384)  # the same whatever the type (each part fits in 8 KiB)
+    handles = []
+    try:
+        for blocks, stride in ((64, 4), (32, 8), (48, 3), (64, 2)):
+            datatype = MPI.DOUBLE.Create_vector(blocks, 1, stride).Commit()
+            handles.append(datatype.handle)
+            kinds = [(datatype, 2), (datatype, 2)]
+            for salt in range(2):
+                _alltoallw_matches_mpi4py(graph, ours, kinds, salt + blocks, counting, layout)
+            datatype.Free()
+        if len(set(handles)) < len(handles):  # a re-used handle: the same key, new arrays
+            assert len(ours._exchanges) < len(handles)
+    finally:
+        ours.Free()
+        graph.Free()
+
+
+@pytest.mark.mpi(min_size=1)
+def test_neighbor_alltoallw_truncation_raises_as_the_python_path_does(counting, tempi_env):
+    """Each rank receives fewer bytes than its neighbour sends in a planned part: every
+    rank raises, as on tempi's Python path (which says MPI_ERR_IN_STATUS where MPICH's
+    Waitall does; MPICH's own collective reports nothing, Open MPI's varies), with the
+    first failure's own class, MPI_ERR_TRUNCATE, as the per-part C route did; the next
+    exchange is right (the failed operation's slot was given back)."""
+    world = MPI.COMM_WORLD
+    right, left = (world.rank + 1) % world.size, (world.rank - 1) % world.size
+    graph = world.Create_dist_graph_adjacent([left], [right])
+    wide = MPI.DOUBLE.Create_vector(64, 1, 4).Commit()
+    sent = np.arange(4096, dtype=np.uint8)
+    target = np.zeros(4096, np.uint8)
+    classes = []
+    try:
+        for plans in ("0", "1"):
+            tempi_env(TEMPI_HOST="1", TEMPI_PLANS=plans)
+            ours = tempi.Comm(graph)
+            calls = counting.calls.get("tempi_engine_exchange", 0)
+            with pytest.raises(MPI.Exception) as raised:
+                ours.Neighbor_alltoallw([sent, [2], [0], [wide]], [target, [1], [0], [wide]])
+            classes.append(raised.value.Get_error_class())
+            in_c = counting.calls.get("tempi_engine_exchange", 0) - calls
+            assert in_c == (plans == "1"), (plans, in_c)
+            ours.Free()
+        assert classes[0] in (MPI.ERR_TRUNCATE, MPI.ERR_IN_STATUS), classes
+        assert classes[1] == MPI.ERR_TRUNCATE, classes  # the first failure itself
+        ours = tempi.Comm(graph)
+        _alltoallw_matches_mpi4py(graph, ours, [(wide, 2)], 5, counting)
+        ours.Free()
+    finally:
+        graph.Free()
+        wide.Free()
