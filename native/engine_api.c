@@ -53,6 +53,13 @@ int tempi_engine_last(int which)
     return tempi_i_api_last[which != 0];
 }
 
+/* Both at once: the source in the high 32 bits, the tag (two's complement) in the low. */
+int64_t tempi_engine_last_pair(void)
+{
+    return (int64_t)(((uint64_t)(uint32_t)tempi_i_api_last[0] << 32) |
+                     (uint64_t)(uint32_t)tempi_i_api_last[1]);
+}
+
 static int tempi_i_api_result(int rc)
 {
     if (rc == TEMPI_I_OK) {

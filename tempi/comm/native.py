@@ -46,6 +46,7 @@ CDEF = """
 void tempi_engine_api_init(void);
 long tempi_engine_runs(void);
 int tempi_engine_last(int which);
+int64_t tempi_engine_last_pair(void);
 int tempi_engine_send(intptr_t plan, const void *buf, int dest, int tag, uintptr_t comm,
                       int mode);
 int tempi_engine_recv(intptr_t plan, void *buf, int source, int tag, uintptr_t comm,
@@ -85,6 +86,7 @@ _plans: dict[tuple[int, int], tuple] = {}
 _Datatype, _BOTTOM = MPI.Datatype, MPI.BOTTOM
 _from_buffer: Any = None  # cffi's from_buffer itself, and its "char[]" type
 _bytes: Any = None
+_descriptor_of = descriptors._descriptors.get  # the descriptor cache's lookup
 
 
 def _load() -> Any:
@@ -187,6 +189,8 @@ def _plan(datatype: MPI.Datatype, handle: int, count: int) -> tuple:
         # the arguments' array lives while this entry does (plans' own may be forgotten)
         args = plans.arguments_of(datatype.py2f(), count)
         entry = (desc, ctypes.addressof(plan), whole.data_lb, whole.data_ub, plan, args)
+    if entry[2] < 0:  # data before the buffer's start: Python's path says what is wrong
+        entry = (desc, 0, 0, 0, None, None)
     if len(_plans) > 4096:  # freed types' entries: drop them all, the live ones plan again
         _plans.clear()
     _plans[handle, count] = entry
@@ -221,9 +225,9 @@ def _find(spec: Any, writable: bool) -> tuple[int, Any] | None:
         extent = datatype.Get_extent()[1]
         count = len(view) // extent if extent > 0 else 0
     entry = _plans.get((handle, count))
-    if entry is None or descriptors._descriptors.get(handle) is not entry[0]:
+    if entry is None or _descriptor_of(handle) is not entry[0]:
         entry = _plan(datatype, handle, count)
-    if not entry[1] or entry[2] < 0 or entry[3] > len(view):
+    if not entry[1] or entry[3] > len(view):  # (entry[2] < 0 has no plan: _plan)
         return None
     return entry[1], view
 
@@ -361,8 +365,10 @@ class NativeRequest(Request):
         _check(result)
         if result == spec.CANCELLED:
             self._cancelled = True
-        elif result >= 0:
-            self._result = (_lib.tempi_engine_last(0), _lib.tempi_engine_last(1), result)
+        elif result >= 0:  # a receive: its source and tag in one call
+            pair = _lib.tempi_engine_last_pair()
+            tag = pair & 0xFFFFFFFF
+            self._result = (pair >> 32, tag - (tag >> 31 << 32), result)
 
     def _step(self, block: bool) -> bool:
         if self._steps is None:
@@ -467,7 +473,7 @@ def exchange(
     except Exception:  # noqa: BLE001 -- not host buffers cffi can read, not datatypes
         return False
     entry = cache.get(key)
-    if entry is None or not all(map(_is, map(descriptors._descriptors.get, entry[0]), entry[1])):
+    if entry is None or not all(map(_is, map(_descriptor_of, entry[0]), entry[1])):
         entry = _exchange_arrays(key, rtypes, stypes, sources, dests, recv_tags, send_tags)
         if entry is None:
             return False
@@ -501,7 +507,7 @@ def _exchange_arrays(
                 return None
             handle = datatype.handle
             entry = _plans.get((handle, count))
-            if entry is None or descriptors._descriptors.get(handle) is not entry[0]:
+            if entry is None or _descriptor_of(handle) is not entry[0]:
                 entry = _plan(datatype, handle, count)
             if not entry[1] or entry[2] < 0 or displ + entry[3] > length:
                 return None
