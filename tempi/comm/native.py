@@ -9,7 +9,9 @@ and calls ``PMPI_*`` of the same MPI library mpi4py uses, and Python creates no 
 but the request it returns (a blocking call none). Everything else -- device memory,
 contiguous types, ``MPI.BOTTOM``, views, a buffer too small or not aligned to the
 plan's word -- takes the Python path (:mod:`tempi.comm.engine`), which says why when
-something is wrong.
+something is wrong. ``Neighbor_alltoallw`` on host memory is one call of the engine per
+exchange (:func:`exchange`, ``tempi_engine_exchange``), its arrays cached per distinct
+exchange.
 
 The engine is the interposer's shared object (:func:`tempi.shim.build.build`, built on
 first use and cached). A process that runs under the preloaded interposer (``tempi run``)
