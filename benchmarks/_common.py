@@ -91,3 +91,24 @@ def pyplot() -> Any:
         print("matplotlib not installed (pip install tempi[bench]): no plot")
         return None
     return plt
+
+
+def plot_latency(
+    stem: Path, rows: list[dict], series: list[tuple[str, str, str]], title: str
+) -> None:
+    """A log-log PNG of one-way latency over packed bytes at ``stem``.png: one line per
+    ``(column, marker style, label)`` of ``series`` (skipped without matplotlib)."""
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4))
+    sizes = [r["packed_B"] for r in rows]
+    for column, style, label in series:
+        ax.loglog(sizes, [float(r[column]) for r in rows], style, label=label)
+    ax.set_xlabel("packed bytes (8-byte blocks at 64-byte stride)")
+    ax.set_ylabel("one-way latency (µs)")
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(f"{stem}.png", dpi=120)
+    print(f"wrote {stem}.png")

@@ -25,7 +25,7 @@ from pathlib import Path
 os.environ.setdefault("TEMPI_HOST", "1")
 
 import numpy as np  # noqa: E402
-from _common import output_stem, provenance, pyplot, table, write_csv  # noqa: E402
+from _common import output_stem, plot_latency, provenance, table, write_csv  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
 import tempi  # noqa: E402
@@ -130,19 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     stem = output_stem("pingpong_comm", args.out)
     write_csv(Path(f"{stem}.csv"), rows, comments)
     print(f"wrote {stem}.csv")
-    plt = pyplot()
-    if plt is not None:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        sizes = [r["packed_B"] for r in rows]
-        ax.loglog(sizes, [r["mpi4py_us"] for r in rows], "o-", label="mpi4py Send/Recv")
-        ax.loglog(sizes, [r["tempi_us"] for r in rows], "s-", label="tempi.Comm Send/Recv")
-        ax.set_xlabel("packed bytes (8-byte blocks at 64-byte stride)")
-        ax.set_ylabel("one-way latency (µs)")
-        ax.set_title(f"Vector ping-pong from Python ({comments[3][5:40]})", fontsize=9)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(f"{stem}.png", dpi=120)
-        print(f"wrote {stem}.png")
+    series = [("mpi4py_us", "o-", "mpi4py Send/Recv"), ("tempi_us", "s-", "tempi.Comm Send/Recv")]
+    plot_latency(stem, rows, series, f"Vector ping-pong from Python ({comments[3][5:40]})")
     return 0
 
 

@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import output_stem, provenance, pyplot, table, write_csv
+from _common import output_stem, plot_latency, provenance, table, write_csv
 
 from tempi import launch
 from tempi.shim import build
@@ -123,22 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     stem = output_stem("pingpong_shim", args.out)
     write_csv(Path(f"{stem}.csv"), rows, comments)
     print(f"wrote {stem}.csv")
-    plt = pyplot()
-    if plt is not None:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        sizes = [r["packed_B"] for r in rows]
-        ax.loglog(sizes, [r["plain_us"] for r in rows], "o-", label="plain MPI")
-        ax.loglog(sizes, [r["tempi_us"] for r in rows], "s-", label="TEMPI_HOST=1 tempi run")
-        if python:
-            slow = [float(r["python_us"]) for r in rows]
-            ax.loglog(sizes, slow, "^:", label="the same, TEMPI_PLANS=0 (Python path)")
-        ax.set_xlabel("packed bytes (8-byte blocks at 64-byte stride)")
-        ax.set_ylabel("one-way latency (µs)")
-        ax.set_title(f"Vector ping-pong through the interposer ({comments[3][5:40]})", fontsize=9)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(f"{stem}.png", dpi=120)
-        print(f"wrote {stem}.png")
+    series = [("plain_us", "o-", "plain MPI"), ("tempi_us", "s-", "TEMPI_HOST=1 tempi run")]
+    if python:
+        series.append(("python_us", "^:", "the same, TEMPI_PLANS=0 (Python path)"))
+    title = f"Vector ping-pong through the interposer ({comments[3][5:40]})"
+    plot_latency(stem, rows, series, title)
     return 0
 
 

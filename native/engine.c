@@ -294,13 +294,7 @@ int tempi_i_engine_send_plan(const struct tempi_plan *plan, const void *buf, int
     if (packed == NULL)
         return TEMPI_I_PASS;
     tempi_i_run(plan, typed, packed, 1);
-    int n = (int)plan->nbytes, err;
-    if (mode == TEMPI_I_SYNCHRONOUS)
-        err = PMPI_Ssend(packed, n, MPI_PACKED, dest, tag, comm);
-    else if (mode == TEMPI_I_BUFFERED)
-        err = PMPI_Bsend(packed, n, MPI_PACKED, dest, tag, comm);
-    else
-        err = PMPI_Send(packed, n, MPI_PACKED, dest, tag, comm);
+    int err = tempi_i_pmpi_send(packed, (int)plan->nbytes, MPI_PACKED, dest, tag, comm, mode);
     tempi_i_count_run();
     return err == MPI_SUCCESS ? TEMPI_I_OK : TEMPI_I_ERROR + err;
 }
@@ -469,12 +463,7 @@ int tempi_i_engine_start_op(const struct tempi_plan *plan, void *buf, int peer, 
     if (persistent && recv) {
         err = PMPI_Recv_init(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
     } else if (persistent) {
-        if (mode == TEMPI_I_SYNCHRONOUS)
-            err = PMPI_Ssend_init(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
-        else if (mode == TEMPI_I_BUFFERED)
-            err = PMPI_Bsend_init(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
-        else
-            err = PMPI_Send_init(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
+        err = tempi_i_pmpi_isend(wire, n, MPI_PACKED, peer, tag, comm, mode, 1, &op->request);
     } else {
         if (!recv)
             tempi_i_run(plan, tempi_i_typed(buf, plan), wire, 1);
@@ -482,12 +471,8 @@ int tempi_i_engine_start_op(const struct tempi_plan *plan, void *buf, int peer, 
         op->active = 1;
         if (recv)
             err = PMPI_Irecv(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
-        else if (mode == TEMPI_I_SYNCHRONOUS)
-            err = PMPI_Issend(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
-        else if (mode == TEMPI_I_BUFFERED)
-            err = PMPI_Ibsend(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
         else
-            err = PMPI_Isend(wire, n, MPI_PACKED, peer, tag, comm, &op->request);
+            err = tempi_i_pmpi_isend(wire, n, MPI_PACKED, peer, tag, comm, mode, 0, &op->request);
     }
     if (err != MPI_SUCCESS) {
         tempi_i_op_release(op);
@@ -551,7 +536,8 @@ int tempi_i_engine_irecv(void *buf, int64_t count, MPI_Datatype datatype, int so
 }
 
 /* The operation's MPI request has completed with status st: unpack a receive, report as
- * tempi_py_wait does (nbytes TEMPI_I_SENT for a send, TEMPI_I_CANCELLED if cancelled), retire a one-shot slot. */
+ * tempi_py_wait does (nbytes TEMPI_I_SENT for a send, TEMPI_I_CANCELLED if cancelled),
+ * retire a one-shot slot. */
 static int tempi_i_op_done(struct tempi_i_op *op, MPI_Status *st, int *source, int *tag,
                            int64_t *nbytes)
 {

@@ -9,8 +9,8 @@
  *   tempi_engine_send/_recv: 0 done, -1 no run (not aligned to the plan's word: Python's
  *     path takes the message), else the MPI error code;
  *   tempi_engine_start: the operation's id (> 0), 0 no run, -(MPI error code) on failure;
- *   tempi_engine_wait/_test/_landed: the received bytes (>= 0), TEMPI_I_SENT (-1) a send, TEMPI_I_CANCELLED (-2),
- *     TEMPI_ENGINE_PENDING (test: not done), TEMPI_ENGINE_FAILED - code on failure; the
+ *   tempi_engine_wait/_test/_landed: the received bytes (>= 0), TEMPI_I_SENT (-1) a send,
+ *     TEMPI_I_CANCELLED (-2), TEMPI_ENGINE_PENDING (test: not done), TEMPI_ENGINE_FAILED - code on failure; the
  *     source and tag of the last one this thread completed in tempi_engine_last(0/1). */
 #include <stdint.h>
 #include <stdlib.h>

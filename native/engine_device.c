@@ -35,6 +35,7 @@
 #include <mpi.h>
 
 #include "engine.h"
+#include "engine_system.h" /* tempi_i_pmpi_send, _isend: the switch over send modes */
 #include "internal.h"
 #include "plan_gen.h"
 
@@ -312,12 +313,9 @@ static int tempi_i_dpost(struct tempi_i_dop *op)
     int n = (int)op->plan.nbytes, err;
     if (op->persistent)
         err = PMPI_Start(&op->request);
-    else if (op->mode == TEMPI_I_SYNCHRONOUS)
-        err = PMPI_Issend(wire, n, MPI_PACKED, op->peer, op->tag, op->comm, &op->request);
-    else if (op->mode == TEMPI_I_BUFFERED)
-        err = PMPI_Ibsend(wire, n, MPI_PACKED, op->peer, op->tag, op->comm, &op->request);
     else
-        err = PMPI_Isend(wire, n, MPI_PACKED, op->peer, op->tag, op->comm, &op->request);
+        err = tempi_i_pmpi_isend(wire, n, MPI_PACKED, op->peer, op->tag, op->comm, op->mode, 0,
+                                 &op->request);
     return err;
 }
 
@@ -471,13 +469,7 @@ int tempi_i_device_send(const void *buf, int64_t count, MPI_Datatype datatype, i
         return TEMPI_I_PASS; /* nothing reached MPI: the Python path says why */
     }
     void *wire = tempi_i_dwire(op);
-    int n = (int)plan.nbytes, err;
-    if (mode == TEMPI_I_SYNCHRONOUS)
-        err = PMPI_Ssend(wire, n, MPI_PACKED, dest, tag, comm);
-    else if (mode == TEMPI_I_BUFFERED)
-        err = PMPI_Bsend(wire, n, MPI_PACKED, dest, tag, comm);
-    else
-        err = PMPI_Send(wire, n, MPI_PACKED, dest, tag, comm);
+    int err = tempi_i_pmpi_send(wire, (int)plan.nbytes, MPI_PACKED, dest, tag, comm, mode);
     tempi_i_dcount(&plan);
     tempi_i_dtake(), tempi_i_dop_release(op), tempi_i_dgive();
     return err == MPI_SUCCESS ? TEMPI_I_OK : TEMPI_I_ERROR + err;
@@ -527,12 +519,7 @@ int tempi_i_device_isend(const void *buf, int64_t count, MPI_Datatype datatype, 
     int err = MPI_SUCCESS, n = (int)plan.nbytes;
     void *wire = tempi_i_dwire(op);
     if (persistent) {
-        if (mode == TEMPI_I_SYNCHRONOUS)
-            err = PMPI_Ssend_init(wire, n, MPI_PACKED, dest, tag, comm, &op->request);
-        else if (mode == TEMPI_I_BUFFERED)
-            err = PMPI_Bsend_init(wire, n, MPI_PACKED, dest, tag, comm, &op->request);
-        else
-            err = PMPI_Send_init(wire, n, MPI_PACKED, dest, tag, comm, &op->request);
+        err = tempi_i_pmpi_isend(wire, n, MPI_PACKED, dest, tag, comm, mode, 1, &op->request);
     } else if (tempi_i_dpack(op) != 0) {
         tempi_i_dtake(), tempi_i_dop_release(op), tempi_i_dgive();
         return TEMPI_I_PASS;

@@ -13,17 +13,38 @@ static int tempi_i_system_rc(int err)
     return err == MPI_SUCCESS ? TEMPI_I_OK : TEMPI_I_ERROR + err;
 }
 
+int tempi_i_pmpi_send(const void *buf, int n, MPI_Datatype datatype, int dest, int tag,
+                      MPI_Comm comm, int mode)
+{
+    if (mode == TEMPI_I_SYNCHRONOUS)
+        return PMPI_Ssend(buf, n, datatype, dest, tag, comm);
+    if (mode == TEMPI_I_BUFFERED)
+        return PMPI_Bsend(buf, n, datatype, dest, tag, comm);
+    return PMPI_Send(buf, n, datatype, dest, tag, comm);
+}
+
+int tempi_i_pmpi_isend(const void *buf, int n, MPI_Datatype datatype, int dest, int tag,
+                       MPI_Comm comm, int mode, int persistent, MPI_Request *request)
+{
+    if (persistent) {
+        if (mode == TEMPI_I_SYNCHRONOUS)
+            return PMPI_Ssend_init(buf, n, datatype, dest, tag, comm, request);
+        if (mode == TEMPI_I_BUFFERED)
+            return PMPI_Bsend_init(buf, n, datatype, dest, tag, comm, request);
+        return PMPI_Send_init(buf, n, datatype, dest, tag, comm, request);
+    }
+    if (mode == TEMPI_I_SYNCHRONOUS)
+        return PMPI_Issend(buf, n, datatype, dest, tag, comm, request);
+    if (mode == TEMPI_I_BUFFERED)
+        return PMPI_Ibsend(buf, n, datatype, dest, tag, comm, request);
+    return PMPI_Isend(buf, n, datatype, dest, tag, comm, request);
+}
+
 int tempi_i_system_send(const void *buf, int64_t count, MPI_Datatype datatype, int dest,
                         int tag, MPI_Comm comm, int mode)
 {
-    int n = (int)count, err; /* a plan's count fits: its packed bytes do */
-    if (mode == TEMPI_I_SYNCHRONOUS)
-        err = PMPI_Ssend(buf, n, datatype, dest, tag, comm);
-    else if (mode == TEMPI_I_BUFFERED)
-        err = PMPI_Bsend(buf, n, datatype, dest, tag, comm);
-    else
-        err = PMPI_Send(buf, n, datatype, dest, tag, comm);
-    return tempi_i_system_rc(err);
+    /* a plan's count fits an int: its packed bytes do */
+    return tempi_i_system_rc(tempi_i_pmpi_send(buf, (int)count, datatype, dest, tag, comm, mode));
 }
 
 int tempi_i_system_recv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
@@ -35,22 +56,8 @@ int tempi_i_system_recv(void *buf, int64_t count, MPI_Datatype datatype, int sou
 int tempi_i_system_isend(const void *buf, int64_t count, MPI_Datatype datatype, int dest,
                          int tag, MPI_Comm comm, int mode, int persistent, MPI_Request *request)
 {
-    int n = (int)count, err;
-    if (persistent) {
-        if (mode == TEMPI_I_SYNCHRONOUS)
-            err = PMPI_Ssend_init(buf, n, datatype, dest, tag, comm, request);
-        else if (mode == TEMPI_I_BUFFERED)
-            err = PMPI_Bsend_init(buf, n, datatype, dest, tag, comm, request);
-        else
-            err = PMPI_Send_init(buf, n, datatype, dest, tag, comm, request);
-    } else if (mode == TEMPI_I_SYNCHRONOUS) {
-        err = PMPI_Issend(buf, n, datatype, dest, tag, comm, request);
-    } else if (mode == TEMPI_I_BUFFERED) {
-        err = PMPI_Ibsend(buf, n, datatype, dest, tag, comm, request);
-    } else {
-        err = PMPI_Isend(buf, n, datatype, dest, tag, comm, request);
-    }
-    return tempi_i_system_rc(err);
+    return tempi_i_system_rc(
+        tempi_i_pmpi_isend(buf, (int)count, datatype, dest, tag, comm, mode, persistent, request));
 }
 
 int tempi_i_system_irecv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,

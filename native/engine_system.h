@@ -12,6 +12,15 @@
 
 #include "internal.h"
 
+/* The system MPI's send of `mode` (TEMPI_I_STANDARD, _SYNCHRONOUS, _BUFFERED: a ready send is
+ * a standard one): blocking; or posting *request (persistent: the _init form). The one
+ * switch over send modes for every engine (host, device, system). */
+TEMPI_I_HIDDEN int tempi_i_pmpi_send(const void *buf, int n, MPI_Datatype datatype, int dest,
+                                     int tag, MPI_Comm comm, int mode);
+TEMPI_I_HIDDEN int tempi_i_pmpi_isend(const void *buf, int n, MPI_Datatype datatype, int dest,
+                                      int tag, MPI_Comm comm, int mode, int persistent,
+                                      MPI_Request *request);
+
 TEMPI_I_HIDDEN int tempi_i_system_send(const void *buf, int64_t count, MPI_Datatype datatype,
                                        int dest, int tag, MPI_Comm comm, int mode);
 TEMPI_I_HIDDEN int tempi_i_system_recv(void *buf, int64_t count, MPI_Datatype datatype,

@@ -20,7 +20,7 @@ def pingpong(
 ) -> dict[int, Sample] | None:
     """{index into ``sizes``: half round trip} between the two ranks of ``pair`` (on rank
     0; None on rank 1). Sizes the budget leaves no time for are missing."""
-    rank, peer = pair.rank, 1 - pair.rank
+    rank = pair.rank
     found: dict[int, Sample] = {}
     deadline = time.perf_counter() + budget_s
     for i, nbytes in enumerate(sizes):
@@ -28,33 +28,50 @@ def pingpong(
         per_size = max(deadline - time.perf_counter(), 0.0) / (len(sizes) - i)
         if not pair.bcast(per_size > 0.002 if rank == 0 else None, root=0):
             break
-        stop = time.perf_counter() + per_size
-        times: list[float] = []
-        for warm in (True, False):
-            while True:
-                for _ in range(2 if warm else 8):
-                    t0 = time.perf_counter()
-                    if rank == 0:
-                        pair.Send(view, peer, 7)
-                        pair.Recv(view, peer, 7)
-                        if not warm:
-                            times.append((time.perf_counter() - t0) / 2)
-                    else:
-                        pair.Recv(view, peer, 7)
-                        pair.Send(view, peer, 7)
-                if warm:
-                    break
-                done = None
-                if rank == 0:
-                    sample = summarize(times)
-                    done = (
-                        (len(times) >= 16 and sample.relative_spread <= 0.05)
-                        or len(times) >= 400
-                        or time.perf_counter() > stop
-                    )
-                if pair.bcast(done, root=0):
-                    break
+        times = half_round_trips(pair, view, time.perf_counter() + per_size)
         if rank == 0:
             found[i] = summarize(times)
             progress.step(f"mpi {nbytes} B")
     return found if rank == 0 else None
+
+
+def half_round_trips(
+    pair: MPI.Comm,
+    spec: Any,
+    stop: float,
+    *,
+    batch: int = 8,
+    enough: int = 16,
+    most: int = 400,
+) -> list[float]:
+    """Half round trips of the mpi4py buffer ``spec`` between the two ranks of ``pair``
+    (rank 0's times; rank 1's list stays empty), after a warm-up of a quarter batch:
+    rounds of ``batch`` until ``enough`` agree within 5 %, ``most`` are taken or the clock
+    passes ``stop``, rank 0 deciding for both after every round."""
+    rank, peer = pair.rank, 1 - pair.rank
+    times: list[float] = []
+    for warm in (True, False):
+        while True:
+            for _ in range(max(batch // 4, 1) if warm else batch):
+                t0 = time.perf_counter()
+                if rank == 0:
+                    pair.Send(spec, peer, 7)
+                    pair.Recv(spec, peer, 7)
+                    if not warm:
+                        times.append((time.perf_counter() - t0) / 2)
+                else:
+                    pair.Recv(spec, peer, 7)
+                    pair.Send(spec, peer, 7)
+            if warm:
+                break
+            done = None
+            if rank == 0:
+                sample = summarize(times)
+                done = (
+                    (len(times) >= enough and sample.relative_spread <= 0.05)
+                    or len(times) >= most
+                    or time.perf_counter() > stop
+                )
+            if pair.bcast(done, root=0):
+                break
+    return times

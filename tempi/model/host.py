@@ -136,41 +136,11 @@ def _transfer_time(nbytes: int, reps: int = 200) -> float:
 def _round_trips(pair: Any, spec: list[Any], budget_s: float) -> Sample | None:
     """Half round trips of the mpi4py buffer ``spec`` between the two ranks of ``pair``
     (rank 0's; None on rank 1)."""
+    from tempi.model._pingpong import half_round_trips
 
-    def send(peer: int) -> None:
-        pair.Send(spec, peer, 11)
-
-    def recv(peer: int) -> None:
-        pair.Recv(spec, peer, 11)
-
-    rank, peer = pair.rank, 1 - pair.rank
     stop = time.perf_counter() + budget_s
-    times: list[float] = []
-    for warm in (True, False):
-        while True:
-            for _ in range(4 if warm else 16):
-                t0 = time.perf_counter()
-                if rank == 0:
-                    send(peer)
-                    recv(peer)
-                else:
-                    recv(peer)
-                    send(peer)
-                if not warm:
-                    times.append((time.perf_counter() - t0) / 2)
-            if warm:
-                break
-            done = None
-            if rank == 0:
-                sample = summarize(times)
-                done = (
-                    (len(times) >= 64 and sample.relative_spread <= 0.05)
-                    or len(times) >= 2000
-                    or time.perf_counter() > stop
-                )
-            if pair.bcast(done, root=0):
-                break
-    return summarize(times) if rank == 0 else None
+    times = half_round_trips(pair, spec, stop, batch=16, enough=64, most=2000)
+    return summarize(times) if pair.rank == 0 else None
 
 
 def measure(
