@@ -61,27 +61,6 @@ void tempi_i_defer_errors(int on)
     tempi_i_deferred = on;
 }
 
-int tempi_i_raise_as(MPI_Comm comm, int code, int returned)
-{
-    if (code == MPI_SUCCESS || tempi_i_deferred)
-        return code;
-    if (comm == MPI_COMM_NULL)
-        comm = MPI_COMM_SELF;
-    MPI_Errhandler handler = MPI_ERRHANDLER_NULL;
-    if (PMPI_Comm_get_errhandler(comm, &handler) != MPI_SUCCESS)
-        return code;
-    int user = handler != MPI_ERRORS_RETURN && handler != MPI_ERRORS_ARE_FATAL;
-#ifdef MPI_ERRORS_ABORT
-    user = user && handler != MPI_ERRORS_ABORT;
-#endif
-    PMPI_Errhandler_free(&handler);
-    int inside = tempi_i_inside;
-    tempi_i_inside = 1; /* a user handler's MPI calls are the system MPI's */
-    PMPI_Comm_call_errhandler(comm, code);
-    tempi_i_inside = inside;
-    return user && !tempi_i_user_handler_returns_code ? MPI_SUCCESS : returned;
-}
-
 /* Whether `handler` is the application's own function (not a predefined one). */
 static int tempi_i_user_handler(MPI_Errhandler handler)
 {
@@ -92,19 +71,47 @@ static int tempi_i_user_handler(MPI_Errhandler handler)
     return user;
 }
 
+enum tempi_i_handled { TEMPI_I_ON_COMM, TEMPI_I_ON_WIN, TEMPI_I_ON_FILE };
+
+/* Call the handler of the communicator, window or file at `object` (its `handler`, which
+ * this frees) with `code`; what the call returns: MPI_SUCCESS after a user handler where
+ * the MPI does so, else `returned`. */
+static int tempi_i_call_handler(enum tempi_i_handled kind, void *object,
+                                MPI_Errhandler handler, int code, int returned)
+{
+    int user = tempi_i_user_handler(handler);
+    PMPI_Errhandler_free(&handler);
+    int inside = tempi_i_inside;
+    tempi_i_inside = 1; /* a user handler's MPI calls are the system MPI's */
+    if (kind == TEMPI_I_ON_COMM)
+        PMPI_Comm_call_errhandler(*(MPI_Comm *)object, code);
+    else if (kind == TEMPI_I_ON_WIN)
+        PMPI_Win_call_errhandler(*(MPI_Win *)object, code);
+    else
+        PMPI_File_call_errhandler(*(MPI_File *)object, code);
+    tempi_i_inside = inside;
+    return user && !tempi_i_user_handler_returns_code ? MPI_SUCCESS : returned;
+}
+
+int tempi_i_raise_as(MPI_Comm comm, int code, int returned)
+{
+    if (code == MPI_SUCCESS || tempi_i_deferred)
+        return code;
+    if (comm == MPI_COMM_NULL)
+        comm = MPI_COMM_SELF;
+    MPI_Errhandler handler = MPI_ERRHANDLER_NULL;
+    if (PMPI_Comm_get_errhandler(comm, &handler) != MPI_SUCCESS)
+        return code;
+    return tempi_i_call_handler(TEMPI_I_ON_COMM, &comm, handler, code, returned);
+}
+
 int tempi_i_raise_win(MPI_Win win, int code)
 {
     MPI_Errhandler handler = MPI_ERRHANDLER_NULL;
     if (code == MPI_SUCCESS || tempi_i_deferred || win == MPI_WIN_NULL ||
         PMPI_Win_get_errhandler(win, &handler) != MPI_SUCCESS)
         return code;
-    int user = tempi_i_user_handler(handler);
-    PMPI_Errhandler_free(&handler);
-    int inside = tempi_i_inside;
-    tempi_i_inside = 1;
-    PMPI_Win_call_errhandler(win, code);
-    tempi_i_inside = inside;
-    return user && !tempi_i_user_handler_returns_code ? MPI_SUCCESS : code;
+    return tempi_i_call_handler(TEMPI_I_ON_WIN, &win, handler, code, code);
 }
 
 int tempi_i_raise_file(MPI_File fh, int code)
@@ -113,13 +120,7 @@ int tempi_i_raise_file(MPI_File fh, int code)
     if (code == MPI_SUCCESS || tempi_i_deferred ||
         PMPI_File_get_errhandler(fh, &handler) != MPI_SUCCESS) /* MPI_FILE_NULL: the default */
         return code;
-    int user = tempi_i_user_handler(handler);
-    PMPI_Errhandler_free(&handler);
-    int inside = tempi_i_inside;
-    tempi_i_inside = 1;
-    PMPI_File_call_errhandler(fh, code);
-    tempi_i_inside = inside;
-    return user && !tempi_i_user_handler_returns_code ? MPI_SUCCESS : code;
+    return tempi_i_call_handler(TEMPI_I_ON_FILE, &fh, handler, code, code);
 }
 
 /* Under MPI_THREAD_MULTIPLE, the communicators tempi works on: the application's handler

@@ -48,11 +48,13 @@ int main(int argc, char **argv)
         MPI_Count count = -1;
         if (err == MPI_SUCCESS)
             MPI_Get_count_c(&status, spaced, &count);
-        printf("rank %d %s class %d count %lld bytes", rank, round ? "recv_c" : "irecv_c",
-               class, (long long)count);
+        char line[256]; /* one write per record: the ranks share the pipe */
+        int at = snprintf(line, sizeof line, "rank %d %s class %d count %lld bytes", rank,
+                          round ? "recv_c" : "irecv_c", class, (long long)count);
         for (int i = 0; i < 20; ++i)
-            printf(" %d", big[i]);
-        printf("\n");
+            at += snprintf(line + at, sizeof line - at, " %d", big[i]);
+        printf("%s\n", line);
+        fflush(stdout);
     }
     free(big);
     MPI_Type_free(&pair);
