@@ -356,6 +356,11 @@ TEMPI_I_HIDDEN int tempi_i_stage_epoch(tempi_i_stage_t *stage, int err, MPI_Win 
 TEMPI_I_HIDDEN void tempi_i_epoch_done(MPI_Win win, int rank, int err);
 TEMPI_I_HIDDEN int tempi_i_win_free(MPI_Win *win);
 enum { TEMPI_I_REFUSED_WINDOW = 0, TEMPI_I_REFUSED_PARTITIONED = 1 };
+/* A split-collective file _begin's copy (stage->owned; held: the pointer the MPI was
+ * given), kept with the file handle until the matching _end. */
+TEMPI_I_HIDDEN int tempi_i_stage_split(tempi_i_stage_t *stage, int err, MPI_File fh, void *held);
+/* At an _end: the handle's staged _begin (1, into *stage and *held) or none (0). */
+TEMPI_I_HIDDEN int tempi_i_split_take(MPI_File fh, tempi_i_stage_t *stage, void **held);
 /* An error code of class MPI_ERR_BUFFER whose string says what tempi cannot stage (said
  * once on stderr too). */
 TEMPI_I_HIDDEN int tempi_i_refused_code(int what);

@@ -1,4 +1,5 @@
-/* Device staging for one-sided communication, and the memory tempi cannot stage.
+/* Device staging for one-sided communication and split-collective file I/O, and the memory
+ * tempi cannot stage.
  *
  * A blocking RMA call (MPI_Put, MPI_Get, MPI_Accumulate, MPI_Get_accumulate,
  * MPI_Fetch_and_op, MPI_Compare_and_swap) only starts its operation: the origin buffer may
@@ -158,4 +159,65 @@ int tempi_i_window_refused(const void *base, MPI_Comm comm)
     PMPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm);
     tempi_i_inside = inside;
     return any ? tempi_i_refused_code(TEMPI_I_REFUSED_WINDOW) : MPI_SUCCESS;
+}
+
+/* ---- split-collective file I/O: the copy lives from _begin to _end ------------------- */
+
+/* MPI_File_{read,write}{_all,_at_all,_ordered}_begin only starts the operation: its buffer
+ * is the MPI's until the matching _end, and MPI allows one active split collective per
+ * file handle. So a staged _begin's host copy is kept with the handle (tempi_i_stage_split)
+ * and the _end hands the MPI that copy (tempi_i_split_take), then copies a read back. */
+typedef struct tempi_i_split_op {
+    struct tempi_i_split_op *next;
+    MPI_File fh;
+    void *held; /* the pointer the MPI was given */
+    tempi_i_stage_t stage;
+} tempi_i_split_op_t;
+
+static tempi_i_split_op_t *tempi_i_split_ops = NULL;
+static int tempi_i_split_live = 0; /* read without the lock: the _end calls' fast path */
+
+int tempi_i_stage_split(tempi_i_stage_t *stage, int err, MPI_File fh, void *held)
+{
+    tempi_i_count_staged(stage, 0);
+    if (err != MPI_SUCCESS || stage->n == 0) {
+        tempi_i_stage_release(stage);
+        return err;
+    }
+    tempi_i_split_op_t *op = malloc(sizeof *op);
+    if (op == NULL) { /* cannot keep the copy: the MPI holds it, so it is never freed */
+        return err;
+    }
+    op->fh = fh;
+    op->held = held;
+    op->stage = *stage;
+    tempi_i_lock();
+    op->next = tempi_i_split_ops;
+    tempi_i_split_ops = op;
+    __atomic_store_n(&tempi_i_split_live, tempi_i_split_live + 1, __ATOMIC_RELAXED);
+    tempi_i_unlock();
+    return err;
+}
+
+int tempi_i_split_take(MPI_File fh, tempi_i_stage_t *stage, void **held)
+{
+    if (__atomic_load_n(&tempi_i_split_live, __ATOMIC_RELAXED) == 0)
+        return 0;
+    tempi_i_split_op_t *found = NULL;
+    tempi_i_lock();
+    for (tempi_i_split_op_t **at = &tempi_i_split_ops; *at != NULL; at = &(*at)->next) {
+        if ((*at)->fh == fh) {
+            found = *at;
+            *at = found->next;
+            __atomic_store_n(&tempi_i_split_live, tempi_i_split_live - 1, __ATOMIC_RELAXED);
+            break;
+        }
+    }
+    tempi_i_unlock();
+    if (found == NULL)
+        return 0;
+    *stage = found->stage;
+    *held = found->held;
+    free(found);
+    return 1;
 }

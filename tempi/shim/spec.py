@@ -269,6 +269,32 @@ RULES = {
     }}
     return {pmpi};""",
     ),
+    "split": Rule(
+        "nothing: a device buffer the MPI cannot read is staged; the host copy is kept with "
+        "the file handle (one split collective at a time per handle) until the matching "
+        "_end, which the MPI completes on it (native/stage_rma.c)",
+        """    if ({stages}) {{
+        tempi_i_stage_t stage_ = {{0}};
+        stage_.owned = 1;
+{stage_in}
+        int err_ = stage_.failed ? {fail} : P{name}({staged_args});
+        return tempi_i_stage_split(&stage_, err_, fh, buf_h);
+    }}
+    return {pmpi};""",
+    ),
+    "split_end": Rule(
+        "nothing: the system MPI's _end on the host copy its _begin staged, which is then "
+        "copied back (a read) and released",
+        """    tempi_i_stage_t stage_;
+    void *held_ = NULL;
+    if (tempi_i_split_take(fh, &stage_, &held_)) {{
+        int err_ = P{name}(fh, held_, status);
+        tempi_i_stage_out(&stage_, err_);
+        tempi_i_stage_release(&stage_);
+        return err_;
+    }}
+    return {pmpi};""",
+    ),
     "sync": Rule(
         "nothing: the system MPI's call, then the window's staged operations it completed "
         "copied back and released",
@@ -663,7 +689,8 @@ def _rma_forms() -> list[Entry]:
 
 def _file_forms() -> list[Entry]:
     """File I/O: the buffer staged; a non-blocking form's copy lives until its completion
-    call, which copies back what a read wrote."""
+    call, which copies back what a read wrote; a split collective's _begin copy until its
+    _end (rules "split", "split_end")."""
     family = "file I/O"
     entries = []
     for how, at, blocking, nonblocking in (
@@ -700,6 +727,29 @@ def _file_forms() -> list[Entry]:
                         request=True,
                     )
                 )
+    for how, at in (("_all", ""), ("_at_all", "MPI_Offset offset, "), ("_ordered", "")):
+        for read in (True, False):
+            verb = "read" if read else "write"
+            buf = "void *buf" if read else "const void *buf"
+            values = {"buffers": (("buf", "count", "datatype", int(read)),), "fail": _FILE_FAIL}
+            entries.append(
+                Entry(
+                    f"MPI_File_{verb}{how}_begin",
+                    f"MPI_File fh, {at}{buf}, COUNT count, MPI_Datatype datatype",
+                    family,
+                    "split",
+                    values=values,
+                )
+            )
+            entries.append(
+                Entry(
+                    f"MPI_File_{verb}{how}_end",
+                    f"MPI_File fh, {buf}, MPI_Status *status",
+                    family,
+                    "split_end",
+                    large=False,
+                )
+            )
     return entries
 
 

@@ -1,4 +1,5 @@
-"""The interposer's staging of one-sided communication, file I/O, MPI_Isendrecv(_replace),
+"""The interposer's staging of one-sided communication, file I/O (split collectives
+too), MPI_Isendrecv(_replace),
 MPI_Reduce_local and MPI_BOTTOM on device buffers (cuMemAlloc, "device" argument of the C
 programs) on an MPI that is not CUDA-aware: the results of the same programs on host
 buffers without the shim, every call staged; and what tempi refuses there (window memory,
@@ -17,6 +18,8 @@ from tests.test_shim_staging import (
     MORE_STAGED,
     RMA,
     RMA_STAGED,
+    SPLIT,
+    SPLIT_STAGED,
     staged_calls,
 )
 
@@ -33,10 +36,11 @@ REFUSALS = (
 
 @pytest.mark.parametrize("nranks", [2, 3])
 @pytest.mark.parametrize(
-    ("source", "staged"), [(RMA, RMA_STAGED), (FILEIO, FILEIO_STAGED), (MORE, MORE_STAGED)]
+    ("source", "staged"),
+    [(RMA, RMA_STAGED), (FILEIO, FILEIO_STAGED), (SPLIT, SPLIT_STAGED), (MORE, MORE_STAGED)],
 )
 def test_staged_families_on_device_buffers(program, tmp_path, nranks, source, staged):
-    args = [str(tmp_path / "file")] if source == FILEIO else []
+    args = [str(tmp_path / "file")] if source in (FILEIO, SPLIT) else []
     plain = _plain(nranks, [program(source), *args])
     shim = _tempi_run(nranks, [program(source), "device", *args])
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
