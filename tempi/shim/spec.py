@@ -979,6 +979,8 @@ ENTRIES: tuple[Entry, ...] = (
             ("Iscan", ", MPI_Comm comm", _BOTH),
             ("Iexscan", ", MPI_Comm comm", _BOTH),
             ("Allreduce_init", ", MPI_Comm comm", _BOTH),
+            ("Scan_init", ", MPI_Comm comm", _BOTH),
+            ("Exscan_init", ", MPI_Comm comm", _BOTH),
             ("Ireduce", ", int root, MPI_Comm comm", _ROOTED_REDUCE),
             ("Reduce_init", ", int root, MPI_Comm comm", _ROOTED_REDUCE),
         )

@@ -1,6 +1,6 @@
 /* More calls the shim stages when the MPI cannot read device memory (issue 13): MPI_Isendrecv
  * (doubles, a vector type, and MPI_BOTTOM with an absolute struct type), MPI_Isendrecv_replace,
- * MPI_Reduce_local, MPI_Ibcast from MPI_BOTTOM; partitioned communication (MPI_Psend_init,
+ * MPI_Reduce_local, MPI_Scan_init, MPI_Exscan_init, MPI_Ibcast from MPI_BOTTOM; partitioned communication (MPI_Psend_init,
  * MPI_Precv_init, MPI_Pready, MPI_Parrived) on host memory, which passes through; and what
  * tempi refuses on device memory: MPI_Psend_init/Precv_init, MPI_Win_create and
  * MPI_Win_attach return an error of class MPI_ERR_BUFFER on every rank (printed), instead
@@ -68,6 +68,21 @@ int main(int argc, char **argv)
     fill_values(recv, 2 * N, 1.0);
     MPI_Reduce_local(send, recv, 2 * N, MPI_DOUBLE, MPI_SUM);
     say("reduce-local", recv, 2 * N);
+
+    /* the persistent prefix reductions (MPI-4): copied in at MPI_Start, back at the wait */
+    MPI_Scan_init(send, recv, N, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, MPI_INFO_NULL,
+                  &requests[0]);
+    MPI_Exscan_init(send, recv + N, N, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, MPI_INFO_NULL,
+                    &requests[1]);
+    fill_values(recv, 2 * N, -3.0);
+    MPI_Start(&requests[0]);
+    MPI_Wait(&requests[0], MPI_STATUS_IGNORE);
+    say("scan-init", recv, 2 * N);
+    MPI_Start(&requests[1]);
+    MPI_Wait(&requests[1], MPI_STATUS_IGNORE);
+    say("exscan-init", recv, 2 * N); /* rank 0's second half: left as it was */
+    MPI_Request_free(&requests[0]);
+    MPI_Request_free(&requests[1]);
 
     /* MPI_BOTTOM with absolute addresses on staged calls */
     MPI_Aint at[2];
