@@ -355,7 +355,7 @@ TEMPI_I_HIDDEN int tempi_i_stage_epoch(tempi_i_stage_t *stage, int err, MPI_Win 
  * (-1: every rank) copied back and released. */
 TEMPI_I_HIDDEN void tempi_i_epoch_done(MPI_Win win, int rank, int err);
 TEMPI_I_HIDDEN int tempi_i_win_free(MPI_Win *win);
-enum { TEMPI_I_REFUSED_WINDOW = 0, TEMPI_I_REFUSED_PARTITIONED = 1 };
+enum { TEMPI_I_REFUSED_WINDOW = 0, TEMPI_I_REFUSED_PARTITIONED = 1, TEMPI_I_REFUSED_BSEND = 2 };
 /* A split-collective file _begin's copy (stage->owned; held: the pointer the MPI was
  * given), kept with the file handle until the matching _end. */
 TEMPI_I_HIDDEN int tempi_i_stage_split(tempi_i_stage_t *stage, int err, MPI_File fh, void *held);

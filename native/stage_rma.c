@@ -113,12 +113,15 @@ static const char *const tempi_i_refusals[] = {
     "tempi: partitioned communication (MPI_Psend_init, MPI_Precv_init) on device memory "
     "is not staged and this MPI cannot read device memory; use a host buffer or a "
     "CUDA-aware MPI",
+    "tempi: a buffered-mode buffer (MPI_Buffer_attach) in device memory cannot be staged "
+    "(the MPI copies every MPI_Bsend into it) and this MPI cannot read device memory; "
+    "attach host memory",
 };
 
 int tempi_i_refused_code(int what)
 {
-    static int codes[2] = {0, 0};
-    static int said[2] = {0, 0};
+    static int codes[3] = {0, 0, 0};
+    static int said[3] = {0, 0, 0};
     tempi_i_lock();
     if (codes[what] == 0) {
         int code = MPI_ERR_BUFFER;

@@ -116,7 +116,7 @@ def test_split_collective_file_io_is_staged_until_its_end(program, nranks, tmp_p
 
 @pytest.mark.parametrize("nranks", [1, 2, 3])
 def test_isendrecv_reduce_local_and_mpi_bottom_are_staged(program, nranks):
-    shim = _same_as_plain(program, MORE, nranks, MORE_STAGED, 9)
+    shim = _same_as_plain(program, MORE, nranks, MORE_STAGED, 11)
     for counters in _stats(shim.stdout):  # the vector and struct ones have gaps
         assert counters["staged"] == 5 and counters["staged_contiguous"] == 9, counters
 

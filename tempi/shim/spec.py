@@ -321,6 +321,14 @@ RULES = {
     }}
     return {pmpi};""",
     ),
+    "attach": Rule(
+        "refuses device memory the MPI cannot read (the MPI copies every buffered send "
+        "into it): an error of class MPI_ERR_BUFFER that says so, through MPI_COMM_SELF's "
+        "error handler",
+        """    if (tempi_i_refuses(buffer, MPI_BYTE))
+        return tempi_i_raise(MPI_COMM_SELF, tempi_i_refused_code(TEMPI_I_REFUSED_BSEND));
+    return {pmpi};""",
+    ),
     "own": Rule(
         "see native/ (tempi_i_<name>)",
         """    return tempi_i_{helper}({args});""",
@@ -1070,6 +1078,7 @@ ENTRIES: tuple[Entry, ...] = (
             ("Precv_init", "void *buf", "source"),
         )
     ),
+    Entry("MPI_Buffer_attach", "void *buffer, COUNT size", "buffered mode", "attach"),
     _stage(
         "MPI_Reduce_local",
         "const void *inbuf, void *inoutbuf, COUNT count, MPI_Datatype datatype, MPI_Op op",

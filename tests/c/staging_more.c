@@ -2,8 +2,8 @@
  * (doubles, a vector type, and MPI_BOTTOM with an absolute struct type), MPI_Isendrecv_replace,
  * MPI_Reduce_local, MPI_Scan_init, MPI_Exscan_init, MPI_Ibcast from MPI_BOTTOM; partitioned communication (MPI_Psend_init,
  * MPI_Precv_init, MPI_Pready, MPI_Parrived) on host memory, which passes through; and what
- * tempi refuses on device memory: MPI_Psend_init/Precv_init, MPI_Win_create and
- * MPI_Win_attach return an error of class MPI_ERR_BUFFER on every rank (printed), instead
+ * tempi refuses on device memory: MPI_Psend_init/Precv_init, MPI_Win_create,
+ * MPI_Win_attach and MPI_Buffer_attach (host memory: a buffered send through it) return an error of class MPI_ERR_BUFFER on every rank (printed), instead
  * of giving the MPI device memory. Results are printed as checksums so runs with and
  * without the shim can be compared; stderr says how many calls the shim staged. Buffers
  * are device memory with "device" as the first argument (native/devmem.h), host memory
@@ -162,6 +162,32 @@ int main(int argc, char **argv)
     }
     free(host_send);
     free(host_recv);
+
+    /* MPI_Buffer_attach: host memory passes through (a buffered send through it); device
+     * memory is refused (the MPI copies every MPI_Bsend into it), on MPI_COMM_SELF */
+    MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
+    int bsize = 2 * N * (int)sizeof(double) + MPI_BSEND_OVERHEAD;
+    char *attached = malloc((size_t)bsize);
+    err = MPI_Buffer_attach(attached, bsize);
+    say_error("buffer-attach-host", err);
+    fill_values(recv, 2 * N, -4.0);
+    MPI_Bsend(send, N, MPI_DOUBLE, right, 7, MPI_COMM_WORLD);
+    MPI_Recv(recv, N, MPI_DOUBLE, left, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    say("bsend-attached-host", recv, 2 * N);
+    void *detached = NULL;
+    MPI_Buffer_detach(&detached, &bsize);
+    free(attached);
+    if (device) {
+        err = MPI_Buffer_attach(recv, 2 * N * (int)sizeof(double));
+        say_error("buffer-attach-device", err);
+        if (err == MPI_SUCCESS)
+            MPI_Buffer_detach(&detached, &bsize);
+        char message[MPI_MAX_ERROR_STRING];
+        int length = 0;
+        MPI_Error_string(err, message, &length);
+        printf("rank %d buffer-attach-device says-tempi %d\n", rank,
+               strstr(message, "tempi") != NULL);
+    }
 
     MPI_Type_free(&vec);
     MPI_Type_free(&from);

@@ -31,6 +31,8 @@ REFUSALS = (
     "win-create-device class MPI_ERR_BUFFER",
     "win-attach-device class MPI_ERR_BUFFER",
     "win-attach-host class MPI_SUCCESS",
+    "buffer-attach-device class MPI_ERR_BUFFER",
+    "buffer-attach-device says-tempi 1",
 )
 
 
@@ -54,5 +56,6 @@ def test_staged_families_on_device_buffers(program, tmp_path, nranks, source, st
         assert refused == want, refused
         assert "tempi: window memory" in shim.stderr, shim.stderr
         assert "tempi: partitioned communication" in shim.stderr, shim.stderr
+        assert "tempi: a buffered-mode buffer" in shim.stderr, shim.stderr
     else:
         assert refused == [], refused
