@@ -348,9 +348,12 @@ class Entry:
     takes: str = ""  # for docs/shim.md, where the rule's own words do not say it
 
     def form(self, suffix: str) -> tuple[str, str]:
-        """(name, C parameter list) of the int form (suffix "") or the _c form."""
+        """(name, C parameter list) of the int form (suffix "") or the _c form
+        (EXTSIZE: MPI_Aint there, MPI_Count here, as MPI_Pack_external's sizes)."""
         count, displ = ("int", "int") if suffix == "" else ("MPI_Count", "MPI_Aint")
+        extsize = "MPI_Aint" if suffix == "" else "MPI_Count"
         params = self.params.replace("COUNT", count).replace("DISPL", displ)
+        params = params.replace("EXTSIZE", extsize)
         return self.name + suffix, params
 
 
@@ -1079,6 +1082,22 @@ ENTRIES: tuple[Entry, ...] = (
         )
     ),
     Entry("MPI_Buffer_attach", "void *buffer, COUNT size", "buffered mode", "attach"),
+    _stage(
+        "MPI_Pack_external",
+        "const char datarep[], const void *inbuf, COUNT incount, MPI_Datatype datatype,"
+        " void *outbuf, EXTSIZE outsize, EXTSIZE *position",
+        "pack",
+        (("inbuf", "incount", "datatype", 0), ("outbuf", "outsize", "MPI_BYTE", 1)),
+        comm="MPI_COMM_SELF",
+    ),
+    _stage(
+        "MPI_Unpack_external",
+        "const char datarep[], const void *inbuf, EXTSIZE insize, EXTSIZE *position,"
+        " void *outbuf, COUNT outcount, MPI_Datatype datatype",
+        "pack",
+        (("inbuf", "insize", "MPI_BYTE", 0), ("outbuf", "outcount", "datatype", 1)),
+        comm="MPI_COMM_SELF",
+    ),
     _stage(
         "MPI_Reduce_local",
         "const void *inbuf, void *inoutbuf, COUNT count, MPI_Datatype datatype, MPI_Op op",

@@ -1,6 +1,6 @@
 /* More calls the shim stages when the MPI cannot read device memory (issue 13): MPI_Isendrecv
  * (doubles, a vector type, and MPI_BOTTOM with an absolute struct type), MPI_Isendrecv_replace,
- * MPI_Reduce_local, MPI_Scan_init, MPI_Exscan_init, MPI_Ibcast from MPI_BOTTOM; partitioned communication (MPI_Psend_init,
+ * MPI_Reduce_local, MPI_Pack_external, MPI_Unpack_external, MPI_Scan_init, MPI_Exscan_init, MPI_Ibcast from MPI_BOTTOM; partitioned communication (MPI_Psend_init,
  * MPI_Precv_init, MPI_Pready, MPI_Parrived) on host memory, which passes through; and what
  * tempi refuses on device memory: MPI_Psend_init/Precv_init, MPI_Win_create,
  * MPI_Win_attach and MPI_Buffer_attach (host memory: a buffered send through it) return an error of class MPI_ERR_BUFFER on every rank (printed), instead
@@ -69,7 +69,19 @@ int main(int argc, char **argv)
     MPI_Reduce_local(send, recv, 2 * N, MPI_DOUBLE, MPI_SUM);
     say("reduce-local", recv, 2 * N);
 
-    /* the persistent prefix reductions (MPI-4): copied in at MPI_Start, back at the wait */
+    /* external32 packing: the typed side and the packed bytes staged */
+    double *packed = filled(N, 0.0);
+    MPI_Aint packed_at = 0;
+    MPI_Pack_external("external32", send, 1, vec, packed, N * sizeof(double), &packed_at);
+    printf("rank %d pack-external position %ld\n", rank, (long)packed_at);
+    say("pack-external", packed, N);
+    fill_values(recv, 2 * N, -5.0);
+    packed_at = 0;
+    MPI_Unpack_external("external32", packed, N * sizeof(double), &packed_at, recv, 1, vec);
+    say("unpack-external", recv, 2 * N);
+    devmem_free(packed);
+
+    /* the persistent prefix reductions (MPI-4): copied in packed_at MPI_Start, back packed_at the wait */
     MPI_Scan_init(send, recv, N, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, MPI_INFO_NULL,
                   &requests[0]);
     MPI_Exscan_init(send, recv + N, N, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, MPI_INFO_NULL,
