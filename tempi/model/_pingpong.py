@@ -37,32 +37,40 @@ def pingpong(
 
 def half_round_trips(
     pair: MPI.Comm,
-    spec: Any,
+    send: Any,
     stop: float,
     *,
+    recv: Any = None,
+    via: Any = None,
     batch: int = 8,
+    warm: int | None = None,
     enough: int = 16,
     most: int = 400,
 ) -> list[float]:
-    """Half round trips of the mpi4py buffer ``spec`` between the two ranks of ``pair``
-    (rank 0's times; rank 1's list stays empty), after a warm-up of a quarter batch:
+    """Half round trips between the two ranks of ``pair``: rank 0 sends ``send`` and
+    receives ``recv`` (default: the same buffer spec), rank 1 receives and sends ``recv``
+    back, through ``via`` (a ``tempi.Comm``; default ``pair`` itself). Rank 0's times
+    (rank 1's list stays empty), after ``warm`` round trips (default a quarter batch):
     rounds of ``batch`` until ``enough`` agree within 5 %, ``most`` are taken or the clock
-    passes ``stop``, rank 0 deciding for both after every round."""
+    passes ``stop``, rank 0 deciding for both over ``pair`` after every round."""
     rank, peer = pair.rank, 1 - pair.rank
+    via = pair if via is None else via
+    recv = send if recv is None else recv
+    warm_trips = max(batch // 4, 1) if warm is None else warm
     times: list[float] = []
-    for warm in (True, False):
+    for warming in (True, False):
         while True:
-            for _ in range(max(batch // 4, 1) if warm else batch):
+            for _ in range(warm_trips if warming else batch):
                 t0 = time.perf_counter()
                 if rank == 0:
-                    pair.Send(spec, peer, 7)
-                    pair.Recv(spec, peer, 7)
-                    if not warm:
+                    via.Send(send, peer, 7)
+                    via.Recv(recv, peer, 7)
+                    if not warming:
                         times.append((time.perf_counter() - t0) / 2)
                 else:
-                    pair.Recv(spec, peer, 7)
-                    pair.Send(spec, peer, 7)
-            if warm:
+                    via.Recv(recv, peer, 7)
+                    via.Send(recv, peer, 7)
+            if warming:
                 break
             done = None
             if rank == 0:

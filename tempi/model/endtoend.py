@@ -36,35 +36,15 @@ def points(sizes: tuple[int, ...], blocks: tuple[int, ...] = BLOCKS) -> list[tup
 def _round_trips(
     comm: Any, pair: MPI.Comm, send: list, recv: list, budget_s: float
 ) -> Sample | None:
-    """Half round trips until the median is stable or the budget is spent (rank 0
-    decides, after every round of 4, and tells rank 1)."""
-    rank, peer = pair.rank, 1 - pair.rank
+    """Half round trips through ``comm`` until the median is stable or the budget is spent
+    (rank 0 decides, after every round of 4, and tells rank 1)."""
+    from tempi.model._pingpong import half_round_trips
+
     stop = time.perf_counter() + budget_s
-    times: list[float] = []
-    for warm in (True, False):
-        while True:
-            for _ in range(2 if warm else 4):
-                t0 = time.perf_counter()
-                if rank == 0:
-                    comm.Send(send, peer, 11)
-                    comm.Recv(recv, peer, 11)
-                    if not warm:
-                        times.append((time.perf_counter() - t0) / 2)
-                else:
-                    comm.Recv(recv, peer, 11)
-                    comm.Send(recv, peer, 11)
-            if warm:
-                break
-            done = None
-            if rank == 0:
-                done = (
-                    (len(times) >= 12 and summarize(times).relative_spread <= 0.05)
-                    or len(times) >= 200
-                    or time.perf_counter() > stop
-                )
-            if pair.bcast(done, root=0):
-                break
-    return summarize(times) if rank == 0 else None
+    times = half_round_trips(
+        pair, send, stop, recv=recv, via=comm, batch=4, warm=2, enough=12, most=200
+    )
+    return summarize(times) if pair.rank == 0 else None
 
 
 def measure(
