@@ -454,7 +454,7 @@ def test_neighbor_alltoallw_freed_type_is_planned_again(counting):
         graph.Free()
 
 
-@pytest.mark.mpi(min_size=1)
+@pytest.mark.mpi(min_size=2)  # Open MPI's self path does not report truncation (and overruns)
 def test_neighbor_alltoallw_truncation_raises_as_the_python_path_does(counting, tempi_env):
     """Each rank receives fewer bytes than its neighbour sends in a planned part: every
     rank raises, as on tempi's Python path (which says MPI_ERR_IN_STATUS where MPICH's
