@@ -18,11 +18,9 @@
 #include <mpi.h>
 
 #include "engine.h"
+#include "engine_api.h"
 #include "internal.h"
 #include "plan_gen.h"
-
-#define TEMPI_ENGINE_PENDING (-3)
-#define TEMPI_ENGINE_FAILED (-16)
 
 /* A handle as mpi4py gives it, through uintptr_t: a pointer (Open MPI), or an int (MPICH)
  * that mpi4py gives as an unsigned 64-bit number (0xffffffff84000000): its low 32 bits. */
@@ -270,4 +268,93 @@ int tempi_engine_exchange(int nrecv, int nsend, const intptr_t *plans, const int
     }
     __atomic_fetch_add(&tempi_i_api_runs, ran, __ATOMIC_RELAXED);
     return first;
+}
+
+/* ---- Sendrecv and Sendrecv_replace (tempi.Comm's binding, native/comm_binding.c) --------
+ * Each side: a plan's address, or TEMPI_ENGINE_SYSTEM for the MPI's own call with the
+ * user's count and datatype (contiguous data, the model's `system` pick); a plan the
+ * engine refuses (a buffer not aligned to its word) is sent or received that way too, so
+ * these never pass a message back half done. Results: 0, or the MPI error code. The
+ * status (0: ignore) counts bytes where the engine received, as tempi_engine_recv's. */
+int tempi_engine_sendrecv(intptr_t splan, const void *sbuf, int scount, uintptr_t stype,
+                          int dest, int sendtag, intptr_t rplan, void *rbuf, int rcount,
+                          uintptr_t rtype, int source, int recvtag, uintptr_t comm,
+                          intptr_t status)
+{
+    MPI_Comm c = TEMPI_I_COMM(comm);
+    MPI_Status *st = status ? (MPI_Status *)status : MPI_STATUS_IGNORE;
+    MPI_Request request = MPI_REQUEST_NULL;
+    int id = 0, err = MPI_SUCCESS, rc = TEMPI_I_PASS;
+    if (rplan != TEMPI_ENGINE_SYSTEM)
+        rc = tempi_i_engine_start_op(TEMPI_I_PLAN(rplan), rbuf, source, recvtag, c,
+                                     TEMPI_I_STANDARD, 1, 0, &id);
+    if (rc == TEMPI_I_PASS)
+        err = PMPI_Irecv(rbuf, rcount, TEMPI_I_TYPE(rtype), source, recvtag, c, &request);
+    else if (rc != TEMPI_I_OK)
+        err = tempi_i_error(rc);
+    if (err != MPI_SUCCESS)
+        return err;
+    rc = TEMPI_I_PASS;
+    if (splan != TEMPI_ENGINE_SYSTEM)
+        rc = tempi_i_engine_send_plan(TEMPI_I_PLAN(splan), sbuf, dest, sendtag, c,
+                                      TEMPI_I_STANDARD);
+    if (rc == TEMPI_I_PASS)
+        err = PMPI_Send(sbuf, scount, TEMPI_I_TYPE(stype), dest, sendtag, c);
+    else if (rc != TEMPI_I_OK)
+        err = tempi_i_error(rc);
+    else
+        __atomic_fetch_add(&tempi_i_api_runs, 1, __ATOMIC_RELAXED);
+    if (err != MPI_SUCCESS) { /* the receive will not be waited for: retire it */
+        if (id) {
+            tempi_i_op_abandon(id);
+        } else {
+            PMPI_Cancel(&request);
+            PMPI_Wait(&request, MPI_STATUS_IGNORE);
+        }
+        return err;
+    }
+    if (!id)
+        return PMPI_Wait(&request, st);
+    __atomic_fetch_add(&tempi_i_api_runs, 1, __ATOMIC_RELAXED);
+    int64_t done = tempi_engine_wait(id, status);
+    return done <= TEMPI_ENGINE_FAILED ? (int)(TEMPI_ENGINE_FAILED - done) : MPI_SUCCESS;
+}
+
+/* Sendrecv_replace as the interposer's (p2p.c's tempi_i_sendrecv_replace): the send is
+ * packed into its operation's staging and posted before the receive is posted into the
+ * same buffer (the receive lands in its own staging and is unpacked at completion). A
+ * send the engine refuses goes to the MPI's Sendrecv_replace whole. */
+int tempi_engine_sendrecv_replace(intptr_t plan, void *buf, int count, uintptr_t type,
+                                  int dest, int sendtag, int source, int recvtag,
+                                  uintptr_t comm, intptr_t status)
+{
+    MPI_Comm c = TEMPI_I_COMM(comm);
+    MPI_Status *st = status ? (MPI_Status *)status : MPI_STATUS_IGNORE;
+    MPI_Datatype datatype = TEMPI_I_TYPE(type);
+    int send = 0, receive = 0, err = MPI_SUCCESS, rc = TEMPI_I_PASS;
+    if (plan != TEMPI_ENGINE_SYSTEM)
+        rc = tempi_i_engine_start_op(TEMPI_I_PLAN(plan), buf, dest, sendtag, c,
+                                     TEMPI_I_STANDARD, 0, 0, &send);
+    if (rc == TEMPI_I_PASS)
+        return PMPI_Sendrecv_replace(buf, count, datatype, dest, sendtag, source, recvtag, c,
+                                     st);
+    if (rc != TEMPI_I_OK)
+        return tempi_i_error(rc);
+    MPI_Request request = MPI_REQUEST_NULL;
+    rc = tempi_i_engine_start_op(TEMPI_I_PLAN(plan), buf, source, recvtag, c, TEMPI_I_STANDARD,
+                                 1, 0, &receive);
+    if (rc == TEMPI_I_PASS) /* the send's bytes are in its staging already */
+        err = PMPI_Irecv(buf, count, datatype, source, recvtag, c, &request);
+    else if (rc != TEMPI_I_OK)
+        err = tempi_i_error(rc);
+    int64_t sent = tempi_engine_wait(send, 0);
+    int send_err = sent <= TEMPI_ENGINE_FAILED ? (int)(TEMPI_ENGINE_FAILED - sent) : 0;
+    __atomic_fetch_add(&tempi_i_api_runs, 1 + (receive != 0), __ATOMIC_RELAXED);
+    if (err == MPI_SUCCESS && receive) {
+        int64_t got = tempi_engine_wait(receive, status);
+        err = got <= TEMPI_ENGINE_FAILED ? (int)(TEMPI_ENGINE_FAILED - got) : MPI_SUCCESS;
+    } else if (err == MPI_SUCCESS) {
+        err = PMPI_Wait(&request, st);
+    }
+    return err != MPI_SUCCESS ? err : send_err;
 }

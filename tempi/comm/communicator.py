@@ -39,18 +39,27 @@ class Comm:
     # anything else through tempi.comm.engine.
 
     def Isend(self, buf: Any, dest: int, tag: int = 0) -> Any:
+        request = native.c.isend(self.comm, buf, dest, tag, 0)
+        if request is not None:
+            return request
         request = native.isend(self.comm, self._handle, buf, dest, tag, 0)
         if request is not None:
             return request
         return engine.isend(self.comm, buf, dest, tag, local_ranks=self._local)
 
     def Issend(self, buf: Any, dest: int, tag: int = 0) -> Any:
+        request = native.c.isend(self.comm, buf, dest, tag, 1)
+        if request is not None:
+            return request
         request = native.isend(self.comm, self._handle, buf, dest, tag, 1)
         if request is not None:
             return request
         return engine.isend(self.comm, buf, dest, tag, mode="synchronous", local_ranks=self._local)
 
     def Ibsend(self, buf: Any, dest: int, tag: int = 0) -> Any:
+        request = native.c.isend(self.comm, buf, dest, tag, 2)
+        if request is not None:
+            return request
         request = native.isend(self.comm, self._handle, buf, dest, tag, 2)
         if request is not None:
             return request
@@ -61,6 +70,9 @@ class Comm:
         return self.Isend(buf, dest, tag)
 
     def Irecv(self, buf: Any, source: int = MPI.ANY_SOURCE, tag: int = MPI.ANY_TAG) -> Any:
+        request = native.c.irecv(self.comm, buf, source, tag)
+        if request is not None:
+            return request
         request = native.irecv(self.comm, self._handle, buf, source, tag)
         if request is not None:
             return request
@@ -101,15 +113,24 @@ class Comm:
             )
         return engine.recv_init(self.comm, buf, source, tag, local_ranks=self._local)
 
+    # Blocking calls: the compiled binding first (native.c: one C call for a planned host
+    # message), then the cffi path (which plans on a first sight), then Python's route.
+
     def Send(self, buf: Any, dest: int, tag: int = 0) -> None:
+        if native.c.send(self.comm, buf, dest, tag, 0):
+            return
         if not native.send(self.comm, self._handle, buf, dest, tag, 0):
             self.Isend(buf, dest, tag).Wait()
 
     def Ssend(self, buf: Any, dest: int, tag: int = 0) -> None:
+        if native.c.send(self.comm, buf, dest, tag, 1):
+            return
         if not native.send(self.comm, self._handle, buf, dest, tag, 1):
             self.Issend(buf, dest, tag).Wait()
 
     def Bsend(self, buf: Any, dest: int, tag: int = 0) -> None:
+        if native.c.send(self.comm, buf, dest, tag, 2):
+            return
         if not native.send(self.comm, self._handle, buf, dest, tag, 2):
             self.Ibsend(buf, dest, tag).Wait()
 
@@ -123,6 +144,8 @@ class Comm:
         tag: int = MPI.ANY_TAG,
         status: MPI.Status | None = None,
     ) -> None:
+        if native.c.recv(self.comm, buf, source, tag, status):
+            return
         if not native.recv(self.comm, self._handle, buf, source, tag, status):
             self.Irecv(buf, source, tag).Wait(status)
 
@@ -136,6 +159,8 @@ class Comm:
         recvtag: int = MPI.ANY_TAG,
         status: MPI.Status | None = None,
     ) -> None:
+        if native.c.sendrecv(self.comm, sendbuf, dest, sendtag, recvbuf, source, recvtag, status):
+            return  # both sides planned (or the MPI's own call): one C call
         receive = native.start(self._handle, recvbuf, source, recvtag, 0, True)
         if receive:  # in C: no request object at all
             try:
@@ -189,7 +214,13 @@ class Comm:
         status: MPI.Status | None = None,
     ) -> None:
         """tempi's send has packed the buffer when it returns, so the receive may land in
-        it; a buffer tempi passes on goes to mpi4py's Sendrecv_replace whole."""
+        it; a buffer tempi passes on goes to mpi4py's Sendrecv_replace whole. A planned
+        host message is one C call (the engine's staging holds the send's bytes)."""
+        if native.c.sendrecv_replace(self.comm, buf, dest, sendtag, source, recvtag, status):
+            return None
+        if native.planned(buf, writable=True):  # planned now: the binding's from now on
+            if native.c.sendrecv_replace(self.comm, buf, dest, sendtag, source, recvtag, status):
+                return None
         msg = resolve(buf, writable=True)
         paths = self._replace_paths(msg, dest, source)
         if paths is None:

@@ -91,6 +91,55 @@ _bytes: Any = None
 _descriptor_of = descriptors._descriptors.get  # the descriptor cache's lookup
 
 
+class _NoBinding:
+    """The compiled binding's interface while it is not loaded: every call says "not
+    mine" (False, or None for Isend/Irecv), so the cffi path below takes the message."""
+
+    @staticmethod
+    def send(comm: Any, spec: Any, dest: int, tag: int, mode: int) -> bool:
+        return False
+
+    recv = send
+
+    @staticmethod
+    def isend(*args: Any) -> None:
+        return None
+
+    irecv = isend
+
+    @staticmethod
+    def sendrecv(*args: Any) -> bool:
+        return False
+
+    sendrecv_replace = sendrecv
+
+    @staticmethod
+    def configure(current: Any, on: bool) -> None:
+        pass
+
+    @staticmethod
+    def remember(*args: Any) -> bool:
+        return False
+
+    @staticmethod
+    def forget() -> None:
+        pass
+
+    @staticmethod
+    def counts() -> tuple[int, int, int]:
+        return (0, 0, 0)
+
+
+c: Any = _NoBinding
+"""The compiled binding (``native/comm_binding.c``, module ``_tempi_comm``) once loaded:
+``send(comm, spec, dest, tag, mode)``, ``recv(comm, spec, source, tag, status)`` -> True
+when done in C, False for Python's path; ``isend(comm, spec, dest, tag, mode)``,
+``irecv(comm, spec, source, tag)`` -> a :class:`NativeRequest` or None;
+``sendrecv(comm, sendspec, dest, sendtag, recvspec, source, recvtag, status)``,
+``sendrecv_replace(comm, spec, dest, sendtag, source, recvtag, status)`` -> True or False.
+``comm`` is the mpi4py communicator. :class:`_NoBinding` until then (or for good)."""
+
+
 def _load() -> Any:
     """The engine's library, loading (and building) it the first time; None if it cannot."""
     global _ffi, _lib, _tried
@@ -119,7 +168,50 @@ def _load() -> Any:
         global _from_buffer, _bytes
         _from_buffer, _bytes = ffi._backend.from_buffer, ffi._typeof("char[]")
         _ffi, _lib = ffi, lib
+        _load_binding(ffi, lib)
         return lib
+
+
+def _load_binding(ffi: Any, lib: Any) -> None:
+    """Import the compiled binding (``_tempi_comm``) from the shared object ``lib`` was
+    loaded from (the same loaded copy: dlopen of that path finds it); on any failure the
+    cffi calls below run every message (one debug line says why)."""
+    global c
+    try:
+        import importlib.machinery
+        import importlib.util
+
+        path = _path_of(ffi, lib)
+        loader = importlib.machinery.ExtensionFileLoader("_tempi_comm", path)
+        module_spec = importlib.util.spec_from_loader("_tempi_comm", loader)
+        module = importlib.util.module_from_spec(module_spec)
+        loader.exec_module(module)
+        module.setup(vars(config), descriptors._descriptors, MPI.Exception, NativeRequest, _BOTTOM)
+    except Exception as exc:  # noqa: BLE001 -- the cffi path runs every message
+        log.debug("tempi.Comm's compiled binding is not available, cffi runs it (%s)", exc)
+        return
+    log.debug("tempi.Comm's steady state runs in the compiled binding of %s", path)
+    c = module
+
+
+def _path_of(ffi: Any, lib: Any) -> str:
+    """The file of the shared object that holds ``lib``'s engine (dladdr)."""
+
+    class _Info(ctypes.Structure):
+        _fields_ = [
+            ("dli_fname", ctypes.c_char_p),
+            ("dli_fbase", ctypes.c_void_p),
+            ("dli_sname", ctypes.c_char_p),
+            ("dli_saddr", ctypes.c_void_p),
+        ]
+
+    address = int(ffi.cast("uintptr_t", lib.tempi_engine_api_init))
+    info = _Info()
+    dladdr = ctypes.CDLL(None).dladdr
+    dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Info)]
+    if not dladdr(address, ctypes.byref(info)) or not info.dli_fname:
+        raise OSError("dladdr does not know the engine's shared object")
+    return os.fsdecode(info.dli_fname)
 
 
 def _build() -> Any:
@@ -155,12 +247,23 @@ def enabled() -> bool:
         _config = config._current
         if _on and _load() is None:
             _on = False
+        _plans.clear()  # plans depend on the configuration (the model, the strategy)
+        c.configure(_config, _on)
     return _on
 
 
 def runs() -> int:
     """Messages tempi.Comm ran in C (0 without the engine)."""
     return _lib.tempi_engine_runs() if _lib is not None else 0
+
+
+def binding_counts() -> dict[str, int]:
+    """The compiled binding's counters: messages it ran without entering Python
+    (``in_c``), calls it handed to Python's path (``to_python``: first sights, messages
+    the MPI's own call takes through mpi4py's request, what tempi does not run in C), and
+    plans in its table; all 0 while it is not loaded."""
+    in_c, to_python, entries = c.counts()
+    return {"in_c": in_c, "to_python": to_python, "entries": entries, "loaded": c is not _NoBinding}
 
 
 def _plan(datatype: MPI.Datatype, handle: int, count: int) -> tuple:
@@ -195,7 +298,10 @@ def _plan(datatype: MPI.Datatype, handle: int, count: int) -> tuple:
         entry = (desc, 0, 0, 0, None, None)
     if len(_plans) > 4096:  # freed types' entries: drop them all, the live ones plan again
         _plans.clear()
+        c.forget()
     _plans[handle, count] = entry
+    if entry[1]:
+        c.remember(datatype, handle, count, entry)
     return entry
 
 

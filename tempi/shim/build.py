@@ -89,6 +89,12 @@ def extra_sources() -> list[Path]:
     return sorted(p for p in native_dir().glob("*.c") if p.name != "interposer.c")
 
 
+def _mpi4py_include() -> str:
+    import mpi4py
+
+    return mpi4py.get_include()
+
+
 def generated_dir() -> Path:
     """Where the generated C of the shim for this MPI and Python lies (once built)."""
     return shim_path().parent
@@ -120,7 +126,8 @@ def build(*, force: bool = False, verbose: bool = False) -> Path:
         "_tempi_shim",
         (native_dir() / "interposer.c").read_text(),
         define_macros=[("TEMPI_I_PYTHON", f'"{sys.executable}"')],
-        include_dirs=[str(target.parent), str(native_dir())],
+        # mpi4py's C API: tempi.Comm's binding (native/comm_binding.c, module _tempi_comm)
+        include_dirs=[str(target.parent), str(native_dir()), _mpi4py_include()],
         sources=[str(p) for p in extra_sources()] + [str(target.parent / generate.SOURCE)],
         extra_compile_args=["-O2", "-Wall"],
     )

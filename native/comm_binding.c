@@ -1,0 +1,512 @@
+/* tempi.Comm's steady state as a compiled binding: the CPython extension module
+ * `_tempi_comm`, compiled into the interposer's shared object (tempi/shim/build.py) and
+ * loaded from it by tempi/comm/native.py (importlib's ExtensionFileLoader: the same loaded
+ * copy of the engine that cffi reaches), so a planned host message costs one Python method
+ * call and one call of this module: the buffer spec ([buf, count, datatype] or
+ * [buf, datatype]) parsed here, the buffer's address and length through the buffer
+ * protocol, the datatype's, communicator's and status's C handles through mpi4py's C API,
+ * the plan looked up by (datatype handle, count), the engine called (engine_api.c).
+ *
+ * The table only caches what Python's planner decided (tempi/comm/native.py's _plan, the
+ * one place that says what a plan is: `remember` fills it on a miss, `forget` empties it
+ * with Python's table). An entry holds while the descriptor cache still has the
+ * descriptor it was planned for (MPI's delete callback evicts it when the type is freed,
+ * so a re-used handle misses here and is planned again) and while the configuration is the
+ * one `configure` was given (config._current, read from the module's dict on each call).
+ *
+ * Every call returns a sentinel when the message is not the binding's -- False for the
+ * blocking calls, None for Isend/Irecv -- with nothing done, so Python's path (unchanged)
+ * takes it and says what is wrong (a buffer too small, not a host buffer, ...). */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#define MPI4PY_LIMITED_API 1
+#define MPI4PY_LIMITED_API_SKIP_MESSAGE 1
+#define MPI4PY_LIMITED_API_SKIP_OP 1
+#define MPI4PY_LIMITED_API_SKIP_GROUP 1
+#define MPI4PY_LIMITED_API_SKIP_INFO 1
+#define MPI4PY_LIMITED_API_SKIP_ERRHANDLER 1
+#define MPI4PY_LIMITED_API_SKIP_SESSION 1
+#define MPI4PY_LIMITED_API_SKIP_WIN 1
+#define MPI4PY_LIMITED_API_SKIP_FILE 1
+#include <mpi4py/mpi4py.h>
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "engine_api.h"
+#include "engine_system.h"
+#include "internal.h"
+
+#define TEMPI_I_CB_SLOTS 8192 /* a power of two */
+#define TEMPI_I_CB_MOST 4096  /* Python's table is cleared past this too */
+
+struct tempi_i_cb_entry {
+    uintptr_t type; /* the datatype handle as an integer; 0: an empty slot */
+    int64_t count;
+    intptr_t plan;         /* a plan's address, or TEMPI_ENGINE_SYSTEM */
+    int64_t end;           /* bytes the buffer must hold (the data's upper bound) */
+    MPI_Datatype datatype; /* for the MPI's own call */
+    PyObject *key;         /* the handle as the descriptor cache's key */
+    PyObject *desc;        /* the descriptor the plan was made for */
+    PyObject *keep;        /* Python's entry: keeps the plan and its arguments alive */
+};
+
+static struct tempi_i_cb_entry tempi_i_cb_table[TEMPI_I_CB_SLOTS];
+static int tempi_i_cb_used;
+static PyObject *tempi_i_cb_config;      /* tempi.config's module dict */
+static PyObject *tempi_i_cb_current;     /* the config._current `configure` was given */
+static PyObject *tempi_i_cb_current_key; /* "_current" */
+static PyObject *tempi_i_cb_descriptors; /* the descriptor cache's dict */
+static PyObject *tempi_i_cb_error;       /* MPI.Exception */
+static PyObject *tempi_i_cb_request;     /* tempi.comm.native.NativeRequest */
+static PyObject *tempi_i_cb_bottom;      /* MPI.BOTTOM */
+static int tempi_i_cb_on;
+static long tempi_i_cb_ran, tempi_i_cb_declined; /* messages run here / handed to Python */
+
+static size_t tempi_i_cb_hash(uintptr_t type, int64_t count)
+{
+    uint64_t h = ((uint64_t)type ^ ((uint64_t)type >> 29)) * 0x9E3779B97F4A7C15ull;
+    return (size_t)((h ^ (uint64_t)count * 0xC2B2AE3D27D4EB4Full) >> 40) &
+           (TEMPI_I_CB_SLOTS - 1);
+}
+
+static struct tempi_i_cb_entry *tempi_i_cb_slot(uintptr_t type, int64_t count)
+{
+    size_t i = tempi_i_cb_hash(type, count);
+    for (;;) {
+        struct tempi_i_cb_entry *e = &tempi_i_cb_table[i];
+        if (e->type == 0 || (e->type == type && e->count == count))
+            return e;
+        i = (i + 1) & (TEMPI_I_CB_SLOTS - 1);
+    }
+}
+
+static void tempi_i_cb_clear(void)
+{
+    for (int i = 0; i < TEMPI_I_CB_SLOTS; ++i) {
+        struct tempi_i_cb_entry *e = &tempi_i_cb_table[i];
+        if (e->type == 0)
+            continue;
+        Py_CLEAR(e->key);
+        Py_CLEAR(e->desc);
+        Py_CLEAR(e->keep);
+        e->type = 0;
+    }
+    tempi_i_cb_used = 0;
+}
+
+/* A handle as an integer (MPICH: an int, sign-extended as mpi4py gives it; Open MPI: a
+ * pointer); never 0 for a datatype (MPI_DATATYPE_NULL is not planned). */
+#define TEMPI_I_CB_HANDLE(h) ((uintptr_t)(h))
+
+/* One message's buffer spec, found in the table. */
+struct tempi_i_cb_call {
+    Py_buffer view;
+    const struct tempi_i_cb_entry *entry;
+    int count;
+};
+
+/* 1: the binding runs this spec (the view is held: release it), 0: not (nothing held,
+ * no error set). Python's native._find decides the same way. */
+static int tempi_i_cb_find(PyObject *spec, int writable, struct tempi_i_cb_call *call)
+{
+    if (!tempi_i_cb_on)
+        return 0;
+    PyObject *current = PyDict_GetItemWithError(tempi_i_cb_config, tempi_i_cb_current_key);
+    if (current != tempi_i_cb_current) { /* a new configuration: Python looks again */
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *buf, *datatype;
+    long long count = -1;
+    Py_ssize_t n;
+    PyObject **items;
+    if (PyList_CheckExact(spec)) {
+        n = PyList_GET_SIZE(spec), items = ((PyListObject *)spec)->ob_item;
+    } else if (PyTuple_CheckExact(spec)) {
+        n = PyTuple_GET_SIZE(spec), items = ((PyTupleObject *)spec)->ob_item;
+    } else {
+        return 0;
+    }
+    if (n == 3) {
+        if (!PyLong_CheckExact(items[1]))
+            return 0;
+        int overflow = 0;
+        count = PyLong_AsLongLongAndOverflow(items[1], &overflow);
+        if (overflow || count < 0 || count > INT_MAX) {
+            PyErr_Clear();
+            return 0;
+        }
+        buf = items[0], datatype = items[2];
+    } else if (n == 2) {
+        buf = items[0], datatype = items[1];
+    } else {
+        return 0;
+    }
+    if (buf == tempi_i_cb_bottom || !PyObject_TypeCheck(datatype, &PyMPIDatatype_Type))
+        return 0;
+    MPI_Datatype type = *PyMPIDatatype_Get(datatype);
+    if (PyObject_GetBuffer(buf, &call->view, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
+        PyErr_Clear(); /* not a host buffer: Python's path */
+        return 0;
+    }
+    if (count < 0) {
+        MPI_Aint lb, extent;
+        if (PMPI_Type_get_extent(type, &lb, &extent) != MPI_SUCCESS)
+            goto not_ours;
+        count = extent > 0 ? call->view.len / extent : 0;
+        if (count > INT_MAX)
+            goto not_ours;
+    }
+    const struct tempi_i_cb_entry *e = tempi_i_cb_slot(TEMPI_I_CB_HANDLE(type), count);
+    if (e->type == 0 || e->end > call->view.len)
+        goto not_ours;
+    PyObject *desc = PyDict_GetItemWithError(tempi_i_cb_descriptors, e->key);
+    if (desc != e->desc) { /* the type was freed (and maybe its handle re-used) */
+        PyErr_Clear();
+        goto not_ours;
+    }
+    call->entry = e, call->count = (int)count;
+    return 1;
+not_ours:
+    PyBuffer_Release(&call->view);
+    return 0;
+}
+
+static PyObject *tempi_i_cb_declined_now(PyObject *sentinel)
+{
+    ++tempi_i_cb_declined;
+    return Py_NewRef(sentinel);
+}
+
+static PyObject *tempi_i_cb_raise(int code)
+{
+    PyObject *exc = PyObject_CallFunction(tempi_i_cb_error, "i", code);
+    if (exc) {
+        PyErr_SetObject(tempi_i_cb_error, exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+/* The communicator (an mpi4py Comm) and ints of a call's arguments; 0: not the binding's. */
+static int tempi_i_cb_comm(PyObject *obj, MPI_Comm *comm)
+{
+    if (!PyObject_TypeCheck(obj, &PyMPIComm_Type))
+        return 0;
+    *comm = *PyMPIComm_Get(obj);
+    return 1;
+}
+
+static int tempi_i_cb_int(PyObject *obj, int *value)
+{
+    if (!PyLong_CheckExact(obj))
+        return 0;
+    int overflow = 0;
+    long v = PyLong_AsLongAndOverflow(obj, &overflow);
+    if (overflow || v < INT_MIN || v > INT_MAX) {
+        PyErr_Clear();
+        return 0;
+    }
+    *value = (int)v;
+    return 1;
+}
+
+/* A status argument: None (ignore) or an mpi4py Status; 0: not the binding's. */
+static int tempi_i_cb_status(PyObject *obj, intptr_t *status)
+{
+    if (obj == Py_None) {
+        *status = 0;
+        return 1;
+    }
+    if (!PyObject_TypeCheck(obj, &PyMPIStatus_Type))
+        return 0;
+    *status = (intptr_t)PyMPIStatus_Get(obj);
+    return 1;
+}
+
+#define TEMPI_I_CB_ARGS(N)                                                                  \
+    if (nargs != (N)) {                                                                     \
+        PyErr_Format(PyExc_TypeError, "expected %d arguments, got %zd", (N), nargs);        \
+        return NULL;                                                                        \
+    }
+
+/* send(comm, spec, dest, tag, mode) -> True (sent), False (Python's path) */
+static PyObject *tempi_i_cb_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    TEMPI_I_CB_ARGS(5);
+    MPI_Comm comm;
+    int dest, tag, mode, rc;
+    struct tempi_i_cb_call call;
+    if (!tempi_i_cb_comm(args[0], &comm) || !tempi_i_cb_int(args[2], &dest) ||
+        !tempi_i_cb_int(args[3], &tag) || !tempi_i_cb_int(args[4], &mode) ||
+        !tempi_i_cb_find(args[1], 0, &call))
+        return tempi_i_cb_declined_now(Py_False);
+    const struct tempi_i_cb_entry *e = call.entry;
+    Py_BEGIN_ALLOW_THREADS
+    if (e->plan == TEMPI_ENGINE_SYSTEM)
+        rc = tempi_i_pmpi_send(call.view.buf, call.count, e->datatype, dest, tag, comm, mode);
+    else
+        rc = tempi_engine_send(e->plan, call.view.buf, dest, tag, (uintptr_t)comm, mode);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&call.view);
+    if (rc < 0) /* the engine refused the buffer (its alignment): Python's path */
+        return tempi_i_cb_declined_now(Py_False);
+    if (rc > 0)
+        return tempi_i_cb_raise(rc);
+    ++tempi_i_cb_ran;
+    Py_RETURN_TRUE;
+}
+
+/* recv(comm, spec, source, tag, status) -> True (received), False (Python's path) */
+static PyObject *tempi_i_cb_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    TEMPI_I_CB_ARGS(5);
+    MPI_Comm comm;
+    int source, tag, rc;
+    intptr_t status;
+    struct tempi_i_cb_call call;
+    if (!tempi_i_cb_comm(args[0], &comm) || !tempi_i_cb_int(args[2], &source) ||
+        !tempi_i_cb_int(args[3], &tag) || !tempi_i_cb_status(args[4], &status) ||
+        !tempi_i_cb_find(args[1], 1, &call))
+        return tempi_i_cb_declined_now(Py_False);
+    const struct tempi_i_cb_entry *e = call.entry;
+    Py_BEGIN_ALLOW_THREADS
+    if (e->plan == TEMPI_ENGINE_SYSTEM)
+        rc = PMPI_Recv(call.view.buf, call.count, e->datatype, source, tag, comm,
+                       status ? (MPI_Status *)status : MPI_STATUS_IGNORE);
+    else
+        rc = tempi_engine_recv(e->plan, call.view.buf, source, tag, (uintptr_t)comm, status);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&call.view);
+    if (rc < 0)
+        return tempi_i_cb_declined_now(Py_False);
+    if (rc > 0)
+        return tempi_i_cb_raise(rc);
+    ++tempi_i_cb_ran;
+    Py_RETURN_TRUE;
+}
+
+/* isend(comm, spec, dest, tag, mode) / irecv(comm, spec, source, tag): a NativeRequest, or
+ * None (Python's path: also every message the MPI's own call takes, which mpi4py posts
+ * with a request that keeps the buffer). */
+static PyObject *tempi_i_cb_start(PyObject *const *args, int recv, int mode)
+{
+    MPI_Comm comm;
+    int peer, tag, op;
+    struct tempi_i_cb_call call;
+    if (!tempi_i_cb_comm(args[0], &comm) || !tempi_i_cb_int(args[2], &peer) ||
+        !tempi_i_cb_int(args[3], &tag) || !tempi_i_cb_find(args[1], recv, &call))
+        return tempi_i_cb_declined_now(Py_None);
+    const struct tempi_i_cb_entry *e = call.entry;
+    if (e->plan == TEMPI_ENGINE_SYSTEM) {
+        PyBuffer_Release(&call.view);
+        return tempi_i_cb_declined_now(Py_None);
+    }
+    Py_BEGIN_ALLOW_THREADS
+    op = tempi_engine_start(e->plan, call.view.buf, peer, tag, (uintptr_t)comm, mode, recv, 0);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&call.view);
+    if (op == 0)
+        return tempi_i_cb_declined_now(Py_None);
+    if (op < 0)
+        return tempi_i_cb_raise(-op);
+    ++tempi_i_cb_ran;
+    PyObject *argv[3] = {NULL, NULL, recv ? Py_True : Py_False};
+    argv[1] = PyLong_FromLong(op);
+    if (argv[1] == NULL)
+        return NULL; /* (the operation completes unseen: tempi_engine_free is not ours) */
+    PyObject *request =
+        PyObject_Vectorcall(tempi_i_cb_request, argv + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                            NULL);
+    Py_DECREF(argv[1]);
+    return request;
+}
+
+static PyObject *tempi_i_cb_isend(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    TEMPI_I_CB_ARGS(5);
+    int mode;
+    if (!tempi_i_cb_int(args[4], &mode))
+        return tempi_i_cb_declined_now(Py_None);
+    return tempi_i_cb_start(args, 0, mode);
+}
+
+static PyObject *tempi_i_cb_irecv(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    TEMPI_I_CB_ARGS(4);
+    return tempi_i_cb_start(args, 1, 0);
+}
+
+/* sendrecv(comm, sendspec, dest, sendtag, recvspec, source, recvtag, status) -> True, or
+ * False (Python's path) when either side is not the binding's. */
+static PyObject *tempi_i_cb_sendrecv(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    TEMPI_I_CB_ARGS(8);
+    MPI_Comm comm;
+    int dest, sendtag, source, recvtag, rc;
+    intptr_t status;
+    struct tempi_i_cb_call out, in;
+    if (!tempi_i_cb_comm(args[0], &comm) || !tempi_i_cb_int(args[2], &dest) ||
+        !tempi_i_cb_int(args[3], &sendtag) || !tempi_i_cb_int(args[5], &source) ||
+        !tempi_i_cb_int(args[6], &recvtag) || !tempi_i_cb_status(args[7], &status) ||
+        !tempi_i_cb_find(args[1], 0, &out))
+        return tempi_i_cb_declined_now(Py_False);
+    if (!tempi_i_cb_find(args[4], 1, &in)) {
+        PyBuffer_Release(&out.view);
+        return tempi_i_cb_declined_now(Py_False);
+    }
+    const struct tempi_i_cb_entry *s = out.entry, *r = in.entry;
+    Py_BEGIN_ALLOW_THREADS
+    rc = tempi_engine_sendrecv(s->plan, out.view.buf, out.count, (uintptr_t)s->datatype, dest,
+                               sendtag, r->plan, in.view.buf, in.count, (uintptr_t)r->datatype,
+                               source, recvtag, (uintptr_t)comm, status);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&in.view);
+    PyBuffer_Release(&out.view);
+    if (rc != 0)
+        return tempi_i_cb_raise(rc);
+    tempi_i_cb_ran += 2;
+    Py_RETURN_TRUE;
+}
+
+/* sendrecv_replace(comm, spec, dest, sendtag, source, recvtag, status) -> True, or False */
+static PyObject *tempi_i_cb_sendrecv_replace(PyObject *self, PyObject *const *args,
+                                             Py_ssize_t nargs)
+{
+    TEMPI_I_CB_ARGS(7);
+    MPI_Comm comm;
+    int dest, sendtag, source, recvtag, rc;
+    intptr_t status;
+    struct tempi_i_cb_call call;
+    if (!tempi_i_cb_comm(args[0], &comm) || !tempi_i_cb_int(args[2], &dest) ||
+        !tempi_i_cb_int(args[3], &sendtag) || !tempi_i_cb_int(args[4], &source) ||
+        !tempi_i_cb_int(args[5], &recvtag) || !tempi_i_cb_status(args[6], &status) ||
+        !tempi_i_cb_find(args[1], 1, &call))
+        return tempi_i_cb_declined_now(Py_False);
+    const struct tempi_i_cb_entry *e = call.entry;
+    Py_BEGIN_ALLOW_THREADS
+    rc = tempi_engine_sendrecv_replace(e->plan, call.view.buf, call.count,
+                                       (uintptr_t)e->datatype, dest, sendtag, source, recvtag,
+                                       (uintptr_t)comm, status);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&call.view);
+    if (rc != 0)
+        return tempi_i_cb_raise(rc);
+    tempi_i_cb_ran += 2;
+    Py_RETURN_TRUE;
+}
+
+/* setup(config_dict, descriptors, MPI.Exception, NativeRequest, MPI.BOTTOM): once. */
+static PyObject *tempi_i_cb_setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    TEMPI_I_CB_ARGS(5);
+    if (!PyDict_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "setup: the configuration's and descriptors' dicts");
+        return NULL;
+    }
+    if (tempi_i_cb_current_key == NULL &&
+        (tempi_i_cb_current_key = PyUnicode_InternFromString("_current")) == NULL)
+        return NULL;
+    Py_XSETREF(tempi_i_cb_config, Py_NewRef(args[0]));
+    Py_XSETREF(tempi_i_cb_descriptors, Py_NewRef(args[1]));
+    Py_XSETREF(tempi_i_cb_error, Py_NewRef(args[2]));
+    Py_XSETREF(tempi_i_cb_request, Py_NewRef(args[3]));
+    Py_XSETREF(tempi_i_cb_bottom, Py_NewRef(args[4]));
+    tempi_i_cb_on = 0;
+    tempi_i_cb_clear();
+    Py_RETURN_NONE;
+}
+
+/* configure(current, on): the configuration dict the binding runs under, and whether it
+ * runs at all (TEMPI_HOST, TEMPI_PLANS, TEMPI_DATATYPE=auto); the table is emptied. */
+static PyObject *tempi_i_cb_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    TEMPI_I_CB_ARGS(2);
+    if (tempi_i_cb_config == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "configure before setup");
+        return NULL;
+    }
+    int on = PyObject_IsTrue(args[1]);
+    if (on < 0)
+        return NULL;
+    Py_XSETREF(tempi_i_cb_current, Py_NewRef(args[0]));
+    tempi_i_cb_on = on;
+    tempi_i_cb_clear();
+    Py_RETURN_NONE;
+}
+
+/* remember(datatype, handle, count, entry): native._plan's entry (descriptor, plan address
+ * or SYSTEM, first byte, end, ...) for (datatype, count). */
+static PyObject *tempi_i_cb_remember(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    TEMPI_I_CB_ARGS(4);
+    PyObject *datatype = args[0], *handle = args[1], *entry = args[3];
+    if (!PyObject_TypeCheck(datatype, &PyMPIDatatype_Type) || !PyTuple_Check(entry) ||
+        PyTuple_GET_SIZE(entry) < 4) {
+        PyErr_SetString(PyExc_TypeError, "remember(datatype, handle, count, entry tuple)");
+        return NULL;
+    }
+    long long count = PyLong_AsLongLong(args[2]);
+    long long plan = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 1));
+    long long end = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 3));
+    if (PyErr_Occurred())
+        return NULL;
+    MPI_Datatype type = *PyMPIDatatype_Get(datatype);
+    uintptr_t key = TEMPI_I_CB_HANDLE(type);
+    if (key == 0 || plan == 0 || count < 0 || count > INT_MAX)
+        Py_RETURN_FALSE;
+    struct tempi_i_cb_entry *e = tempi_i_cb_slot(key, count);
+    if (e->type == 0 && tempi_i_cb_used >= TEMPI_I_CB_MOST) {
+        tempi_i_cb_clear(); /* freed types' entries: the live ones are remembered again */
+        e = tempi_i_cb_slot(key, count);
+    }
+    if (e->type == 0)
+        ++tempi_i_cb_used;
+    Py_XSETREF(e->key, Py_NewRef(handle));
+    Py_XSETREF(e->desc, Py_NewRef(PyTuple_GET_ITEM(entry, 0)));
+    Py_XSETREF(e->keep, Py_NewRef(entry));
+    e->type = key, e->count = count, e->plan = (intptr_t)plan, e->end = end;
+    e->datatype = type;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *tempi_i_cb_forget(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    tempi_i_cb_clear();
+    Py_RETURN_NONE;
+}
+
+/* counts() -> (messages run here, calls handed to Python's path, entries) */
+static PyObject *tempi_i_cb_counts(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return Py_BuildValue("(lli)", tempi_i_cb_ran, tempi_i_cb_declined, tempi_i_cb_used);
+}
+
+static PyMethodDef tempi_i_cb_methods[] = {
+    {"send", (PyCFunction)(void (*)(void))tempi_i_cb_send, METH_FASTCALL, NULL},
+    {"recv", (PyCFunction)(void (*)(void))tempi_i_cb_recv, METH_FASTCALL, NULL},
+    {"isend", (PyCFunction)(void (*)(void))tempi_i_cb_isend, METH_FASTCALL, NULL},
+    {"irecv", (PyCFunction)(void (*)(void))tempi_i_cb_irecv, METH_FASTCALL, NULL},
+    {"sendrecv", (PyCFunction)(void (*)(void))tempi_i_cb_sendrecv, METH_FASTCALL, NULL},
+    {"sendrecv_replace", (PyCFunction)(void (*)(void))tempi_i_cb_sendrecv_replace,
+     METH_FASTCALL, NULL},
+    {"setup", (PyCFunction)(void (*)(void))tempi_i_cb_setup, METH_FASTCALL, NULL},
+    {"configure", (PyCFunction)(void (*)(void))tempi_i_cb_configure, METH_FASTCALL, NULL},
+    {"remember", (PyCFunction)(void (*)(void))tempi_i_cb_remember, METH_FASTCALL, NULL},
+    {"forget", (PyCFunction)(void (*)(void))tempi_i_cb_forget, METH_FASTCALL, NULL},
+    {"counts", (PyCFunction)(void (*)(void))tempi_i_cb_counts, METH_FASTCALL, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef tempi_i_cb_module = {
+    PyModuleDef_HEAD_INIT, "_tempi_comm",
+    "tempi.Comm's steady state in C (native/comm_binding.c)", -1, tempi_i_cb_methods,
+};
+
+PyMODINIT_FUNC PyInit__tempi_comm(void)
+{
+    if (import_mpi4py() < 0)
+        return NULL;
+    return PyModule_Create(&tempi_i_cb_module);
+}
