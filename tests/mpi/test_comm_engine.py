@@ -14,6 +14,7 @@ from mpi4py import MPI
 
 import tempi
 from tempi.comm import engine, native
+from tempi.model import choose
 
 TAG = 40
 
@@ -75,7 +76,10 @@ def test_engine_delivers_what_mpi4py_does_and_runs_in_c(
     moved = _moved(before)
     tempi_side = (comm_send is ours) + (comm_recv is ours)
     assert native.debug_state()["loaded"]
-    assert moved.get("engine", 0) == 3 * tempi_side, moved
+    # packed by the engine, or mpi4py's own call where the host model measured the MPI's
+    # typed path faster for this size (strategy ``system``): in C either way
+    packed = choose.pick_host(usertype.Get_size() * count) == "packed"
+    assert moved.get("engine", 0) == 3 * tempi_side * packed, moved
     assert moved.get("host", 0) == 0, f"messages entered Python after warm-up: {moved}"
 
 
