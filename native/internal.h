@@ -14,6 +14,7 @@
  *   collectives.c  Bcast, Gather(v), Scatter(v), Allgather(v), the all-to-alls
  *   stage.c        device buffers through host memory for the calls tempi does not take
  *   stage_rma.c    the same for one-sided communication; what cannot be staged
+ *   stage_partitioned.c  the same for partitioned communication (MPI_Pready, MPI_Parrived)
  *   errors.c       MPI's error semantics (the handlers of communicators, windows, files)
  *   topology.c     MPI_Cart_create and the distributed graphs with reorder = 1
  */
@@ -355,7 +356,7 @@ TEMPI_I_HIDDEN int tempi_i_stage_epoch(tempi_i_stage_t *stage, int err, MPI_Win 
  * (-1: every rank) copied back and released. */
 TEMPI_I_HIDDEN void tempi_i_epoch_done(MPI_Win win, int rank, int err);
 TEMPI_I_HIDDEN int tempi_i_win_free(MPI_Win *win);
-enum { TEMPI_I_REFUSED_WINDOW = 0, TEMPI_I_REFUSED_PARTITIONED = 1, TEMPI_I_REFUSED_BSEND = 2 };
+enum { TEMPI_I_REFUSED_WINDOW = 0, TEMPI_I_REFUSED_BSEND = 1 };
 /* A split-collective file _begin's copy (stage->owned; held: the pointer the MPI was
  * given), kept with the file handle until the matching _end. */
 TEMPI_I_HIDDEN int tempi_i_stage_split(tempi_i_stage_t *stage, int err, MPI_File fh, void *held);
@@ -385,6 +386,52 @@ TEMPI_I_HIDDEN int tempi_i_dist_graph_create_adjacent(MPI_Comm comm_old, int ind
                                                       int reorder, MPI_Comm *comm_dist_graph);
 TEMPI_I_HIDDEN int tempi_i_dist_graph_create(MPI_Comm comm_old, int n, const int sources[],
                                              const int degrees[], const int destinations[],
+/* Bytes between buffers in either memory; a datatype's extents (kept: it may be freed
+ * while a request uses it); the span [lo, hi) of `count` elements at byte offset `at`
+ * (0: it touches nothing). */
+TEMPI_I_HIDDEN void tempi_i_copy(void *dst, const void *src, size_t nbytes, int on_device);
+typedef struct {
+    MPI_Aint true_lb, true_extent, extent;
+} tempi_i_extents_t;
+TEMPI_I_HIDDEN void tempi_i_extents(MPI_Datatype datatype, tempi_i_extents_t *extents);
+TEMPI_I_HIDDEN int tempi_i_span_of(MPI_Count count, const tempi_i_extents_t *extents,
+                                   MPI_Aint at, MPI_Aint *lo, MPI_Aint *hi);
+
+/* ---- stage_partitioned.c: partitioned communication through a host copy ---------------- */
+
+typedef struct tempi_i_partitioned tempi_i_partitioned_t;
+/* A staged MPI_Psend_init/MPI_Precv_init's copy (stage->owned), kept with *request and its
+ * partitions' state until MPI_Request_free (no memory: the request freed, MPI_ERR_NO_MEM). */
+TEMPI_I_HIDDEN int tempi_i_stage_hold_partitioned(tempi_i_stage_t *stage, int err,
+                                                  MPI_Request *request,
+                                                  tempi_i_partitioned_t *parts, MPI_Comm comm);
+/* The partitions' state and the copy of a staged partitioned request, or NULL. */
+TEMPI_I_HIDDEN tempi_i_partitioned_t *tempi_i_held_partitioned(MPI_Request request,
+                                                               tempi_i_stage_t **stage);
+/* At MPI_Start (a receive's copy refreshed, no partition copied yet) and at completion
+ * (a receive's partitions not yet copied back by MPI_Parrived copied now). */
+TEMPI_I_HIDDEN void tempi_i_partitioned_start(tempi_i_partitioned_t *parts,
+                                              tempi_i_stage_t *stage);
+TEMPI_I_HIDDEN void tempi_i_partitioned_done(tempi_i_partitioned_t *parts,
+                                             tempi_i_stage_t *stage, int err);
+TEMPI_I_HIDDEN int tempi_i_psend_init(const void *buf, int partitions, MPI_Count count,
+                                      MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
+                                      MPI_Info info, MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_precv_init(void *buf, int partitions, MPI_Count count,
+                                      MPI_Datatype datatype, int source, int tag, MPI_Comm comm,
+                                      MPI_Info info, MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_pready(int partition, MPI_Request request);
+TEMPI_I_HIDDEN int tempi_i_pready_range(int partition_low, int partition_high,
+                                        MPI_Request request);
+/* MPI_Pready_list's array: const in MPICH's mpi.h, not in Open MPI's. */
+#ifdef OPEN_MPI
+#define TEMPI_I_PARTITION_LIST int
+#else
+#define TEMPI_I_PARTITION_LIST const int
+#endif
+TEMPI_I_HIDDEN int tempi_i_pready_list(int length, TEMPI_I_PARTITION_LIST array_of_partitions[],
+                                       MPI_Request request);
+TEMPI_I_HIDDEN int tempi_i_parrived(MPI_Request request, int partition, int *flag);
                                              const int weights[], MPI_Info info, int reorder,
                                              MPI_Comm *comm_dist_graph);
 

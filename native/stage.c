@@ -78,7 +78,7 @@ static void *tempi_i_cuda_symbol(const char *name)
 }
 
 /* Bytes between buffers in either memory (cuMemcpy with unified addressing). */
-static void tempi_i_copy(void *dst, const void *src, size_t nbytes, int on_device)
+void tempi_i_copy(void *dst, const void *src, size_t nbytes, int on_device)
 {
     static tempi_i_cu_copy_fn copy = NULL;
     if (on_device && copy == NULL)
@@ -189,14 +189,26 @@ void *tempi_i_stage_in(tempi_i_stage_t *stage, const void *buf, MPI_Count count,
 static int tempi_i_span(MPI_Count count, MPI_Datatype datatype, MPI_Aint at, MPI_Aint *lo,
                         MPI_Aint *hi)
 {
+    tempi_i_extents_t extents;
+    tempi_i_extents(datatype, &extents);
+    return tempi_i_span_of(count, &extents, at, lo, hi);
+}
+
+void tempi_i_extents(MPI_Datatype datatype, tempi_i_extents_t *extents)
+{
+    MPI_Aint lb;
+    PMPI_Type_get_true_extent(datatype, &extents->true_lb, &extents->true_extent);
+    PMPI_Type_get_extent(datatype, &lb, &extents->extent);
+}
+
+int tempi_i_span_of(MPI_Count count, const tempi_i_extents_t *extents, MPI_Aint at,
+                    MPI_Aint *lo, MPI_Aint *hi)
+{
     if (count <= 0)
         return 0;
-    MPI_Aint true_lb, true_extent, lb, extent;
-    PMPI_Type_get_true_extent(datatype, &true_lb, &true_extent);
-    PMPI_Type_get_extent(datatype, &lb, &extent);
-    MPI_Aint step = (MPI_Aint)(count - 1) * extent;
-    *lo = at + true_lb + (step < 0 ? step : 0);
-    *hi = at + true_lb + true_extent + (step > 0 ? step : 0);
+    MPI_Aint step = (MPI_Aint)(count - 1) * extents->extent;
+    *lo = at + extents->true_lb + (step < 0 ? step : 0);
+    *hi = at + extents->true_lb + extents->true_extent + (step > 0 ? step : 0);
     return *hi > *lo;
 }
 
@@ -242,6 +254,7 @@ typedef struct {
     tempi_i_stage_t stage;
     uint64_t key;
     int persistent;
+    tempi_i_partitioned_t *parts; /* partitioned communication (stage_partitioned.c) */
 } tempi_i_held_t;
 
 static struct tempi_i_table tempi_i_held_requests; /* request bits -> slot + 1 */
@@ -255,13 +268,10 @@ static uint64_t tempi_i_key(MPI_Request request)
     return key;
 }
 
-int tempi_i_stage_hold(tempi_i_stage_t *stage, int err, MPI_Request *request, int persistent)
+/* The copies kept with *request (1), or not for want of memory (0). */
+static int tempi_i_keep(tempi_i_stage_t *stage, MPI_Request *request, int persistent,
+                        tempi_i_partitioned_t *parts)
 {
-    tempi_i_count_staged(stage, persistent);
-    if (err != MPI_SUCCESS || stage->n == 0) {
-        tempi_i_stage_release(stage);
-        return err;
-    }
     tempi_i_held_t *held = malloc(sizeof *held);
     tempi_i_lock();
     int slot = 0;
@@ -282,18 +292,49 @@ int tempi_i_stage_hold(tempi_i_stage_t *stage, int err, MPI_Request *request, in
         held->stage = *stage;
         held->key = tempi_i_key(*request);
         held->persistent = persistent;
+        held->parts = parts;
         tempi_i_held[slot] = held;
     }
     tempi_i_unlock();
     if (kept && tempi_i_store(&tempi_i_held_requests, held->key, slot + 1))
+        return 1;
+    free(held);
+    if (kept) {
+        tempi_i_lock();
+        tempi_i_held[slot] = NULL;
+        tempi_i_unlock();
+    }
+    return 0;
+}
+
+int tempi_i_stage_hold(tempi_i_stage_t *stage, int err, MPI_Request *request, int persistent)
+{
+    tempi_i_count_staged(stage, persistent);
+    if (err != MPI_SUCCESS || stage->n == 0) {
+        tempi_i_stage_release(stage);
+        return err;
+    }
+    if (tempi_i_keep(stage, request, persistent, NULL))
         return MPI_SUCCESS;
     /* out of memory: the call cannot be staged to completion; wait here, then copy back */
-    free(held);
-    if (kept)
-        tempi_i_held[slot] = NULL;
     if (!persistent)
         err = PMPI_Wait(request, MPI_STATUS_IGNORE);
     tempi_i_stage_out(stage, err);
+    tempi_i_stage_release(stage);
+    return err;
+}
+
+int tempi_i_stage_hold_partitioned(tempi_i_stage_t *stage, int err, MPI_Request *request,
+                                   tempi_i_partitioned_t *parts, MPI_Comm comm)
+{
+    tempi_i_count_staged(stage, 1);
+    if (err == MPI_SUCCESS && stage->n > 0 && tempi_i_keep(stage, request, 1, parts))
+        return MPI_SUCCESS;
+    if (err == MPI_SUCCESS && stage->n > 0) { /* no memory to keep it: the request goes */
+        PMPI_Request_free(request);
+        err = tempi_i_raise(comm, MPI_ERR_NO_MEM);
+    }
+    free(parts);
     tempi_i_stage_release(stage);
     return err;
 }
@@ -321,6 +362,22 @@ static int *tempi_i_held_slots(int n, const MPI_Request requests[])
     return slots;
 }
 
+tempi_i_partitioned_t *tempi_i_held_partitioned(MPI_Request request, tempi_i_stage_t **stage)
+{
+    if (tempi_i_live(&tempi_i_held_requests) == 0 || request == MPI_REQUEST_NULL)
+        return NULL;
+    int slot = tempi_i_find(&tempi_i_held_requests, tempi_i_key(request));
+    if (slot == 0)
+        return NULL;
+    tempi_i_lock();
+    tempi_i_held_t *held = tempi_i_held[slot - 1];
+    tempi_i_unlock();
+    if (held == NULL || held->parts == NULL)
+        return NULL;
+    *stage = &held->stage;
+    return held->parts;
+}
+
 /* Request i of a completion call completed (err its error): copy back; a one-shot
  * request's copies are released. */
 static void tempi_i_held_done(int *slots, int i, int err)
@@ -332,7 +389,10 @@ static void tempi_i_held_done(int *slots, int i, int err)
     tempi_i_unlock();
     if (held == NULL)
         return;
-    tempi_i_stage_out(&held->stage, err);
+    if (held->parts != NULL)
+        tempi_i_partitioned_done(held->parts, &held->stage, err);
+    else
+        tempi_i_stage_out(&held->stage, err);
     if (held->persistent)
         return;
     tempi_i_store(&tempi_i_held_requests, held->key, 0);
@@ -355,6 +415,10 @@ static void tempi_i_held_start(const MPI_Request *request)
     tempi_i_unlock();
     if (held != NULL) /* each round's buffers are messages of TEMPI_STATS */
         tempi_i_count_buffers(&held->stage);
+    if (held != NULL && held->parts != NULL) {
+        tempi_i_partitioned_start(held->parts, &held->stage);
+        held = NULL;
+    }
     for (int i = 0; held != NULL && i < held->stage.n; ++i)
         tempi_i_copy(held->stage.host[i], held->stage.user[i], held->stage.nbytes[i],
                      held->stage.on_device[i]);
@@ -376,6 +440,7 @@ static void tempi_i_held_free(const MPI_Request *request)
         tempi_i_store(&tempi_i_held_requests, held->key, 0);
         if (held->persistent)
             tempi_i_stage_release(&held->stage);
+        free(held->parts);
         free(held);
     }
     free(slots);

@@ -12,9 +12,9 @@
  * process's own operations, so they leave the list alone.
  *
  * Window memory itself (MPI_Win_create, MPI_Win_attach) is read and written by the MPI at
- * any time, by other processes: it cannot be staged. Device memory there, and device
- * buffers of partitioned communication (MPI_Psend_init, MPI_Precv_init, whose partitions
- * the application fills after MPI_Start), are refused with an error of class
+ * any time, by other processes: it cannot be staged. Device memory there (and a buffered
+ * mode buffer, MPI_Buffer_attach and its MPI-4.1 per-communicator and per-session forms,
+ * which the MPI copies every MPI_Bsend into) is refused with an error of class
  * MPI_ERR_BUFFER whose string says why, instead of letting the MPI read device memory. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,18 +110,16 @@ static const char *const tempi_i_refusals[] = {
     "tempi: window memory (MPI_Win_create, MPI_Win_attach) in device memory cannot be "
     "staged and this MPI cannot read device memory; allocate the window in host memory "
     "(MPI_Win_allocate) or use a CUDA-aware MPI",
-    "tempi: partitioned communication (MPI_Psend_init, MPI_Precv_init) on device memory "
-    "is not staged and this MPI cannot read device memory; use a host buffer or a "
-    "CUDA-aware MPI",
-    "tempi: a buffered-mode buffer (MPI_Buffer_attach) in device memory cannot be staged "
+    "tempi: a buffered-mode buffer (MPI_Buffer_attach, MPI_Comm_attach_buffer, "
+    "MPI_Session_attach_buffer) in device memory cannot be staged "
     "(the MPI copies every MPI_Bsend into it) and this MPI cannot read device memory; "
     "attach host memory",
 };
 
 int tempi_i_refused_code(int what)
 {
-    static int codes[3] = {0, 0, 0};
-    static int said[3] = {0, 0, 0};
+    static int codes[2] = {0, 0};
+    static int said[2] = {0, 0};
     tempi_i_lock();
     if (codes[what] == 0) {
         int code = MPI_ERR_BUFFER;

@@ -56,7 +56,7 @@ engine posts each device send once its pack has finished, inside ``MPI_Isend``."
 
 _NONBLOCKING = re.compile(
     r"MPI_(I[a-z]|Test|Start|Request_|Cancel|Type_|Pack|Unpack|Init|Win_(attach|create))"
-    r"|_init$"
+    r"|MPI_P(ready|arrived)|_init$"
 )
 
 

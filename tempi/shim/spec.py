@@ -312,15 +312,6 @@ RULES = {
     }}
     return {pmpi};""",
     ),
-    "refuse": Rule(
-        "refuses device memory the MPI cannot read (MPI_Pready's partitions are not staged): an "
-        "error of class MPI_ERR_BUFFER that says so, through the communicator's error handler",
-        """    if (tempi_i_refuses(buf, datatype)) {{
-        *request = MPI_REQUEST_NULL;
-        return tempi_i_raise(comm, tempi_i_refused_code(TEMPI_I_REFUSED_PARTITIONED));
-    }}
-    return {pmpi};""",
-    ),
     "attach": Rule(
         "refuses device memory the MPI cannot read (the MPI copies every buffered send "
         "into it): an error of class MPI_ERR_BUFFER that says so, through MPI_COMM_SELF's "
@@ -471,6 +462,9 @@ _STAGED_COMPLETION = {
 """Completion calls that also finish staged non-blocking calls (native/stage.c), around
 requests.c's own."""
 
+    "partitioned communication": "device memory the MPI cannot read: the request made on a"
+    " host copy, each send partition copied to it at MPI_Pready(_range, _list), each received"
+    " one copied back when MPI_Parrived reports it (the rest at the completion call)",
 
 def _parts(n: str, counts: str, displs: str, types: str, idispls: str = "{ints}") -> str:
     """The arguments of tempi_i_stage_parts for n parts (a w form: per-part types)."""
@@ -1068,13 +1062,11 @@ ENTRIES: tuple[Entry, ...] = (
         (("buf", "count", "datatype", 1),),
     ),
     *(
-        Entry(
+        _own(
             f"MPI_{name}",
             f"{buf}, int partitions, MPI_Count count, MPI_Datatype datatype, int {peer}, int tag,"
             " MPI_Comm comm, MPI_Info info, MPI_Request *request",
             "partitioned communication",
-            "refuse",
-            large=False,
         )
         for name, buf, peer in (
             ("Psend_init", "const void *buf", "dest"),
@@ -1152,3 +1144,18 @@ ENTRIES: tuple[Entry, ...] = (
     ),
 )
 """Every MPI function the interposer defines, in the order of the generated source."""
+    # partitioned communication staged through a host copy (native/stage_partitioned.c)
+    _own("MPI_Pready", "int partition, MPI_Request request", "partitioned communication"),
+    _own(
+        "MPI_Pready_range",
+        "int partition_low, int partition_high, MPI_Request request",
+        "partitioned communication",
+    ),
+    _own(
+        "MPI_Pready_list",
+        "int length, TEMPI_I_PARTITION_LIST array_of_partitions[], MPI_Request request",
+        "partitioned communication",
+    ),
+    _own(
+        "MPI_Parrived", "MPI_Request request, int partition, int *flag", "partitioned communication"
+    ),
