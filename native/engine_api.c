@@ -358,3 +358,59 @@ int tempi_engine_sendrecv_replace(intptr_t plan, void *buf, int count, uintptr_t
     }
     return err != MPI_SUCCESS ? err : send_err;
 }
+
+/* ---- tempi.Comm's completion calls (tempi/comm/requests.py) ------------------------------
+ * The rules of requests.c over tempi.Comm's requests, so that they live once, in C. call:
+ * 0 Waitall, 1 Testall, 2 Waitany, 3 Testany, 4 Waitsome, 5 Testsome. Entry i: kinds[i]
+ * (TEMPI_I_REQ_PLAIN 0, _NONE 1, _OP 2: an engine operation, ids[i] its id, _DRIVEN 3: one
+ * of Python's, ids[i] the driver's index); handles[i] a plain request's address (mpi4py's
+ * MPI._addressof(request): the MPI completes it in place). statuses: the addresses of n
+ * mpi4py statuses (Waitany/Testany: one), 0 for one ignored, or NULL for all. out[0] the
+ * flag, out[1] the index or outcount, out[2...] the indices. Returns the MPI error code. */
+int tempi_engine_complete(int call, int n, const int *kinds, const int *ids,
+                          const intptr_t *handles, const tempi_i_driver *driver, void *ctx,
+                          const intptr_t *statuses, int *out)
+{
+    tempi_i_req few[16];
+    MPI_Status few_statuses[16];
+    int m = call == TEMPI_I_WAITANY || call == TEMPI_I_TESTANY ? 1 : n;
+    tempi_i_req *r = n <= 16 ? few : malloc(sizeof(tempi_i_req) * (size_t)n);
+    MPI_Status *st = m <= 16 ? few_statuses : malloc(sizeof(MPI_Status) * (size_t)m);
+    if (!r || !st) {
+        if (r != few)
+            free(r);
+        if (st != few_statuses)
+            free(st);
+        return MPI_ERR_NO_MEM;
+    }
+    for (int i = 0; i < n; ++i)
+        r[i] = (tempi_i_req){kinds[i], ids[i],
+                             kinds[i] == TEMPI_I_REQ_PLAIN ? (MPI_Request *)handles[i] : NULL, 0,
+                             MPI_COMM_NULL};
+    for (int k = 0; statuses && k < m; ++k)
+        if (statuses[k])
+            st[k] = *(MPI_Status *)statuses[k];
+    tempi_i_driver d = {0};
+    if (driver)
+        d = *driver;
+    d.ctx = ctx;
+    MPI_Status *all = statuses ? st : MPI_STATUSES_IGNORE;
+    MPI_Status *one = statuses ? st : MPI_STATUS_IGNORE;
+    tempi_i_failure f;
+    int err = tempi_i_rule(call, n, r, &d, &out[0], &out[1], out + 2,
+                           call == TEMPI_I_WAITANY || call == TEMPI_I_TESTANY ? one : all, &f);
+    for (int k = 0; statuses && k < m; ++k)
+        if (statuses[k])
+            *(MPI_Status *)statuses[k] = st[k];
+    if (r != few)
+        free(r);
+    if (st != few_statuses)
+        free(st);
+    return err;
+}
+
+/* MPI's empty status (a Wait or Test of an inactive persistent request). */
+void tempi_engine_empty_status(intptr_t status)
+{
+    tempi_i_empty_status((MPI_Status *)status);
+}

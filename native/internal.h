@@ -223,6 +223,46 @@ TEMPI_I_HIDDEN int tempi_i_request_get_status(MPI_Request request, int *flag,
 TEMPI_I_HIDDEN int tempi_i_cancel(MPI_Request *request);
 TEMPI_I_HIDDEN int tempi_i_request_free(MPI_Request *request);
 
+/* The rules of the multi-completion calls (requests.c), once for the interposer and for
+ * tempi.Comm (engine_api.c's tempi_engine_complete): over a list of entries, each a plain
+ * request (*handle, completed by the system MPI and updated in place), none (the empty
+ * status: MPI_REQUEST_NULL, an inactive persistent request), an operation of tempi_i_op_*
+ * (id), or one the caller's driver runs (id: the driver's index): TEMPI_I_REQ_PLAIN ...
+ * (spec_gen.h, from tempi/shim/spec.py's REQUEST_KINDS). */
+typedef struct {
+    int kind;
+    int id;
+    MPI_Request *handle; /* plain: its handle; the interposer's: the application's, or NULL */
+    int entry;           /* the interposer's request table entry (released when done), or 0 */
+    MPI_Comm comm;       /* set to MPI_ERRORS_RETURN while tempi works on it, or NULL */
+} tempi_i_req;
+/* The caller's operations, by its index k: ready (done? without completing: TEMPI_I_OK
+ * and the result, TEMPI_I_PASS not yet, or an error), complete (n of them together,
+ * blocking: as tempi_i_op_waitall), blocker (1 and the address of the MPI request k waits
+ * for; 2 after blocking on local work; 0 nothing to block on), landed (that MPI request
+ * completed with *status, NULL: it failed). */
+typedef struct {
+    void *ctx;
+    int (*ready)(void *ctx, int k, int *source, int *tag, int64_t *nbytes);
+    int (*complete)(void *ctx, int n, const int *ks, int *sources, int *tags, int64_t *nbytes,
+                    int *errors);
+    int (*blocker)(void *ctx, int k, MPI_Request **request);
+    int (*landed)(void *ctx, int k, MPI_Status *status);
+} tempi_i_driver;
+/* A rule's failure: the communicator of tempi's first failed request and its code; raised:
+ * the system MPI has called the handler itself (a plain request's error). */
+typedef struct {
+    MPI_Comm comm;
+    int code, raised, set;
+} tempi_i_failure;
+/* Rule `call` (TEMPI_I_WAITALL ..., spec.py's COMPLETIONS): *flag, *value (index or
+ * outcount). */
+TEMPI_I_HIDDEN int tempi_i_rule(int call, int n, tempi_i_req r[], const tempi_i_driver *d,
+                                int *flag, int *value, int indices[], MPI_Status *statuses,
+                                tempi_i_failure *f);
+/* MPI's empty status (an inactive persistent request's, MPI_REQUEST_NULL's). */
+TEMPI_I_HIDDEN void tempi_i_empty_status(MPI_Status *status);
+
 /* ---- p2p.c: point to point (TEMPI_I_OK, or an error as a callback's result) -------------- */
 
 TEMPI_I_HIDDEN int tempi_i_isend(const void *buf, int64_t count, MPI_Datatype datatype, int dest,

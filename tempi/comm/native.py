@@ -444,7 +444,7 @@ class NativeRequest(Request):
     :mod:`tempi.comm.requests` completes it (Wait, Test, Waitall, Waitany, ...)."""
 
     _posted = True  # its MPI transfer was posted when it started
-    _in_c = True  # requests.Waitall: waits for each in turn (all posted: any order is safe)
+    _in_c = True  # the completion calls give C its id (native/requests.c completes it)
     _result: tuple[int, int, int] | None = None
     _cancelled = False
     _space = None
@@ -458,7 +458,8 @@ class NativeRequest(Request):
 
     @property
     def _waiting(self) -> Any:
-        """The operation's MPI request, for a Waitany over many (``requests._block``)."""
+        """The operation's MPI request, for a Waitany over many (the C rules block on it
+        when this operation is a step of one of Python's, e.g. a Joined's part)."""
         if self._mpi is None:
             self._mpi = MPI.Request.fromhandle(_lib.tempi_engine_request(self._op))
         return self._mpi

@@ -7,14 +7,28 @@ Every send and receive is posted to MPI when the operation starts, so MPI's prog
 hold as they would without tempi; what a request adds is the work after MPI is done
 (unpacking a receive, returning staging buffers), which any completion call drives.
 A persistent request (:class:`Prequest`) starts such an operation each time it is started.
+
+The completion calls over many requests (``Request.Waitall``, ``Testall``, ``Waitany``,
+``Testany``, ``Waitsome``, ``Testsome``) are the rules of ``native/requests.c``, the same C
+functions the interposer's ``MPI_Waitall`` and friends run (``tempi_engine_complete``):
+Python hands them the list -- mpi4py's requests by the address of their handle, the C
+engine's operations by id, its own operations through a driver of callbacks (ready,
+complete, what to block on) -- and keeps only the steps and the conversion of lists and
+statuses.
 """
 
 from __future__ import annotations
 
+import ctypes
+import threading
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from mpi4py import MPI
+
+from tempi.errors import TempiError
+from tempi.shim import spec
+from tempi.shim.spec import CANCELLED, ERROR, OK, PASS, SENT
 
 Step = Generator[Any, Any, None]
 
@@ -24,6 +38,7 @@ class Request:
 
     _failure: Exception | None = None  # a failed step's exception, raised on completion
     _posted = True  # whether the transfer reached MPI (an operation run in C: at once)
+    _in_c = False  # an operation of the C engine (NativeRequest): completed by its id
 
     def __init__(self, steps: Step, space: Any) -> None:
         self._steps, self._space = steps, space
@@ -167,95 +182,44 @@ class Request:
 
     @classmethod
     def Waitall(cls, requests: Sequence[Any], statuses: list[MPI.Status] | None = None) -> None:
-        """Drive tempi's requests together, so one's unpack overlaps another's transfer;
-        block only when none can move, and then on local device work first (a rank
-        blocked in MPI before posting sends that wait on its own kernels could deadlock
-        with a peer doing the same)."""
-        if all(getattr(r, "_in_c", False) for r in requests):  # the C engine's only
-            for i, request in enumerate(requests):  # all posted: any order is safe
-                request.Wait(_nth(statuses, i))
-            return
-        pending = [r for r in map(_operation, requests) if isinstance(r, Request) and r._active]
-        while pending:
-            pending = [r for r in pending if not r._progress(block=False)]
-            if pending:
-                next((r for r in pending if r._on_fence), pending[0])._step(block=True)
-        for i, request in enumerate(requests):
-            request.Wait(_nth(statuses, i))
+        """Complete every request (MPI_Waitall's rules, ``native/requests.c``): tempi's
+        Python operations are driven together, so one's unpack overlaps another's
+        transfer, blocking only when none can move and then on local device work first."""
+        _complete(WAITALL, requests, statuses)
 
     @classmethod
     def Testall(cls, requests: Sequence[Any], statuses: list[MPI.Status] | None = None) -> bool:
         """True and every request completed when all are done; else False and none is
-        completed (MPI's rule: their statuses are filled only by the call that succeeds).
-        Plain requests go to MPI's own Testall, never to MPI_Request_get_status: MPICH
-        then forgets a completed persistent request's status."""
-        if not all(r.ready() for r in requests if _ours(r)):
-            return False
-        plain = [i for i, r in enumerate(requests) if not _ours(r)]
-        found = [_nth(statuses, i) for i in plain] if statuses is not None else None
-        if plain and not MPI.Request.Testall([requests[i] for i in plain], found):
-            return False
-        for i, request in enumerate(requests):
-            if _ours(request):
-                request.Wait(_nth(statuses, i))
-        return True
+        completed (MPI's rule: their statuses are filled only by the call that succeeds)."""
+        return bool(_complete(TESTALL, requests, statuses)[0])
 
     @classmethod
     def Testany(cls, requests: Sequence[Any], status: MPI.Status | None = None) -> tuple[int, bool]:
-        """tempi's active requests first, then the plain ones by MPI's own Testany (which
-        alone knows whether a plain persistent request is active)."""
-        ours = [i for i, r in enumerate(requests) if _ours(r) and r.active]
-        for i in ours:
-            if requests[i].Test(status):
-                return i, True
-        plain = [i for i, r in enumerate(requests) if not _ours(r)]
-        if plain:
-            index, done = MPI.Request.Testany([requests[i] for i in plain], status)
-            if index != MPI.UNDEFINED:
-                return plain[index], True
-            if not done:
-                return MPI.UNDEFINED, False
-        return MPI.UNDEFINED, not ours
+        """(index, True) of a request completed now; (MPI.UNDEFINED, True) when none is
+        active; (MPI.UNDEFINED, False) when none is done yet."""
+        flag, index = _complete(TESTANY, requests, status)[:2]
+        return index, bool(flag)
 
     @classmethod
     def Waitany(cls, requests: Sequence[Any], status: MPI.Status | None = None) -> int:
-        while True:
-            index, done = cls.Testany(requests, status)
-            if done:
-                return index
-            index = _block(requests, status)
-            if index is not None:
-                return index
+        """The index of a request completed now (blocking, without spinning, until one is),
+        MPI.UNDEFINED when none is active."""
+        return _complete(WAITANY, requests, status)[1]
 
     @classmethod
     def Testsome(
         cls, requests: Sequence[Any], statuses: list[MPI.Status] | None = None
     ) -> list[int] | None:
         """Indices of the requests completed now; the k-th one's status goes to
-        ``statuses[k]``, as in MPI. Plain requests go to MPI's own Testsome."""
-        plain = [i for i, r in enumerate(requests) if not _ours(r)]
-        found = MPI.Request.Testsome([requests[i] for i in plain], statuses) if plain else None
-        done = [plain[k] for k in found] if found is not None else []
-        ours = [i for i, r in enumerate(requests) if _ours(r) and r.active]
-        if found is None and not ours:
-            return None
-        for i in ours:
-            if requests[i].ready():
-                requests[i].Wait(_nth(statuses, len(done)))
-                done.append(i)
-        return done
+        ``statuses[k]``, as in MPI; None when none is active."""
+        return _complete(TESTSOME, requests, statuses)[2]
 
     @classmethod
     def Waitsome(
         cls, requests: Sequence[Any], statuses: list[MPI.Status] | None = None
     ) -> list[int] | None:
-        while True:
-            done = cls.Testsome(requests, statuses)
-            if done is None or done:
-                return done
-            index = _block(requests, _nth(statuses, 0))
-            if index is not None:
-                return [index]
+        """As :meth:`Testsome`, blocking until at least one is done."""
+        return _complete(WAITSOME, requests, statuses)[2]
 
 
 class Joined(Request):
@@ -385,12 +349,14 @@ class Prequest:
 
 
 def complete_each(requests: Sequence[Any]) -> list[Exception | None]:
-    """Complete ``requests`` together (:meth:`Request.Waitall`: one's unpack overlaps
+    """Complete tempi's ``requests`` together (:func:`_drive`: one's unpack overlaps
     another's transfer); should one fail, complete the others one by one, so that each
     failure stays with its own request (MPI_ERR_IN_STATUS). The failure of each, None
     where it succeeded (the first failure goes to the first request if none kept it)."""
     try:
-        Request.Waitall(requests)
+        _drive(requests)
+        for request in requests:
+            request.Wait()
         return [None] * len(requests)
     except Exception as first:  # noqa: BLE001 - which one failed: each on its own
         failures: list[Exception | None] = []
@@ -405,41 +371,258 @@ def complete_each(requests: Sequence[Any]) -> list[Exception | None]:
         return failures
 
 
-def _block(requests: Sequence[Any], status: MPI.Status | None) -> int | None:
-    """Wait, without spinning, until something in ``requests`` can move: local device work
-    first (it needs no other rank), else MPI's own Waitany over the plain requests and the
-    MPI requests tempi's operations wait on. The index of a plain request that completed
-    (its status in ``status``), else None (an operation moved: test again)."""
-    leaves = [
-        leaf
-        for r in requests
-        if _ours(r) and isinstance(_operation(r), Request)
-        for leaf in _operation(r)._leaves()
-    ]
+def _drive(requests: Sequence[Any]) -> None:
+    """Run the steps of tempi's operations in ``requests`` until all are done, blocking
+    only when none can move, and then on local device work first (a rank blocked in MPI
+    before posting sends that wait on its own kernels could deadlock with a peer doing the
+    same)."""
+    pending = [r for r in map(_operation, requests) if isinstance(r, Request) and r._active]
+    while pending:
+        pending = [r for r in pending if not r._progress(block=False)]
+        if pending:
+            next((r for r in pending if r._on_fence), pending[0])._step(block=True)
+
+
+def report(request: Any, source: Any, tag: Any, nbytes: Any) -> None:
+    """A completed operation's result into C's ``source[0]``, ``tag[0]``, ``nbytes[0]``:
+    a receive's source, tag and bytes; ``nbytes`` SENT for a send, CANCELLED when
+    cancelled (:mod:`tempi.shim.spec`)."""
+    if request.cancelled:
+        nbytes[0] = CANCELLED
+    elif request.result is not None:
+        source[0], tag[0], nbytes[0] = request.result
+    else:
+        nbytes[0] = SENT
+
+
+# ---- the C rules (native/requests.c through engine_api.c's tempi_engine_complete) -------
+
+WAITALL, TESTALL, WAITANY, TESTANY, WAITSOME, TESTSOME = map(
+    spec.COMPLETIONS.index, spec.COMPLETIONS
+)
+_PLAIN, _NONE, _OP, _DRIVEN = map(spec.REQUEST_KINDS.index, spec.REQUEST_KINDS)
+
+CDEF = """
+typedef struct {
+    void *ctx;
+    int (*ready)(void *, int, int *, int *, int64_t *);
+    int (*complete)(void *, int, const int *, int *, int *, int64_t *, int *);
+    int (*blocker)(void *, int, intptr_t *);
+    int (*landed)(void *, int, intptr_t);
+} tempi_engine_driver;
+int tempi_engine_complete(int call, int n, const int *kinds, const int *ids,
+                          const intptr_t *handles, const tempi_engine_driver *driver,
+                          void *ctx, const intptr_t *statuses, int *out);
+void tempi_engine_empty_status(intptr_t status);
+"""
+"""What ``native/engine_api.c`` gives the completion calls (added to the engine's cffi)."""
+
+_lock = threading.Lock()
+_rules: tuple | None = None  # (ffi, lib, driver, its callbacks)
+
+
+def _c() -> tuple:
+    """The C rules, loading the engine's library (tempi.comm.native) the first time."""
+    global _rules
+    if _rules is None:
+        with _lock:
+            if _rules is None:
+                _rules = _load_rules()
+    return _rules
+
+
+def _load_rules() -> tuple:
+    from tempi.comm import native
+
+    lib = native._load()
+    if lib is None:
+        raise TempiError(
+            "tempi's completion calls run in its native library (native/requests.c), which "
+            "could not be built or loaded (TEMPI_LOG=debug says why)"
+        )
+    ffi = native._ffi
+    ffi.cdef(CDEF)
+    failed = ERROR + MPI.ERR_INTERN
+    callbacks = (
+        ffi.callback("int(void *, int, int *, int *, int64_t *)", _ready_cb, error=failed),
+        ffi.callback(
+            "int(void *, int, const int *, int *, int *, int64_t *, int *)",
+            _complete_cb,
+            error=failed,
+        ),
+        ffi.callback("int(void *, int, intptr_t *)", _blocker_cb, error=0),
+        ffi.callback("int(void *, int, intptr_t)", _landed_cb, error=0),
+    )
+    driver = ffi.new("tempi_engine_driver *")
+    driver.ready, driver.complete, driver.blocker, driver.landed = callbacks
+    return ffi, lib, driver, callbacks
+
+
+class _Call:
+    """One completion call's Python operations (the driver's indices) and what failed."""
+
+    __slots__ = ("ops", "failures", "landing")
+
+    def __init__(self, ops: list[Request]) -> None:
+        self.ops = ops
+        self.failures: list[Exception] = []
+        self.landing: dict[int, Request] = {}
+
+    def failed(self, exc: Exception) -> int:
+        """Keep ``exc`` (raised after the call) and give C its code."""
+        self.failures.append(exc)
+        code = exc.Get_error_code() if isinstance(exc, MPI.Exception) else MPI.ERR_INTERN
+        return ERROR + code
+
+
+def _call_of(ctx: Any) -> _Call:
+    assert _rules is not None
+    return _rules[0].from_handle(ctx)
+
+
+def _ready_cb(ctx: Any, k: int, source: Any, tag: Any, nbytes: Any) -> int:
+    call = _call_of(ctx)
+    op = call.ops[k]
+    try:
+        if not op.ready():
+            return PASS
+    except Exception as exc:  # noqa: BLE001 - its completion raises it
+        return call.failed(exc)
+    report(op, source, tag, nbytes)
+    return OK
+
+
+def _complete_cb(
+    ctx: Any, n: int, ks: Any, sources: Any, tags: Any, nbytes: Any, errors: Any
+) -> int:
+    call = _call_of(ctx)
+    ops = [call.ops[ks[j]] for j in range(n)]
+    failed = False
+    for j, failure in enumerate(complete_each(ops)):
+        if failure is None:
+            errors[j] = MPI.SUCCESS
+            report(ops[j], sources + j, tags + j, nbytes + j)
+        else:
+            errors[j] = call.failed(failure) - ERROR
+            failed = True
+    return ERROR + MPI.ERR_IN_STATUS if failed else OK
+
+
+def _blocker_cb(ctx: Any, k: int, request: Any) -> int:
+    call = _call_of(ctx)
+    leaves = call.ops[k]._leaves()
     fenced = next((leaf for leaf in leaves if not isinstance(leaf._waiting, MPI.Request)), None)
     if fenced is not None:
-        fenced._step(block=True)
-        return None
-    plain = [i for i, r in enumerate(requests) if not _ours(r)]
-    pool = [requests[i] for i in plain] + [leaf._waiting for leaf in leaves]
-    found = MPI.Status()
-    hit = MPI.Request.Waitany(pool, found)
-    if hit == MPI.UNDEFINED:
-        return None
-    if hit >= len(plain):
-        leaves[hit - len(plain)]._landed(found)
-        return None
-    if status is not None:
-        status.Set_source(found.Get_source())
-        status.Set_tag(found.Get_tag())
-        status.Set_error(found.Get_error())
-        status.Set_elements(MPI.BYTE, found.Get_elements(MPI.BYTE))
-        status.Set_cancelled(found.Is_cancelled())
-    return plain[hit]
+        try:
+            fenced._step(block=True)
+        except Exception:  # noqa: BLE001, S110 - kept by the request: its completion raises it
+            pass
+        return 2
+    if not leaves:
+        return 0
+    call.landing[k] = leaves[0]
+    request[0] = MPI._addressof(leaves[0]._waiting)
+    return 1
 
 
-def _ours(request: Any) -> bool:
-    return isinstance(request, (Request, Prequest))
+def _landed_cb(ctx: Any, k: int, address: int) -> int:
+    leaf = _call_of(ctx).landing.pop(k, None)
+    if leaf is None:
+        return 0
+    try:
+        if not address:
+            leaf._fail(MPI.Exception(MPI.ERR_OTHER))
+            return 0
+        status = MPI.Status()
+        ctypes.memmove(MPI._addressof(status), address, _STATUS_BYTES)
+        leaf._landed(status)
+    except Exception:  # noqa: BLE001, S110 - kept by the request: its completion raises it
+        pass
+    return 0
+
+
+_STATUS_BYTES = MPI._sizeof(MPI.Status)
+
+
+def _complete(call: int, requests: Sequence[Any], statuses: Any) -> tuple:
+    """Run C's rule ``call`` over ``requests`` (statuses: a list, or for Waitany/Testany one
+    status, or None); (flag, index or outcount, indices or None). Mark what completed, and
+    raise a failure: a Python operation's own exception, else MPI.Exception(code)."""
+    if not any(isinstance(r, (Request, Prequest)) for r in requests):
+        return _plain(call, requests, statuses)
+    ffi, lib, driver, _ = _c()
+    n = len(requests)
+    kinds, ids, handles = [_PLAIN] * n, [0] * n, [0] * n
+    ops: list[Request] = []
+    for i, request in enumerate(requests):
+        op = request.current if isinstance(request, Prequest) else request
+        if op is None:
+            kinds[i] = _NONE
+        elif isinstance(op, Request):
+            if not op._active:
+                kinds[i] = _NONE
+            elif op._in_c and op._steps is not None:
+                kinds[i], ids[i] = _OP, op._op
+            else:
+                kinds[i], ids[i] = _DRIVEN, len(ops)
+                ops.append(op)
+        else:
+            handles[i] = MPI._addressof(op)
+    if statuses is None:
+        where: Any = ffi.NULL
+    elif call in (WAITANY, TESTANY):
+        where = [MPI._addressof(statuses)]
+    else:
+        _nth(statuses, n - 1)
+        where = [MPI._addressof(s) for s in statuses[:n]]
+    context = _Call(ops)
+    ctx = ffi.new_handle(context) if ops else ffi.NULL
+    out = ffi.new("int[]", n + 2)
+    err = lib.tempi_engine_complete(call, n, kinds, ids, handles, driver, ctx, where, out)
+    flag, value = out[0], out[1]
+    indices = None if value == MPI.UNDEFINED else list(out[2 : 2 + max(value, 0)])
+    if call in (WAITALL, TESTALL):
+        done: Any = range(n) if flag or call == WAITALL else ()
+    elif call in (WAITANY, TESTANY):
+        done = (value,) if value != MPI.UNDEFINED and (flag or err) else ()
+    else:
+        done = indices or ()
+    for i in done:
+        _completed(requests[i])
+    if err:
+        first = next((f for f in context.failures if not isinstance(f, MPI.Exception)), None)
+        if first is not None:
+            raise first
+        raise MPI.Exception(err)
+    return flag, value, indices
+
+
+def _completed(request: Any) -> None:
+    """C completed ``request`` (its operation, a Prequest's in flight): now inactive."""
+    op = request.current if isinstance(request, Prequest) else request
+    if isinstance(op, Request):
+        op._active = False
+        if op._in_c:
+            op._steps = op._mpi = None
+    if isinstance(request, Prequest) and op is not None:
+        request._finish()
+
+
+def _plain(call: int, requests: Sequence[Any], statuses: Any) -> tuple:
+    """A list of mpi4py's requests alone: MPI's own call."""
+    Req = MPI.Request
+    if call == WAITALL:
+        Req.Waitall(requests, statuses)
+        return 1, MPI.UNDEFINED, None
+    if call == TESTALL:
+        return int(Req.Testall(requests, statuses)), MPI.UNDEFINED, None
+    if call == WAITANY:
+        return 1, Req.Waitany(requests, statuses), None
+    if call == TESTANY:
+        index, flag = Req.Testany(requests, statuses)
+        return int(flag), index, None
+    found = (Req.Waitsome if call == WAITSOME else Req.Testsome)(requests, statuses)
+    return 1, len(found) if found is not None else MPI.UNDEFINED, found
 
 
 def _operation(request: Any) -> Any:
@@ -456,14 +639,11 @@ def _nth(statuses: list[MPI.Status] | None, k: int) -> MPI.Status | None:
 
 
 def _empty(status: MPI.Status | None) -> None:
-    """MPI's empty status, which an inactive persistent request completes with."""
+    """MPI's empty status, which an inactive persistent request completes with (C's)."""
     if status is not None:
-        status.Set_source(MPI.ANY_SOURCE)
-        status.Set_tag(MPI.ANY_TAG)
-        status.Set_error(MPI.SUCCESS)
-        status.Set_elements(MPI.BYTE, 0)
+        _c()[1].tempi_engine_empty_status(MPI._addressof(status))
 
 
 def _ready(request: Any) -> bool:
     """Whether ``request`` is complete, without completing it (an inactive one is)."""
-    return request.ready() if _ours(request) else request.Get_status()
+    return request.ready() if isinstance(request, (Request, Prequest)) else request.Get_status()

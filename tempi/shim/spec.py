@@ -54,6 +54,14 @@ SENT, CANCELLED = -1, -2
 """What a completed operation reports in place of its received byte count: a send (its
 status stays as the system MPI left it), or a cancelled operation."""
 
+COMPLETIONS = ("WAITALL", "TESTALL", "WAITANY", "TESTANY", "WAITSOME", "TESTSOME")
+"""The multi-completion calls whose rules live in native/requests.c, numbered in this order
+(``TEMPI_I_<CALL>``, the ``call`` of ``tempi_engine_complete``)."""
+
+REQUEST_KINDS = ("PLAIN", "NONE", "OP", "DRIVEN")
+"""What an entry of those calls' list is (``TEMPI_I_REQ_<KIND>``): a plain request, none
+(its empty status), an operation of tempi's C side by id, one the caller's driver runs."""
+
 TOPOLOGY_KINDS = ("CART", "ADJACENT", "GRAPH")
 """The ``kind`` of ``tempi_py_topology``, numbered in this order."""
 
@@ -65,6 +73,8 @@ def constants() -> dict[str, int]:
     named.update({kind: n for n, kind in enumerate(COLLECTIVE_KINDS)})
     named.update({mode.upper(): n for n, mode in enumerate(SEND_MODES)})
     named.update({f"TOPO_{kind}": n for n, kind in enumerate(TOPOLOGY_KINDS)})
+    named.update({call: n for n, call in enumerate(COMPLETIONS)})
+    named.update({f"REQ_{kind}": n for n, kind in enumerate(REQUEST_KINDS)})
     return {f"TEMPI_I_{name}": value for name, value in named.items()}
 
 
