@@ -13,10 +13,11 @@ from tests.test_shim import _lines, _plain, _stats_by_rank, _tempi_run
 
 PROGRESS = Path(__file__).parent / "c" / "progress.c"
 ROUNDS = 4
-ENGINE_MESSAGES = ROUNDS * (1 + 2 + 2 + 2 + 2 + 2) + ROUNDS * 2 + 2 * 2 + 2 * 2
+ENGINE_MESSAGES = ROUNDS * (1 + 2 + 2 + 2 + 2 + 2 + 2 + 2) + ROUNDS * 2 + 2 * 2 + 2 * 2
 """Vector messages of one rank of progress.c: per round Isend (its peer's packed doubles
 are a plain receive), Isend + Recv twice, Ssend + Recv (or Sendrecv), Isend (freed at
-once) + Recv, Isend + Recv around a barrier; the ring's Send_init
+once) + Recv, Isend + Recv around a barrier, around a probe and around a communicator
+constructor; the ring's Send_init
 and Recv_init started each round; a shorter message by Sendrecv and by Isend + Recv; two
 Sendrecv of re-made types."""
 
@@ -28,7 +29,7 @@ def test_progress_rules_hold_through_the_engine(program, nranks, thread_level):
     shim = _tempi_run(nranks, [program(PROGRESS), thread_level], TEMPI_HOST="1")
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
-    assert len(_lines(plain.stdout, "rank")) == nranks * (7 * ROUNDS + 2 + 2)
+    assert len(_lines(plain.stdout, "rank")) == nranks * (9 * ROUNDS + 2 + 2)
     stats = _stats_by_rank(shim.stdout)
     assert sorted(stats) == list(range(nranks)), shim.stdout
     for rank, counts in stats.items():

@@ -28,11 +28,14 @@ PROGRESS_NEEDS = (
     "MPI_Mprobe",
     "MPI_Improbe",
     "MPI_Comm_dup",
+    "MPI_Comm_dup_with_info",
     "MPI_Comm_split",
     "MPI_Comm_create",
     "MPI_Comm_create_group",
     "MPI_Comm_split_type",
+    "MPI_Comm_create_from_group",
     "MPI_Intercomm_create",
+    "MPI_Intercomm_create_from_groups",
     "MPI_Intercomm_merge",
     "MPI_Cart_sub",
     "MPI_Graph_create",
@@ -41,21 +44,34 @@ PROGRESS_NEEDS = (
     "MPI_Win_create_dynamic",
     "MPI_Win_lock",
     "MPI_Win_lock_all",
+    "MPI_Win_start",
+    "MPI_Win_wait",
     "MPI_File_open",
     "MPI_File_close",
     "MPI_File_set_view",
+    "MPI_File_set_size",
+    "MPI_File_preallocate",
+    "MPI_File_sync",
+    "MPI_File_set_atomicity",
+    "MPI_File_seek_shared",
     "MPI_Comm_accept",
     "MPI_Comm_connect",
     "MPI_Comm_spawn",
+    "MPI_Comm_spawn_multiple",
+    "MPI_Comm_disconnect",
+    "MPI_Comm_join",
+    "MPI_Buffer_detach",
     "MPI_Finalize",
 )
-"""Calls that can wait on a peer (or spin on one) besides those tempi takes: the C engine
-defers a device send's post to the progress step only when the spec intercepts all of
-them, so that the step runs before any of them (``TEMPI_ENGINE_DEFER_SENDS``); until then the
-engine posts each device send once its pack has finished, inside ``MPI_Isend``."""
+"""Calls that can wait on a peer (or spin on one) besides those tempi takes (MPI_Buffer_detach
+waits for the buffered sends): the C engine defers a device send's post to the progress
+step only when the spec intercepts all of them (:func:`tempi.shim.spec._progress_forms`
+makes them pass-through entry points), so that the step runs before any of them
+(``TEMPI_ENGINE_DEFER_SENDS``); without them the engine would post each device send once its
+pack has finished, inside ``MPI_Isend``."""
 
 _NONBLOCKING = re.compile(
-    r"MPI_(I[a-z]|Test|Start|Request_|Cancel|Type_|Pack|Unpack|Init|Win_(attach|create))"
+    r"MPI_(I(?!ntercomm)[a-z]|Test|Start|Request_|Cancel|Type_|Pack|Unpack|Init|Win_attach)"
     r"|MPI_P(ready|arrived)|_init$"
 )
 

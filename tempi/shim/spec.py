@@ -768,6 +768,135 @@ def _file_forms() -> list[Entry]:
     return entries
 
 
+def _progress_forms() -> list[Entry]:
+    """Calls tempi takes nothing from but that can wait on a peer (``generate.PROGRESS_NEEDS``):
+    entry points only so that tempi's progress step runs first, which posts every device send
+    whose pack has finished before the call can block; then the system MPI's call."""
+    family = "progress step"
+    takes = (
+        "nothing: tempi's progress step first (device sends tempi holds reach MPI before the "
+        "call can wait on a peer), then the system MPI's call"
+    )
+    comm_out = "MPI_Comm *newcomm"
+    forms = (
+        ("Barrier", "MPI_Comm comm", False),
+        ("Probe", "int source, int tag, MPI_Comm comm, MPI_Status *status", False),
+        ("Iprobe", "int source, int tag, MPI_Comm comm, int *flag, MPI_Status *status", False),
+        (
+            "Mprobe",
+            "int source, int tag, MPI_Comm comm, MPI_Message *message, MPI_Status *status",
+            False,
+        ),
+        (
+            "Improbe",
+            "int source, int tag, MPI_Comm comm, int *flag, MPI_Message *message,"
+            " MPI_Status *status",
+            False,
+        ),
+        ("Comm_dup", f"MPI_Comm comm, {comm_out}", False),
+        ("Comm_dup_with_info", f"MPI_Comm comm, MPI_Info info, {comm_out}", False),
+        ("Comm_split", f"MPI_Comm comm, int color, int key, {comm_out}", False),
+        ("Comm_create", f"MPI_Comm comm, MPI_Group group, {comm_out}", False),
+        ("Comm_create_group", f"MPI_Comm comm, MPI_Group group, int tag, {comm_out}", False),
+        (
+            "Comm_split_type",
+            f"MPI_Comm comm, int split_type, int key, MPI_Info info, {comm_out}",
+            False,
+        ),
+        (
+            "Comm_create_from_group",
+            "MPI_Group group, const char *stringtag, MPI_Info info, MPI_Errhandler errhandler,"
+            f" {comm_out}",
+            False,
+        ),
+        (
+            "Intercomm_create",
+            "MPI_Comm local_comm, int local_leader, MPI_Comm peer_comm, int remote_leader,"
+            " int tag, MPI_Comm *newintercomm",
+            False,
+        ),
+        (
+            "Intercomm_create_from_groups",
+            "MPI_Group local_group, int local_leader, MPI_Group remote_group, int remote_leader,"
+            " const char *stringtag, MPI_Info info, MPI_Errhandler errhandler,"
+            " MPI_Comm *newintercomm",
+            False,
+        ),
+        ("Intercomm_merge", "MPI_Comm intercomm, int high, MPI_Comm *newintracomm", False),
+        ("Cart_sub", f"MPI_Comm comm, const int remain_dims[], {comm_out}", False),
+        (
+            "Graph_create",
+            "MPI_Comm comm_old, int nnodes, const int index[], const int edges[], int reorder,"
+            " MPI_Comm *comm_graph",
+            False,
+        ),
+        ("Comm_disconnect", "MPI_Comm *comm", False),
+        (
+            "Comm_accept",
+            f"const char *port_name, MPI_Info info, int root, MPI_Comm comm, {comm_out}",
+            False,
+        ),
+        (
+            "Comm_connect",
+            f"const char *port_name, MPI_Info info, int root, MPI_Comm comm, {comm_out}",
+            False,
+        ),
+        (
+            "Comm_spawn",
+            "const char *command, char *argv[], int maxprocs, MPI_Info info, int root,"
+            " MPI_Comm comm, MPI_Comm *intercomm, int array_of_errcodes[]",
+            False,
+        ),
+        (
+            "Comm_spawn_multiple",
+            "int count, char *array_of_commands[], char **array_of_argv[],"
+            " const int array_of_maxprocs[], const MPI_Info array_of_info[], int root,"
+            " MPI_Comm comm, MPI_Comm *intercomm, int array_of_errcodes[]",
+            False,
+        ),
+        ("Comm_join", "int fd, MPI_Comm *intercomm", False),
+        (
+            "Win_allocate",
+            "MPI_Aint size, DISPL disp_unit, MPI_Info info, MPI_Comm comm, void *baseptr,"
+            " MPI_Win *win",
+            True,
+        ),
+        (
+            "Win_allocate_shared",
+            "MPI_Aint size, DISPL disp_unit, MPI_Info info, MPI_Comm comm, void *baseptr,"
+            " MPI_Win *win",
+            True,
+        ),
+        ("Win_create_dynamic", "MPI_Info info, MPI_Comm comm, MPI_Win *win", False),
+        ("Win_lock", "int lock_type, int rank, int mpi_assert, MPI_Win win", False),
+        ("Win_lock_all", "int mpi_assert, MPI_Win win", False),
+        ("Win_start", "MPI_Group group, int mpi_assert, MPI_Win win", False),
+        ("Win_wait", "MPI_Win win", False),
+        (
+            "File_open",
+            "MPI_Comm comm, const char *filename, int amode, MPI_Info info, MPI_File *fh",
+            False,
+        ),
+        ("File_close", "MPI_File *fh", False),
+        (
+            "File_set_view",
+            "MPI_File fh, MPI_Offset disp, MPI_Datatype etype, MPI_Datatype filetype,"
+            " const char *datarep, MPI_Info info",
+            False,
+        ),
+        ("File_set_size", "MPI_File fh, MPI_Offset size", False),
+        ("File_preallocate", "MPI_File fh, MPI_Offset size", False),
+        ("File_sync", "MPI_File fh", False),
+        ("File_set_atomicity", "MPI_File fh, int flag", False),
+        ("File_seek_shared", "MPI_File fh, MPI_Offset offset, int whence", False),
+        ("Buffer_detach", "void *buffer_addr, COUNT *size", True),
+    )
+    return [
+        Entry(f"MPI_{base}", params, family, "plain", large=large, takes=takes)
+        for base, params, large in forms
+    ]
+
+
 def _own(name: str, params: str, family: str, large: bool = False) -> Entry:
     helper = name.removeprefix("MPI_").lower()
     if name in _STAGED_COMPLETION:
@@ -1152,6 +1281,8 @@ ENTRIES: tuple[Entry, ...] = (
         " MPI_Comm *comm_dist_graph",
         "topologies",
     ),
+    # calls that can wait on a peer: the progress step, then the system MPI's call
+    *_progress_forms(),
 )
 """Every MPI function the interposer defines, in the order of the generated source."""
     # partitioned communication staged through a host copy (native/stage_partitioned.c)

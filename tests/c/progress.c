@@ -3,9 +3,9 @@
  * last rank talks to itself) exchange a vector type: Isend then a blocking plain MPI_Recv
  * of the packed doubles; Isend then MPI_Barrier; Isend then MPI_Waitall on other
  * requests; MPI_Ssend pairs; Isend then MPI_Request_free (completed in the background);
- * one side Isend then MPI_Barrier while the other receives before its barrier; a ring of
- * persistent requests over rounds. Every received
- * buffer's checksum is printed, so runs with and without the shim compare. With argument
+ * one side Isend then MPI_Barrier while the other receives before its barrier (and the
+ * same with MPI_Probe and with MPI_Comm_dup); a ring of persistent requests over rounds.
+ * Every received buffer's checksum is printed, so runs with and without the shim compare. With argument
  * "multiple" MPI starts with MPI_THREAD_MULTIPLE; with "device" (first argument) the
  * buffers are device memory (scripts/gpu-check). Repeats each case ROUNDS times, so the
  * steady state (plans made) is exercised, not only the first sight. Last, messages shorter
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
         MPI_Recv(in, 1, vector, peer, 10, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         MPI_Barrier(MPI_COMM_WORLD);
         printf("rank %d round %d freed %016lx\n", rank, round, checksum(in, BLOCKS * STRIDE));
-        /* one side Isend then MPI_Barrier (which tempi does not intercept), the other
+        /* one side Isend then MPI_Barrier (which tempi takes nothing from), the other
          * receives before its barrier: the send must be in MPI before the barrier */
         fill_values(out, BLOCKS * STRIDE, base + 6);
         fill_values(in, BLOCKS * STRIDE, -1);
@@ -114,6 +114,35 @@ int main(int argc, char **argv)
         MPI_Wait(&send, MPI_STATUS_IGNORE);
         printf("rank %d round %d barrier-first %016lx\n", rank, round,
                checksum(in, BLOCKS * STRIDE));
+        /* the same with MPI_Probe (the lower rank probes for the peer's reply before
+         * receiving it) and with a communicator constructor (MPI_Comm_dup): calls tempi
+         * takes nothing from, which must still post the sends it holds */
+        for (int how = 0; how < 2; ++how) {
+            fill_values(out, BLOCKS * STRIDE, base + 7 + how);
+            fill_values(in, BLOCKS * STRIDE, -1);
+            MPI_Comm dup = MPI_COMM_NULL;
+            if (rank <= peer) {
+                MPI_Isend(out, 1, vector, peer, 12 + how, MPI_COMM_WORLD, &send);
+                if (how == 0)
+                    MPI_Probe(peer, 12, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                else if (peer == rank)
+                    MPI_Recv(in, 1, vector, peer, 13, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                if (how == 1)
+                    MPI_Comm_dup(MPI_COMM_WORLD, &dup);
+                if (how == 0 || peer != rank)
+                    MPI_Recv(in, 1, vector, peer, 12 + how, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            } else {
+                MPI_Recv(in, 1, vector, peer, 12 + how, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                MPI_Isend(out, 1, vector, peer, 12 + how, MPI_COMM_WORLD, &send);
+                if (how == 1)
+                    MPI_Comm_dup(MPI_COMM_WORLD, &dup);
+            }
+            MPI_Wait(&send, MPI_STATUS_IGNORE);
+            if (dup != MPI_COMM_NULL)
+                MPI_Comm_free(&dup);
+            printf("rank %d round %d %s-first %016lx\n", rank, round,
+                   how == 0 ? "probe" : "comm-dup", checksum(in, BLOCKS * STRIDE));
+        }
     }
     /* a ring of persistent requests, restarted each round with new contents */
     MPI_Request ring[2];
