@@ -386,46 +386,6 @@ TEMPI_I_HIDDEN int tempi_i_is_root(int root, MPI_Comm comm);
 TEMPI_I_HIDDEN MPI_Count tempi_i_count_at(const void *counts, int ints, int index);
 TEMPI_I_HIDDEN MPI_Count tempi_i_count_sum(const void *counts, int ints, MPI_Comm comm);
 TEMPI_I_HIDDEN int tempi_i_type_dup(MPI_Datatype oldtype, MPI_Datatype *newtype);
-
-/* ---- stage_rma.c: one-sided communication; what cannot be staged ------------------------ */
-
-/* A blocking RMA call's copies (stage->owned), kept on the window's list until the call
- * that completes operations to `rank` copies back; returns err. */
-TEMPI_I_HIDDEN int tempi_i_stage_epoch(tempi_i_stage_t *stage, int err, MPI_Win win, int rank);
-/* After a synchronising call (err its result): the window's staged operations to `rank`
- * (-1: every rank) copied back and released. */
-TEMPI_I_HIDDEN void tempi_i_epoch_done(MPI_Win win, int rank, int err);
-TEMPI_I_HIDDEN int tempi_i_win_free(MPI_Win *win);
-enum { TEMPI_I_REFUSED_WINDOW = 0, TEMPI_I_REFUSED_BSEND = 1 };
-/* A split-collective file _begin's copy (stage->owned; held: the pointer the MPI was
- * given), kept with the file handle until the matching _end. */
-TEMPI_I_HIDDEN int tempi_i_stage_split(tempi_i_stage_t *stage, int err, MPI_File fh, void *held);
-/* At an _end: the handle's staged _begin (1, into *stage and *held) or none (0). */
-TEMPI_I_HIDDEN int tempi_i_split_take(MPI_File fh, tempi_i_stage_t *stage, void **held);
-/* An error code of class MPI_ERR_BUFFER whose string says what tempi cannot stage (said
- * once on stderr too). */
-TEMPI_I_HIDDEN int tempi_i_refused_code(int what);
-/* Whether buf is device memory the MPI cannot read (and tempi cannot stage there). */
-TEMPI_I_HIDDEN int tempi_i_refuses(const void *buf, MPI_Datatype datatype);
-/* MPI_Win_create (comm: every rank of it agrees) or MPI_Win_attach (MPI_COMM_NULL) of
- * memory at base: MPI_SUCCESS, or tempi_i_refused_code's. */
-TEMPI_I_HIDDEN int tempi_i_window_refused(const void *base, MPI_Comm comm);
-
-/* ---- topology.c -------------------------------------------------------------------------- */
-
-/* Under TEMPI_NODES, fill node_of[r] with the lowest world rank on world rank r's simulated
- * node and return 1; else 0 (the real nodes). */
-TEMPI_I_HIDDEN int tempi_i_simulated_nodes(int size, int *node_of);
-TEMPI_I_HIDDEN int tempi_i_cart_create(MPI_Comm comm_old, int ndims, const int dims[],
-                                       const int periods[], int reorder, MPI_Comm *comm_cart);
-TEMPI_I_HIDDEN int tempi_i_dist_graph_create_adjacent(MPI_Comm comm_old, int indegree,
-                                                      const int sources[],
-                                                      const int sourceweights[], int outdegree,
-                                                      const int destinations[],
-                                                      const int destweights[], MPI_Info info,
-                                                      int reorder, MPI_Comm *comm_dist_graph);
-TEMPI_I_HIDDEN int tempi_i_dist_graph_create(MPI_Comm comm_old, int n, const int sources[],
-                                             const int degrees[], const int destinations[],
 /* Bytes between buffers in either memory; a datatype's extents (kept: it may be freed
  * while a request uses it); the span [lo, hi) of `count` elements at byte offset `at`
  * (0: it touches nothing). */
@@ -472,6 +432,48 @@ TEMPI_I_HIDDEN int tempi_i_pready_range(int partition_low, int partition_high,
 TEMPI_I_HIDDEN int tempi_i_pready_list(int length, TEMPI_I_PARTITION_LIST array_of_partitions[],
                                        MPI_Request request);
 TEMPI_I_HIDDEN int tempi_i_parrived(MPI_Request request, int partition, int *flag);
+
+/* ---- stage_rma.c: one-sided communication; what cannot be staged ------------------------ */
+
+/* A blocking RMA call's copies (stage->owned), kept on the window's list until the call
+ * that completes operations to `rank` copies back; returns err. */
+TEMPI_I_HIDDEN int tempi_i_stage_epoch(tempi_i_stage_t *stage, int err, MPI_Win win, int rank);
+/* After a synchronising call (err its result): the window's staged operations to `rank`
+ * (-1: every rank) copied back and released. */
+TEMPI_I_HIDDEN void tempi_i_epoch_done(MPI_Win win, int rank, int err);
+TEMPI_I_HIDDEN int tempi_i_win_free(MPI_Win *win);
+enum { TEMPI_I_REFUSED_WINDOW = 0, TEMPI_I_REFUSED_BSEND = 1 };
+/* A split-collective file _begin's copy (stage->owned; held: the pointer the MPI was
+ * given), kept with the file handle until the matching _end. */
+TEMPI_I_HIDDEN int tempi_i_stage_split(tempi_i_stage_t *stage, int err, MPI_File fh, void *held);
+/* At an _end: the handle's staged _begin (1, into *stage and *held) or none (0). */
+TEMPI_I_HIDDEN int tempi_i_split_take(MPI_File fh, tempi_i_stage_t *stage, void **held);
+/* An error code of class MPI_ERR_BUFFER whose string says what tempi cannot stage (said
+ * once on stderr too). */
+TEMPI_I_HIDDEN int tempi_i_refused_code(int what);
+/* Whether buf is device memory the MPI cannot read (and tempi cannot stage there). */
+TEMPI_I_HIDDEN int tempi_i_refuses(const void *buf, MPI_Datatype datatype);
+/* The same for a buffered-mode buffer (MPI_BUFFER_AUTOMATIC: none, never refused). */
+TEMPI_I_HIDDEN int tempi_i_refuses_attach(const void *buffer);
+/* MPI_Win_create (comm: every rank of it agrees) or MPI_Win_attach (MPI_COMM_NULL) of
+ * memory at base: MPI_SUCCESS, or tempi_i_refused_code's. */
+TEMPI_I_HIDDEN int tempi_i_window_refused(const void *base, MPI_Comm comm);
+
+/* ---- topology.c -------------------------------------------------------------------------- */
+
+/* Under TEMPI_NODES, fill node_of[r] with the lowest world rank on world rank r's simulated
+ * node and return 1; else 0 (the real nodes). */
+TEMPI_I_HIDDEN int tempi_i_simulated_nodes(int size, int *node_of);
+TEMPI_I_HIDDEN int tempi_i_cart_create(MPI_Comm comm_old, int ndims, const int dims[],
+                                       const int periods[], int reorder, MPI_Comm *comm_cart);
+TEMPI_I_HIDDEN int tempi_i_dist_graph_create_adjacent(MPI_Comm comm_old, int indegree,
+                                                      const int sources[],
+                                                      const int sourceweights[], int outdegree,
+                                                      const int destinations[],
+                                                      const int destweights[], MPI_Info info,
+                                                      int reorder, MPI_Comm *comm_dist_graph);
+TEMPI_I_HIDDEN int tempi_i_dist_graph_create(MPI_Comm comm_old, int n, const int sources[],
+                                             const int degrees[], const int destinations[],
                                              const int weights[], MPI_Info info, int reorder,
                                              MPI_Comm *comm_dist_graph);
 

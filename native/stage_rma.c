@@ -144,6 +144,15 @@ int tempi_i_refuses(const void *buf, MPI_Datatype datatype)
     return tempi_i_data_on_device(buf, datatype) && tempi_i_ready() && tempi_i_stage_device;
 }
 
+int tempi_i_refuses_attach(const void *buffer)
+{
+#ifdef MPI_BUFFER_AUTOMATIC
+    if (buffer == MPI_BUFFER_AUTOMATIC) /* MPI-4.1: the MPI's own buffering, no memory */
+        return 0;
+#endif
+    return tempi_i_refuses(buffer, MPI_BYTE);
+}
+
 int tempi_i_window_refused(const void *base, MPI_Comm comm)
 {
     if (tempi_i_bypass())

@@ -53,11 +53,28 @@ def test_each_entry_point_is_written_once_in_the_generated_source(shim):
     assert source == generate.source()
     for entry in spec.ENTRIES:
         forms = [""] + (["_c"] if entry.large else [])
-        for suffix in forms:
+        for suffix in (s for s in forms if generate.emitted(entry, s)):
             name, params = entry.form(suffix)
             assert source.count(f"int {name}({params})\n") == 1, name
     assert "int MPI_Isend(const void *buf, int count," in source
     assert "int MPI_Isend_c(const void *buf, MPI_Count count," in source
+
+
+@pytest.mark.skipif(shutil.which("nm") is None, reason="no nm (binutils) on this machine")
+def test_guarded_entry_points_exist_where_the_mpi_declares_them(shim):
+    """MPI-4.1's MPI_Comm_attach_buffer/MPI_Session_attach_buffer: defined (with tempi's
+    refusal of device memory) by an MPI that declares them (the MPICH 5 wheel), absent
+    from the shim of one that does not (the Open MPI 5 wheel), which still builds."""
+    exported = _exported(shim)
+    has = MPI.Get_version() >= (4, 1)
+    for name in ("MPI_Comm_attach_buffer", "MPI_Session_attach_buffer"):
+        assert (name in generate.declared()) == has, name
+        assert (name in exported) == has, name
+    source = (shim.parent / generate.SOURCE).read_text()
+    assert ("int MPI_Comm_attach_buffer(MPI_Comm comm" in source) == has
+    if has:
+        body = source.split("int MPI_Comm_attach_buffer(")[1].split("\n}\n")[0]
+        assert "tempi_i_refuses_attach(buffer)" in body and "tempi_i_raise(comm" in body
 
 
 def test_show_source_prints_the_generated_entry_points(shim):

@@ -120,7 +120,7 @@ def test_split_collective_file_io_is_staged_until_its_end(program, nranks, tmp_p
 
 @pytest.mark.parametrize("nranks", [1, 2, 3])
 def test_isendrecv_reduce_local_and_mpi_bottom_are_staged(program, nranks):
-    shim = _same_as_plain(program, MORE, nranks, MORE_STAGED, 14)
+    shim = _same_as_plain(program, MORE, nranks, MORE_STAGED, 16)
     for counters in _stats(shim.stdout):  # the vector and struct ones have gaps
         assert counters["staged"] == 7 and counters["staged_contiguous"] == 13, counters
 

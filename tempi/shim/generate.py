@@ -10,7 +10,9 @@ the per-family table of docs/shim.md.
 
 from __future__ import annotations
 
+import functools
 import re
+import subprocess
 import sys
 
 from tempi.shim import spec
@@ -155,6 +157,39 @@ def function(entry: spec.Entry, suffix: str) -> str:
     return f"int {name}({params})\n{{\n{progress}{body}\n}}\n"
 
 
+@functools.cache
+def _declared_by(compiler: str, names: tuple[str, ...]) -> frozenset[str]:
+    try:
+        done = subprocess.run(
+            [compiler, "-E", "-x", "c", "-"],
+            input="#include <mpi.h>\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(n for n in names if re.search(rf"\b{n}\s*\(", done.stdout))
+
+
+def declared() -> frozenset[str]:
+    """The guarded entry points' forms (``Entry.guarded``: MPI-4.1 functions an MPI may
+    lack) that the MPI's ``mpi.h`` declares, read through the mpicc the shim is built with;
+    only those are emitted, so the shim builds on every MPI and one that has them gets
+    tempi's rule. None when the header cannot be read."""
+    from tempi.shim import build
+
+    names = tuple(e.name + s for e in spec.ENTRIES if e.guarded for s in ("", "_c"))
+    if not names:
+        return frozenset()
+    return _declared_by(build.mpicc(), names)
+
+
+def emitted(entry: spec.Entry, suffix: str) -> bool:
+    """Whether the form of ``entry`` (suffix "" or "_c") is in this MPI's shim."""
+    return not entry.guarded or entry.name + suffix in declared()
+
+
 def source() -> str:
     """The text of ``entry_points_gen.c``."""
     parts = [
@@ -167,10 +202,10 @@ def source() -> str:
         '#include "internal.h"',
         "",
     ]
-    for entry in spec.ENTRIES:
+    for entry in (e for e in spec.ENTRIES if emitted(e, "")):
         parts.append(f"/* {entry.family}: rule {entry.rule!r} */")
         parts.append(function(entry, ""))
-    large = [e for e in spec.ENTRIES if e.large]
+    large = [e for e in spec.ENTRIES if e.large and emitted(e, "_c")]
     parts.append("/* The MPI-4 large-count forms, where the MPI has them. */")
     parts.append("#if MPI_VERSION >= 4\n")
     for entry in large:
@@ -182,9 +217,9 @@ def source() -> str:
 
 def symbols(large_counts: bool) -> list[str]:
     """The MPI symbols the shim defines (with the _c forms when the MPI has them)."""
-    names = [e.name for e in spec.ENTRIES]
+    names = [e.name for e in spec.ENTRIES if emitted(e, "")]
     if large_counts:
-        names += [e.name + "_c" for e in spec.ENTRIES if e.large]
+        names += [e.name + "_c" for e in spec.ENTRIES if e.large and emitted(e, "_c")]
     return sorted(names)
 
 

@@ -326,8 +326,10 @@ RULES = {
         "refuses device memory the MPI cannot read (the MPI copies every buffered send "
         "into it): an error of class MPI_ERR_BUFFER that says so, through MPI_COMM_SELF's "
         "error handler",
-        """    if (tempi_i_refuses(buffer, MPI_BYTE))
-        return tempi_i_raise(MPI_COMM_SELF, tempi_i_refused_code(TEMPI_I_REFUSED_BSEND));
+        """    if (tempi_i_refuses_attach(buffer)) {{
+        int code_ = tempi_i_refused_code(TEMPI_I_REFUSED_BSEND);
+        return {raise};
+    }}
     return {pmpi};""",
     ),
     "own": Rule(
@@ -347,6 +349,7 @@ class Entry:
     large: bool = True  # an MPI-4 _c form exists
     values: dict = field(default_factory=dict)
     takes: str = ""  # for docs/shim.md, where the rule's own words do not say it
+    guarded: bool = False  # emitted only where the MPI's mpi.h declares it (each form)
 
     def form(self, suffix: str) -> tuple[str, str]:
         """(name, C parameter list) of the int form (suffix "") or the _c form
@@ -462,6 +465,9 @@ _OWN_TAKES = {
     "completion": "tempi's requests (the plain ones go to the system MPI's same call, with"
     " tempi's hidden)",
     "topologies": "reorder = 1: tempi's placement of the ranks over the nodes",
+    "partitioned communication": "device memory the MPI cannot read: the request made on a"
+    " host copy, each send partition copied to it at MPI_Pready(_range, _list), each received"
+    " one copied back when MPI_Parrived reports it (the rest at the completion call)",
 }
 
 
@@ -472,9 +478,6 @@ _STAGED_COMPLETION = {
 """Completion calls that also finish staged non-blocking calls (native/stage.c), around
 requests.c's own."""
 
-    "partitioned communication": "device memory the MPI cannot read: the request made on a"
-    " host copy, each send partition copied to it at MPI_Pready(_range, _list), each received"
-    " one copied back when MPI_Parrived reports it (the rest at the completion call)",
 
 def _parts(n: str, counts: str, displs: str, types: str, idispls: str = "{ints}") -> str:
     """The arguments of tempi_i_stage_parts for n parts (a w form: per-part types)."""
@@ -1200,6 +1203,7 @@ ENTRIES: tuple[Entry, ...] = (
         "staged point to point",
         (("buf", "count", "datatype", 1),),
     ),
+    # partitioned communication staged through a host copy (native/stage_partitioned.c)
     *(
         _own(
             f"MPI_{name}",
@@ -1212,7 +1216,48 @@ ENTRIES: tuple[Entry, ...] = (
             ("Precv_init", "void *buf", "source"),
         )
     ),
-    Entry("MPI_Buffer_attach", "void *buffer, COUNT size", "buffered mode", "attach"),
+    _own("MPI_Pready", "int partition, MPI_Request request", "partitioned communication"),
+    _own(
+        "MPI_Pready_range",
+        "int partition_low, int partition_high, MPI_Request request",
+        "partitioned communication",
+    ),
+    _own(
+        "MPI_Pready_list",
+        "int length, TEMPI_I_PARTITION_LIST array_of_partitions[], MPI_Request request",
+        "partitioned communication",
+    ),
+    _own(
+        "MPI_Parrived", "MPI_Request request, int partition, int *flag", "partitioned communication"
+    ),
+    Entry(
+        "MPI_Buffer_attach",
+        "void *buffer, COUNT size",
+        "buffered mode",
+        "attach",
+        values={"raise": "tempi_i_raise(MPI_COMM_SELF, code_)"},
+    ),
+    # MPI-4.1: where the MPI declares them (generate.declared)
+    Entry(
+        "MPI_Comm_attach_buffer",
+        "MPI_Comm comm, void *buffer, COUNT size",
+        "buffered mode",
+        "attach",
+        values={"raise": "tempi_i_raise(comm, code_)"},
+        takes="as MPI_Buffer_attach, through the communicator's error handler (only where"
+        " the MPI's mpi.h declares it)",
+        guarded=True,
+    ),
+    Entry(
+        "MPI_Session_attach_buffer",
+        "MPI_Session session, void *buffer, COUNT size",
+        "buffered mode",
+        "attach",
+        values={"raise": "(PMPI_Session_call_errhandler(session, code_), code_)"},
+        takes="as MPI_Buffer_attach, through the session's error handler (only where the"
+        " MPI's mpi.h declares it)",
+        guarded=True,
+    ),
     _stage(
         "MPI_Pack_external",
         "const char datarep[], const void *inbuf, COUNT incount, MPI_Datatype datatype,"
@@ -1285,18 +1330,3 @@ ENTRIES: tuple[Entry, ...] = (
     *_progress_forms(),
 )
 """Every MPI function the interposer defines, in the order of the generated source."""
-    # partitioned communication staged through a host copy (native/stage_partitioned.c)
-    _own("MPI_Pready", "int partition, MPI_Request request", "partitioned communication"),
-    _own(
-        "MPI_Pready_range",
-        "int partition_low, int partition_high, MPI_Request request",
-        "partitioned communication",
-    ),
-    _own(
-        "MPI_Pready_list",
-        "int length, TEMPI_I_PARTITION_LIST array_of_partitions[], MPI_Request request",
-        "partitioned communication",
-    ),
-    _own(
-        "MPI_Parrived", "MPI_Request request, int partition, int *flag", "partitioned communication"
-    ),

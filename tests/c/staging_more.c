@@ -4,8 +4,9 @@
  * MPI_Ibcast from MPI_BOTTOM; partitioned communication (MPI_Psend_init, MPI_Precv_init,
  * MPI_Pready; staged with TEMPI_HOST=1, partitioned.c does more); and what
  * tempi refuses on device memory: MPI_Win_create,
- * MPI_Win_attach and MPI_Buffer_attach (host memory: a buffered send through it) return an error of class MPI_ERR_BUFFER on every rank (printed), instead
- * of giving the MPI device memory. Results are printed as checksums so runs with and
+ * MPI_Win_attach, MPI_Buffer_attach and (MPI-4.1) MPI_Comm_attach_buffer (host memory: a
+ * buffered send through each) return an error of class MPI_ERR_BUFFER on every rank
+ * (printed), instead of giving the MPI device memory. Results are printed as checksums so runs with and
  * without the shim can be compared; stderr says how many calls the shim staged. Buffers
  * are device memory with "device" as the first argument (native/devmem.h), host memory
  * otherwise (staged with TEMPI_HOST=1). */
@@ -185,6 +186,29 @@ int main(int argc, char **argv)
         printf("rank %d buffer-attach-device says-tempi %d\n", rank,
                strstr(message, "tempi") != NULL);
     }
+
+    /* MPI-4.1's per-communicator buffer, where the MPI has it: host memory passes through
+     * (a buffered send through it), device memory is refused on the communicator */
+#if MPI_VERSION > 4 || (MPI_VERSION == 4 && MPI_SUBVERSION >= 1)
+    attached = malloc((size_t)bsize);
+    err = MPI_Comm_attach_buffer(MPI_COMM_WORLD, attached, bsize);
+    say_error("comm-attach-buffer-host", err);
+    fill_values(recv, 2 * N, -6.0);
+    MPI_Bsend(send, N, MPI_DOUBLE, right, 8, MPI_COMM_WORLD);
+    MPI_Recv(recv, N, MPI_DOUBLE, left, 8, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    say("bsend-comm-attached-host", recv, 2 * N);
+    MPI_Comm_detach_buffer(MPI_COMM_WORLD, &detached, &bsize);
+    free(attached);
+    if (device) {
+        err = MPI_Comm_attach_buffer(MPI_COMM_WORLD, recv, 2 * N * (int)sizeof(double));
+        say_error("comm-attach-buffer-device", err);
+        if (err == MPI_SUCCESS)
+            MPI_Comm_detach_buffer(MPI_COMM_WORLD, &detached, &bsize);
+    }
+#else /* the same records, so that every MPI prints as many */
+    printf("rank %d comm-attach-buffer-host absent\n", rank);
+    printf("rank %d bsend-comm-attached-host absent\n", rank);
+#endif
 
     MPI_Type_free(&vec);
     MPI_Type_free(&from);
