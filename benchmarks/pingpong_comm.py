@@ -6,7 +6,10 @@ of ``packed/8`` blocks, NumPy buffers) on 2 ranks, with ``TEMPI_HOST=1``: mpi4py
 alternately in one run, --repeat rounds each. The table gives the medians of the one-way
 latencies per packed size and the ratio tempi / mpi4py (target of issue 14: at most 2x
 from 64 B to 4 KiB); "engine" is the share of tempi's messages that ran in the C engine
-(``tempi.comm.engine.paths()["engine"]``; 0 when it cannot load or ``TEMPI_PLANS=0``).
+(``tempi.comm.engine.paths()["engine"]``; 0 when it cannot load or ``TEMPI_PLANS=0``;
+"-" where the host model sends by the MPI's typed path, which the engine does not count),
+"binding" the share of tempi's calls that the compiled binding ran in one C call
+(``tempi.comm.native.binding_counts()``: the typed path's included; 0 without it).
 
 Launch (two ranks; rank 0 reports)::
 
@@ -29,7 +32,7 @@ from _common import output_stem, plot_latency, provenance, table, write_csv  # n
 from mpi4py import MPI  # noqa: E402
 
 import tempi  # noqa: E402
-from tempi.comm import engine  # noqa: E402
+from tempi.comm import engine, native  # noqa: E402
 
 SIZES = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
 STRIDE = 64
@@ -80,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         if not np.array_equal(dst[:: STRIDE // 8], expected):
             sys.exit(f"rank {rank}: tempi.Comm delivered wrong bytes at {nbytes} B")
         before = dict(engine.paths())
+        bound = native.binding_counts()
         plain, through = [], []
         for _ in range(args.repeat):
             plain.append(_pingpong(comm, spec_out, spec_in, args.iterations))
@@ -87,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         after = engine.paths()
         sent = sum(after.get(k, 0) - before.get(k, 0) for k in ("host", "engine"))
         in_c = after.get("engine", 0) - before.get("engine", 0)
+        calls = 2 * args.repeat * (args.iterations + 20)  # tempi's Send and Recv calls
+        bound = native.binding_counts()["in_c"] - bound["in_c"]
         vector.Free()
         base, mine = statistics.median(plain), statistics.median(through)
         rows.append(
@@ -96,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 "tempi_us": mine,
                 "ratio": mine / base,
                 "engine": f"{in_c / sent:.0%}" if sent else "-",
+                "binding": f"{bound / calls:.0%}",
                 "mpi4py_range_us": f"{min(plain):.2f}-{max(plain):.2f}",
                 "tempi_range_us": f"{min(through):.2f}-{max(through):.2f}",
             }
@@ -108,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         ("tempi_us", "{:>9.2f}", 9),
         ("ratio", "{:>6.2f}", 6),
         ("engine", "{:>6}", 6),
+        ("binding", "{:>7}", 7),
         ("mpi4py_range_us", "{:>15}", 15),
         ("tempi_range_us", "{:>15}", 15),
     )
@@ -124,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             columns,
             rows,
             "one-way latency (median of the timings); ratio = tempi.Comm / mpi4py; "
-            "target <= 2 from 64 B to 4 KiB; engine: tempi's messages run in C",
+            "target <= 2 from 64 B to 4 KiB; engine: tempi's messages run in C; "
+            "binding: tempi's calls run by the compiled binding",
         )
     )
     stem = output_stem("pingpong_comm", args.out)

@@ -96,7 +96,8 @@ class Comm:
             number, comm, local = native.MODES[mode], self.comm, self._local
             return Prequest(
                 lambda: (
-                    native.isend(self.comm, self._handle, buf, dest, tag, number)
+                    native.c.isend(comm, buf, dest, tag, number)
+                    or native.isend(comm, self._handle, buf, dest, tag, number)
                     or engine.isend(comm, buf, dest, tag, mode=mode, local_ranks=local)
                 )
             )
@@ -107,7 +108,8 @@ class Comm:
             comm, local = self.comm, self._local
             return Prequest(
                 lambda: (
-                    native.irecv(self.comm, self._handle, buf, source, tag)
+                    native.c.irecv(comm, buf, source, tag)
+                    or native.irecv(comm, self._handle, buf, source, tag)
                     or engine.irecv(comm, buf, source, tag, local_ranks=local)
                 )
             )

@@ -1,5 +1,8 @@
 """tempi.Comm's steady state in C: the interposer's engine (``native/engine.c``), reached
-through ``native/engine_api.c`` with cffi in ABI mode.
+through the compiled binding :data:`c` (``native/comm_binding.c``: one C call per planned
+message, which parses the buffer spec and looks the plan up in a C table that :func:`_plan`
+fills) and, for everything the binding hands back, through ``native/engine_api.c`` with
+cffi in ABI mode (first sights, which plan; a build without the binding).
 
 A host message of ``TEMPI_HOST=1`` whose buffer spec is ``[buf, count, datatype]`` or
 ``[buf, datatype]`` (``buf`` a host buffer: NumPy, bytearray, ...) is looked up by

@@ -491,3 +491,156 @@ def test_neighbor_alltoallw_truncation_raises_as_the_python_path_does(counting, 
     finally:
         graph.Free()
         wide.Free()
+
+
+# ---- the compiled binding (native/comm_binding.c): one C call per planned host message
+
+
+def _binding_round(ours, datatype, count, wire, neighbours, tag):
+    """Isend/Irecv, Sendrecv, Sendrecv_replace and Send/Recv of ``count`` x ``datatype``
+    around the ring (8 messages of this rank), each checked against what the system MPI
+    delivers."""
+    dest, source = neighbours
+    world = MPI.COMM_WORLD
+    rank = world.rank
+
+    def expect(target, salt):
+        return wire.delivered(wire.payload(datatype, count, source, salt), count, datatype, target)
+
+    def check(target, expected, status, salt):
+        assert np.array_equal(target, expected), salt
+        assert (status.Get_source(), status.Get_tag()) == (source, salt)
+        assert status.Get_count(datatype) == count
+
+    for k, method in enumerate(("isend", "sendrecv", "replace", "send")):
+        salt = tag + k
+        sent = wire.payload(datatype, count, rank, salt)
+        target = wire.payload(datatype, count, rank, -salt)
+        expected, status = expect(target.copy(), salt), MPI.Status()
+        if method == "isend" or (method == "send" and world.size == 1):
+            receive = ours.Irecv([target, count, datatype], source, salt)
+            if method == "isend":
+                ours.Isend([sent, count, datatype], dest, salt).Wait()
+            else:
+                ours.Send([sent, count, datatype], dest, salt)
+            receive.Wait(status)
+        elif method == "sendrecv":
+            ours.Sendrecv(
+                [sent, count, datatype], dest, salt, [target, count, datatype], source, salt, status
+            )
+        elif method == "replace":
+            target = sent  # the send's bytes are replaced by the left neighbour's
+            expected = expect(sent.copy(), salt)
+            ours.Sendrecv_replace([target, count, datatype], dest, salt, source, salt, status)
+        elif rank % 2 == 0:
+            ours.Send([sent, count, datatype], dest, salt)
+            ours.Recv([target, count, datatype], source, salt, status)
+        else:
+            ours.Recv([target, count, datatype], source, salt, status)
+            ours.Send([sent, count, datatype], dest, salt)
+        check(target, expected, status, salt)
+
+
+@pytest.mark.mpi(min_size=1)
+def test_binding_runs_the_steady_state_in_c(host, usertype, wire, neighbours):
+    """After the first message of a (datatype, count), every planned host message of
+    Send/Recv, Isend/Irecv, Sendrecv and Sendrecv_replace is one call of the compiled
+    binding (its in_c counter moves by 8 a round, to_python not at all), with the bytes
+    and statuses the system MPI gives; messages the host model sends by the MPI's typed
+    path take mpi4py's request for Isend/Irecv (Python's path) and run in C otherwise."""
+    ours, count = tempi.Comm(MPI.COMM_WORLD), 2
+    _binding_round(ours, usertype, count, wire, neighbours, TAG + 100)  # plans
+    before = native.binding_counts()
+    assert before["loaded"], "the compiled binding did not load"
+    for k in range(3):
+        _binding_round(ours, usertype, count, wire, neighbours, TAG + 110 + 10 * k)
+    after = native.binding_counts()
+    # typed path: Isend, Irecv (and at one rank the Irecv before the Send) to Python
+    python = 0 if choose.pick_host(usertype.Get_size() * count) == "packed" else 2
+    python += python and MPI.COMM_WORLD.size == 1
+    assert after["in_c"] - before["in_c"] == 3 * (8 - python), (before, after)
+    assert after["to_python"] - before["to_python"] == 3 * python, (before, after)
+
+
+@pytest.mark.mpi(min_size=1)
+def test_binding_unavailable_gives_the_same_bytes(host, monkeypatch, usertype, wire, neighbours):
+    """Without the compiled binding (its interface answers "not mine" to everything) the
+    cffi path runs the same messages in the C engine, with the same results."""
+    monkeypatch.setattr(native, "c", native._NoBinding)
+    ours, count = tempi.Comm(MPI.COMM_WORLD), 2
+    before = dict(engine.paths())
+    for k in range(2):
+        _binding_round(ours, usertype, count, wire, neighbours, TAG + 150 + 10 * k)
+    assert native.binding_counts()["in_c"] == 0
+    if choose.pick_host(usertype.Get_size() * count) == "packed":
+        assert _moved(before).get("engine", 0) == 12  # Sendrecv_replace: Python's route
+
+
+@pytest.mark.mpi(min_size=1)
+def test_binding_replans_a_freed_and_reused_handle(host, wire, neighbours):
+    """Types freed and created again (MPI re-uses their handles): the binding's entry for
+    the old type is not used for the new one (its descriptor was evicted)."""
+    ours, handles = tempi.Comm(MPI.COMM_WORLD), []
+    for blocks in (3, 5, 2, 4, 3):
+        datatype = MPI.DOUBLE.Create_vector(blocks, 1, 3).Commit()
+        handles.append(datatype.handle)
+        for k in range(2):
+            _binding_round(ours, datatype, 2, wire, neighbours, TAG + 200 + 10 * k)
+        datatype.Free()
+    assert len(set(handles)) < len(handles), "no handle re-used: the test shows nothing"
+
+
+@pytest.mark.mpi(min_size=1)
+def test_binding_too_small_buffer_raises_as_before(host, monkeypatch, wire, neighbours):
+    """A buffer shorter than the data: the binding declines and Python's path raises what
+    it raised without the binding (InvalidBuffer), for Send, Recv, Isend and Sendrecv."""
+    from tempi.errors import InvalidBuffer
+
+    dest, source = neighbours
+    ours = tempi.Comm(MPI.COMM_WORLD)
+    datatype = MPI.DOUBLE.Create_vector(4, 1, 3).Commit()
+    small = np.zeros(5)
+    try:
+        _binding_round(ours, datatype, 1, wire, neighbours, TAG + 230)  # plans
+        raised = {}
+        for binding in (True, False):
+            if not binding:
+                monkeypatch.setattr(native, "c", native._NoBinding)
+            calls = {
+                "Send": lambda: ours.Send([small, 1, datatype], dest, TAG + 240),
+                "Recv": lambda: ours.Recv([small, 1, datatype], source, TAG + 240),
+                "Isend": lambda: ours.Isend([small, 1, datatype], dest, TAG + 240),
+                "Sendrecv": lambda: ours.Sendrecv(
+                    [small, 1, datatype], dest, TAG + 240, [small, 1, datatype], source
+                ),
+            }
+            for name, call in calls.items():
+                with pytest.raises(InvalidBuffer) as failed:
+                    call()
+                raised[binding, name] = str(failed.value)
+        for name in ("Send", "Recv", "Isend", "Sendrecv"):
+            assert raised[True, name] == raised[False, name], name
+    finally:
+        datatype.Free()
+
+
+@pytest.mark.mpi(min_size=1)
+@pytest.mark.parametrize("with_status", [True, False])
+def test_binding_sendrecv_replace_equals_mpi4py(host, usertype, wire, neighbours, with_status):
+    """tempi.Comm's Sendrecv_replace (planned: one call of the binding) leaves the bytes
+    and status mpi4py's own Sendrecv_replace leaves, for every test type, twice."""
+    dest, source = neighbours
+    world, count = MPI.COMM_WORLD, 3
+    ours = tempi.Comm(world)
+    for k in range(2):
+        tag = TAG + 250 + k
+        mine = wire.payload(usertype, count, world.rank, tag)
+        theirs = mine.copy()
+        statuses = [MPI.Status(), MPI.Status()] if with_status else [None, None]
+        ours.Sendrecv_replace([mine, count, usertype], dest, tag, source, tag, statuses[0])
+        world.Sendrecv_replace([theirs, count, usertype], dest, tag, source, tag, statuses[1])
+        assert np.array_equal(mine, theirs)
+        if with_status:
+            got, want = statuses
+            assert (got.Get_source(), got.Get_tag()) == (want.Get_source(), want.Get_tag())
+            assert got.Get_count(usertype) == want.Get_count(usertype) == count
