@@ -15,7 +15,8 @@ into the process before ``MPI_Init`` (rows ``... +cuda``): the shim then checks 
 memory kind of every buffer of an accelerated type (and, on an MPI that is not
 CUDA-aware, of every buffer), which without its host-range check costs a
 ``cuPointerGetAttribute`` per call. On a CPU machine a stand-in driver can be passed by
-path (tests/c/fake_cuda.c); the figure that counts comes from a GPU machine.
+path (tests/fake_cuda/libcuda.c, built by tests/fake_cuda.build_driver); the figure that
+counts comes from a GPU machine.
 
 Launch (one rank)::
 

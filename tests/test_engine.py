@@ -166,36 +166,19 @@ def test_device_sends_are_deferred_only_when_every_blocking_call_progresses(monk
 
 # ---- the device engine on the CPU, with a stand-in CUDA driver ---------------------------
 
-FAKE_CUDA = Path(__file__).parent / "fake_cuda"
-
-
 @pytest.fixture(scope="module")
 def fake_cuda(tmp_path_factory) -> dict[str, str]:
     """The environment that makes tests/fake_cuda/libcuda.c the process's libcuda.so.1
     (devmem.h loads it for "device" buffers) and its sitecustomize plan for it."""
-    import os
     import shutil
-    import subprocess
 
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
+    from tests.fake_cuda import build_driver, environment
+
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler")
     where = tmp_path_factory.mktemp("fake_cuda")
-    subprocess.run(
-        [
-            cc,
-            "-shared",
-            "-fPIC",
-            "-O1",
-            "-o",
-            str(where / "libcuda.so.1"),
-            str(FAKE_CUDA / "libcuda.c"),
-        ],
-        check=True,
-    )
-    paths = [str(FAKE_CUDA), *filter(None, [os.environ.get("PYTHONPATH")])]
-    libs = [str(where), *filter(None, [os.environ.get("LD_LIBRARY_PATH")])]
-    return {"PYTHONPATH": os.pathsep.join(paths), "LD_LIBRARY_PATH": os.pathsep.join(libs)}
+    build_driver(where)
+    return environment(where)
 
 
 @pytest.mark.parametrize(

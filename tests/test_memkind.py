@@ -1,13 +1,12 @@
 """The interposer's memory-kind check with a CUDA driver loaded (issue 14, item 6): host
 memory the shim can tell without the driver -- the thread's stack, the brk heap -- costs
 no ``cuPointerGetAttribute``; any other memory (an mmap'd block) is still asked of the
-driver every time. A stand-in driver (tests/c/fake_cuda.c, built as ``libcuda.so.1``)
-counts the queries; the real driver's figure comes from the GPU machine
+driver every time. The stand-in driver (tests/fake_cuda/libcuda.c, built as
+``libcuda.so.1``) counts the queries; the real driver's figure comes from the GPU machine
 (benchmarks/shim_overhead.py's CUDA-loaded case in scripts/gpu-check)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,9 @@ CALLS = 500
 
 @pytest.fixture(scope="module")
 def fake_cuda(tmp_path_factory) -> str:
-    out = tmp_path_factory.mktemp("cuda") / "libcuda.so.1"
-    source = HERE / "c" / "fake_cuda.c"
-    subprocess.run(
-        ["cc", "-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o", str(out), str(source)],
-        check=True,
-    )
-    return str(out)
+    from tests.fake_cuda import build_driver
+
+    return str(build_driver(tmp_path_factory.mktemp("cuda")))
 
 
 def _counts(output: str) -> dict[str, dict[str, int]]:

@@ -1,9 +1,13 @@
-/* A stand-in for the CUDA driver (libcuda.so.1) on a CPU machine, for tests/test_engine.py:
- * "device" memory is host memory this library hands out and recognises, kernels are host
- * functions, events complete on their second query (so the progress step has something to
- * wait for). With it, native/engine_device.c's state machine, pools, progress step and
- * persistent requests run on the CPU; the real driver and kernels only on a GPU
- * (scripts/gpu-check engine). Built by the test: cc -shared -fPIC -o libcuda.so.1. */
+/* The one stand-in for the CUDA driver (libcuda.so.1) on a CPU machine (built by
+ * tests/fake_cuda/__init__.py's build_driver): "device" memory is host memory this library
+ * hands out and recognises, kernels are host functions, events complete on their second
+ * query (so the progress step has something to wait for), and cuPointerGetAttribute
+ * counts its calls (fake_cuda_pointer_queries) and says "not CUDA's memory" for anything
+ * else, as the real driver does for unregistered host memory. With it,
+ * native/engine_device.c's state machine, pools, progress step and persistent requests
+ * run on the CPU (tests/test_engine.py), and the interposer's memory-kind check is counted
+ * (tests/test_memkind.py, benchmarks/shim_overhead.py's +cuda rows); the real driver and
+ * kernels only on a GPU (scripts/gpu-check engine). */
 #include <pthread.h>
 #include <sys/mman.h>
 #include <stdint.h>
@@ -56,9 +60,18 @@ int cuMemFree_v2(unsigned long long ptr)
     return 0;
 }
 
+static long pointer_queries = 0;
+
+/* How many times cuPointerGetAttribute was called (tests/c/memkind.c). */
+long fake_cuda_pointer_queries(void)
+{
+    return __atomic_load_n(&pointer_queries, __ATOMIC_RELAXED);
+}
+
 /* CU_POINTER_ATTRIBUTE_MEMORY_TYPE (2): CU_MEMORYTYPE_DEVICE (2) inside an allocation. */
 int cuPointerGetAttribute(void *data, int attribute, unsigned long long ptr)
 {
+    __atomic_fetch_add(&pointer_queries, 1, __ATOMIC_RELAXED);
     if (attribute != 2)
         return 1;
     int device = 0;
