@@ -146,6 +146,11 @@ static uint64_t tempi_i_locality_key(MPI_Comm comm, int peer)
 int tempi_i_plan_for_device(MPI_Datatype datatype, int64_t count, MPI_Comm comm, int peer,
                             struct tempi_plan *plan)
 {
+    /* A type tempi does not accelerate (contiguous, predefined: device data the interposer
+     * stages) never has a device plan: not asked of Python at every message (its answer
+     * would be filed under no locality while the peer's stays unknown). */
+    if (!tempi_i_find(&tempi_i_types, (uint64_t)(uint32_t)MPI_Type_c2f(datatype)))
+        return 0;
     uint64_t key = tempi_i_locality_key(comm, peer);
     tempi_i_plans_take();
     int known = peer < 0 ? 2 : tempi_i_find(&tempi_i_localities, key); /* 1 + where */
@@ -304,8 +309,9 @@ int tempi_i_engine_send_plan(const struct tempi_plan *plan, const void *buf, int
 int tempi_i_engine_pack(const void *typed_buf, int64_t count, MPI_Datatype datatype,
                         void *packed_buf, int64_t size, int64_t *position, int to_packed)
 {
-    if (tempi_i_took_device) /* device MPI_Pack: Python's path (not in the engine yet) */
-        return TEMPI_I_PASS;
+    if (tempi_i_took_device)
+        return tempi_i_device_pack(typed_buf, count, datatype, packed_buf, size, position,
+                                   to_packed);
     struct tempi_plan plan;
     if (!tempi_i_plan_for(datatype, count, &plan))
         return TEMPI_I_PASS;

@@ -81,6 +81,9 @@ TEMPI_I_HIDDEN int tempi_i_device_isend(const void *buf, int64_t count, MPI_Data
 TEMPI_I_HIDDEN int tempi_i_device_irecv(void *buf, int64_t count, MPI_Datatype datatype,
                                         int source, int tag, MPI_Comm comm, int persistent,
                                         MPI_Request *request);
+TEMPI_I_HIDDEN int tempi_i_device_pack(const void *typed_buf, int64_t count,
+                                       MPI_Datatype datatype, void *packed_buf, int64_t size,
+                                       int64_t *position, int to_packed);
 TEMPI_I_HIDDEN int tempi_i_device_id(int id);
 TEMPI_I_HIDDEN int tempi_i_device_wait(int id, int *source, int *tag, int64_t *nbytes);
 TEMPI_I_HIDDEN int tempi_i_device_test(int id, int *flag, int *source, int *tag,
@@ -90,7 +93,8 @@ TEMPI_I_HIDDEN int tempi_i_device_start(int id);
 TEMPI_I_HIDDEN int tempi_i_device_cancel(int id);
 TEMPI_I_HIDDEN void tempi_i_device_request_free(int id);
 TEMPI_I_HIDDEN void tempi_i_device_progress(int blocking); /* the progress step's part */
-TEMPI_I_HIDDEN long tempi_i_device_runs(int strategy);     /* 0 device, 1 oneshot, 2 staged */
+TEMPI_I_HIDDEN long tempi_i_device_runs(int strategy); /* 0 device, 1 oneshot, 2 staged,
+                                                         * 3 MPI_Pack/MPI_Unpack calls */
 
 /* What requests.c's completion calls use instead of tempi_py_wait, _test, _ready,
  * _waitall, _start, _cancel and _request_free: the same arguments and results, for the
@@ -104,8 +108,9 @@ TEMPI_I_HIDDEN int tempi_i_op_start(int id);
 TEMPI_I_HIDDEN int tempi_i_op_cancel(int id);
 TEMPI_I_HIDDEN void tempi_i_op_request_free(int id);
 
-/* MPI_Pack (to_packed 1) or MPI_Unpack (0) of host data with a plan: typed_buf holds
- * count elements, packed_buf size bytes, *position advances by the packed size. */
+/* MPI_Pack (to_packed 1) or MPI_Unpack (0) with a plan: typed_buf holds count elements
+ * (host data, or device data through tempi_i_device_pack), packed_buf size bytes,
+ * *position advances by the packed size. */
 TEMPI_I_HIDDEN int tempi_i_engine_pack(const void *typed_buf, int64_t count,
                                        MPI_Datatype datatype, void *packed_buf, int64_t size,
                                        int64_t *position, int to_packed);
@@ -118,6 +123,7 @@ TEMPI_I_HIDDEN void tempi_i_engine_forget_type(int ftype);
 /* For Python (cffi, declared in interposer.h): tempi_engine_clear drops every plan (a new
  * profile, a configuration change); tempi_engine_counter(0) counts the host messages the
  * engine ran, (1) the plan misses (first sights, each one call of Python's planner),
- * (2), (3), (4) the device messages it ran by strategy: device, oneshot, staged. */
+ * (2), (3), (4) the device messages it ran by strategy: device, oneshot, staged, (5) the
+ * device MPI_Pack/MPI_Unpack calls it ran. */
 
 #endif

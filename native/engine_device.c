@@ -158,7 +158,8 @@ static int tempi_i_dops_nfree = 0;
 static int tempi_i_dpending[TEMPI_I_ENGINE_SLOTS]; /* slots on the pending list */
 static int tempi_i_dnpending = 0;
 static pthread_mutex_t tempi_i_dlock = PTHREAD_MUTEX_INITIALIZER;
-static long tempi_i_druns[3]; /* messages run, by strategy (device, oneshot, staged) */
+static long tempi_i_druns[4]; /* messages run, by strategy (device, oneshot, staged), and
+                                * (3) MPI_Pack/MPI_Unpack calls run */
 
 int tempi_i_pending = 0; /* internal.h: operations the progress step has work for */
 
@@ -176,7 +177,7 @@ static void tempi_i_dgive(void)
 
 long tempi_i_device_runs(int strategy)
 {
-    return strategy >= 0 && strategy < 3 ? __atomic_load_n(&tempi_i_druns[strategy],
+    return strategy >= 0 && strategy < 4 ? __atomic_load_n(&tempi_i_druns[strategy],
                                                            __ATOMIC_RELAXED)
                                          : 0;
 }
@@ -500,6 +501,56 @@ int tempi_i_device_recv(void *buf, int64_t count, MPI_Datatype datatype, int sou
     }
     tempi_i_dtake(), tempi_i_dop_release(op), tempi_i_dgive();
     return err == MPI_SUCCESS ? TEMPI_I_OK : TEMPI_I_ERROR + err;
+}
+
+/* MPI_Pack (to_packed 1) or MPI_Unpack (0) of device data with a plan (engine.h's
+ * tempi_i_engine_pack for a device typed buffer): the plan's kernel between the typed
+ * buffer and packed_buf + *position when that is device memory aligned to the plan's
+ * word, else through the slot's device scratch and one copy (host or unaligned packed
+ * bytes); synchronised before it returns, as MPI_Pack is blocking. The plan is the
+ * device plan for an unknown peer (its strategy is not used). */
+int tempi_i_device_pack(const void *typed_buf, int64_t count, MPI_Datatype datatype,
+                        void *packed_buf, int64_t size, int64_t *position, int to_packed)
+{
+    struct tempi_plan plan;
+    if (!tempi_i_dplan(typed_buf, count, datatype, MPI_COMM_SELF, -1, &plan))
+        return TEMPI_I_PASS;
+    if (*position < 0 || *position + plan.nbytes > size)
+        return TEMPI_I_ERROR + MPI_ERR_TRUNCATE;
+    char *packed = (char *)packed_buf + *position;
+    size_t n = (size_t)plan.nbytes;
+    int direct = ((uintptr_t)packed & (uintptr_t)(plan.word_b - 1)) == 0 &&
+                 tempi_i_data_on_device(packed, MPI_BYTE);
+    plan.stage_device_b = plan.stage_host_b = 0; /* only the scratch, if any */
+    int s = tempi_i_dop_new(&plan);
+    if (s < 0)
+        return TEMPI_I_PASS;
+    struct tempi_i_dop *op = &tempi_i_dops[s];
+    char *dense = packed;
+    tempi_cu_result r = 0;
+    if (!direct) {
+        if (!tempi_i_dgrow(&op->scratch, &op->scratch_b, n, 0)) {
+            tempi_i_dtake(), tempi_i_dop_release(op), tempi_i_dgive();
+            return TEMPI_I_PASS;
+        }
+        dense = op->scratch;
+        if (!to_packed)
+            r = tempi_i_cu_copy(dense, packed, n);
+    }
+    if (r == 0)
+        r = tempi_i_cu_kernel(&plan, typed_buf, dense, !to_packed);
+    if (r == 0 && !direct && to_packed)
+        r = tempi_i_cu_copy(packed, dense, n);
+    if (r == 0)
+        r = tempi_i_cu.event_record(op->event, NULL);
+    if (r == 0)
+        r = tempi_i_cu.event_sync(op->event);
+    tempi_i_dtake(), tempi_i_dop_release(op), tempi_i_dgive();
+    if (r != 0) /* a launch or copy failed before anything was written: Python's path */
+        return to_packed ? TEMPI_I_PASS : TEMPI_I_ERROR + MPI_ERR_OTHER;
+    *position += plan.nbytes;
+    __atomic_fetch_add(&tempi_i_druns[3], 1, __ATOMIC_RELAXED);
+    return TEMPI_I_OK;
 }
 
 /* MPI_Isend and friends, or the _init forms (persistent). */

@@ -166,6 +166,7 @@ def test_device_sends_are_deferred_only_when_every_blocking_call_progresses(monk
 
 # ---- the device engine on the CPU, with a stand-in CUDA driver ---------------------------
 
+
 @pytest.fixture(scope="module")
 def fake_cuda(tmp_path_factory) -> dict[str, str]:
     """The environment that makes tests/fake_cuda/libcuda.c the process's libcuda.so.1
@@ -211,3 +212,38 @@ def test_device_engine_keeps_the_progress_rules_with_a_stand_in_driver(
         # its locality from Python's answer): the vector to its partner and the ring's two
         # neighbours, the shorter type, two re-made types
         assert 4 <= counts["plan_misses"] <= 8, (rank, counts)
+
+
+# ---- MPI_Pack / MPI_Unpack in the C engine ------------------------------------------------
+
+PACK = Path(__file__).parent / "c" / "pack_engine.c"
+PACK_CALLS = ROUNDS * (2 + 1 + 1 + 1 + 2)
+"""MPI_Pack/MPI_Unpack calls of one rank of pack_engine.c that move data: per round two
+packs and an unpack in one buffer, a pack and an unpack through a host buffer at an odd
+position, two unpacks of the peer's bytes."""
+
+
+def test_pack_and_unpack_run_in_the_host_engine(program):
+    plain = _plain(2, [program(PACK)])
+    shim = _tempi_run(2, [program(PACK)], TEMPI_HOST="1")
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    assert len(_lines(plain.stdout, "rank")) == 2 * 4 * ROUNDS
+    for rank, counts in _stats_by_rank(shim.stdout).items():
+        assert counts["packed_host"] == PACK_CALLS, (rank, counts)
+
+
+def test_device_pack_and_unpack_run_in_c_with_a_stand_in_driver(program, fake_cuda):
+    """Device MPI_Pack/MPI_Unpack through native/engine_device.c (tempi_i_device_pack): the
+    plan's kernel straight into device packed bytes, or through the slot's scratch and one
+    copy for a host buffer; the same bytes as the plain host run, none through Python."""
+    plain = _plain(2, [program(PACK)])
+    shim = _tempi_run(2, [program(PACK), "device"], **fake_cuda)
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    stats = _stats_by_rank(shim.stdout)
+    assert sorted(stats) == [0, 1], shim.stdout + shim.stderr
+    for rank, counts in stats.items():
+        assert counts["packed_device"] == PACK_CALLS, (rank, counts)
+        assert counts["in_python"] == 0, (rank, counts)
+        assert counts["plan_misses"] == 1, (rank, counts)  # the vector, once

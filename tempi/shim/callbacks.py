@@ -584,6 +584,7 @@ def finalize() -> None:
         counts["plan_misses"] = _lib.tempi_engine_counter(1)
         for which, name in enumerate(("device_direct", "oneshot", "staged"), start=2):
             counts[name] += _lib.tempi_engine_counter(which)  # the device engine's
+        counts["packed_device"] += _lib.tempi_engine_counter(5)  # its MPI_Pack/MPI_Unpack
         counts["passed_through"] += _lib.tempi_passed_messages()  # the C side's
         counts["staged"] += _lib.tempi_staged_messages(0)  # C staging (native/stage*.c)
         counts["staged_contiguous"] += _lib.tempi_staged_messages(1)

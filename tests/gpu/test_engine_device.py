@@ -7,14 +7,15 @@ contiguous messages only, the vector's never).
 
 The progress rules of tests/c/progress.c (Isend then a blocking plain MPI_Recv, Isend then
 MPI_Barrier, Isend then MPI_Waitall on other requests, MPI_Ssend pairs, Isend then
-MPI_Request_free, a persistent ring) must hold on device buffers, on both thread levels,
+MPI_Request_free, one side Isend then MPI_Barrier, MPI_Probe or MPI_Comm_dup, a persistent
+ring) must hold on device buffers, on both thread levels,
 for each forced strategy and the model's pick."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.test_engine import ENGINE_MESSAGES, PROGRESS, ROUNDS
+from tests.test_engine import ENGINE_MESSAGES, PACK, PACK_CALLS, PROGRESS, ROUNDS
 from tests.test_shim import _lines, _plain, _stats_by_rank, _tempi_run
 
 DEVICE_PATHS = ("device_direct", "oneshot", "staged", "staged_contiguous")
@@ -52,3 +53,19 @@ def test_plans_off_on_device_buffers_takes_the_python_path(program):
     for counts in _stats_by_rank(shim.stdout).values():
         assert counts["plan_misses"] == 0, counts
         assert counts["in_python"] >= ENGINE_MESSAGES, counts
+
+
+def test_device_pack_and_unpack_run_in_c(program):
+    """tests/c/pack_engine.c on device buffers: MPI_Pack/MPI_Unpack of a vector run by
+    native/engine_device.c (the plan's kernel into device packed bytes, or through device
+    scratch and a copy for a pageable host buffer at an odd position), byte for byte the
+    plain host run, none through Python."""
+    plain = _plain(2, [program(PACK)])
+    shim = _tempi_run(2, [program(PACK), "device"])
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    stats = _stats_by_rank(shim.stdout)
+    assert sorted(stats) == [0, 1], shim.stdout + shim.stderr
+    for rank, counts in stats.items():
+        assert counts["packed_device"] == PACK_CALLS, (rank, counts)
+        assert counts["in_python"] == 0, (rank, counts)
