@@ -443,9 +443,17 @@ TEMPI_I_HIDDEN int tempi_i_stage_epoch(tempi_i_stage_t *stage, int err, MPI_Win 
 TEMPI_I_HIDDEN void tempi_i_epoch_done(MPI_Win win, int rank, int err);
 TEMPI_I_HIDDEN int tempi_i_win_free(MPI_Win *win);
 enum { TEMPI_I_REFUSED_WINDOW = 0, TEMPI_I_REFUSED_BSEND = 1 };
-/* A split-collective file _begin's copy (stage->owned; held: the pointer the MPI was
- * given), kept with the file handle until the matching _end. */
-TEMPI_I_HIDDEN int tempi_i_stage_split(tempi_i_stage_t *stage, int err, MPI_File fh, void *held);
+/* A split-collective file _begin's node, taken before the MPI's call: NULL when there is
+ * no memory (or stage->failed), the copy then released. */
+TEMPI_I_HIDDEN void *tempi_i_split_node(tempi_i_stage_t *stage);
+/* Its copy (stage->owned; held: the pointer the MPI was given), kept in the node with the
+ * file handle until the matching _end (err: the _begin's; on failure both go at once). */
+TEMPI_I_HIDDEN int tempi_i_stage_split(void *node, tempi_i_stage_t *stage, int err, MPI_File fh,
+                                       void *held);
+/* For tests (exported, found with dlsym): the next n split nodes fail as out of memory. */
+void tempi_test_fail_split_nodes(int n);
+/* For tests: the host copies of non-blocking, persistent, one-sided and split calls alive. */
+long tempi_staged_copies_live(void);
 /* At an _end: the handle's staged _begin (1, into *stage and *held) or none (0). */
 TEMPI_I_HIDDEN int tempi_i_split_take(MPI_File fh, tempi_i_stage_t *stage, void **held);
 /* An error code of class MPI_ERR_BUFFER whose string says what tempi cannot stage (said

@@ -123,6 +123,13 @@ static char *tempi_i_host_memory(int slot, size_t nbytes, int on_device)
     return fresh;
 }
 
+static long tempi_i_own_live = 0; /* copies of tempi_i_own_memory not yet released */
+
+long tempi_staged_copies_live(void)
+{
+    return __atomic_load_n(&tempi_i_own_live, __ATOMIC_RELAXED);
+}
+
 /* Host memory of a non-blocking or persistent call's own (it lives until completion). */
 static char *tempi_i_own_memory(size_t nbytes, int on_device, int *pinned)
 {
@@ -131,7 +138,10 @@ static char *tempi_i_own_memory(size_t nbytes, int on_device, int *pinned)
         alloc = (tempi_i_cu_host_fn)tempi_i_cuda_symbol("cuMemAllocHost_v2");
     void *fresh = NULL;
     *pinned = on_device && alloc != NULL && alloc(&fresh, nbytes) == 0;
-    return *pinned ? fresh : malloc(nbytes);
+    char *host = *pinned ? fresh : malloc(nbytes);
+    if (host != NULL)
+        __atomic_fetch_add(&tempi_i_own_live, 1, __ATOMIC_RELAXED);
+    return host;
 }
 
 void tempi_i_stage_release(tempi_i_stage_t *stage)
@@ -144,6 +154,8 @@ void tempi_i_stage_release(tempi_i_stage_t *stage)
             release(stage->host[i]);
         else if (!stage->pinned[i])
             free(stage->host[i]);
+        if (stage->owned)
+            __atomic_fetch_sub(&tempi_i_own_live, 1, __ATOMIC_RELAXED);
     }
     stage->n = 0;
 }

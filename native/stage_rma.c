@@ -187,15 +187,34 @@ typedef struct tempi_i_split_op {
 static tempi_i_split_op_t *tempi_i_split_ops = NULL;
 static int tempi_i_split_live = 0; /* read without the lock: the _end calls' fast path */
 
-int tempi_i_stage_split(tempi_i_stage_t *stage, int err, MPI_File fh, void *held)
+static int tempi_i_split_failures = 0; /* tempi_test_fail_split_nodes: nodes to refuse */
+
+void tempi_test_fail_split_nodes(int n)
+{
+    __atomic_store_n(&tempi_i_split_failures, n, __ATOMIC_RELAXED);
+}
+
+/* The node is taken before the MPI's _begin holds the copy: without one, the copy could
+ * be neither kept nor freed. */
+void *tempi_i_split_node(tempi_i_stage_t *stage)
+{
+    tempi_i_split_op_t *op = NULL;
+    if (__atomic_load_n(&tempi_i_split_failures, __ATOMIC_RELAXED) > 0)
+        __atomic_fetch_sub(&tempi_i_split_failures, 1, __ATOMIC_RELAXED);
+    else if (!stage->failed)
+        op = malloc(sizeof *op);
+    if (op == NULL)
+        tempi_i_stage_release(stage);
+    return op;
+}
+
+int tempi_i_stage_split(void *node, tempi_i_stage_t *stage, int err, MPI_File fh, void *held)
 {
     tempi_i_count_staged(stage, 0);
+    tempi_i_split_op_t *op = node;
     if (err != MPI_SUCCESS || stage->n == 0) {
+        free(op);
         tempi_i_stage_release(stage);
-        return err;
-    }
-    tempi_i_split_op_t *op = malloc(sizeof *op);
-    if (op == NULL) { /* cannot keep the copy: the MPI holds it, so it is never freed */
         return err;
     }
     op->fh = fh;

@@ -287,8 +287,10 @@ RULES = {
         tempi_i_stage_t stage_ = {{0}};
         stage_.owned = 1;
 {stage_in}
-        int err_ = stage_.failed ? {fail} : P{name}({staged_args});
-        return tempi_i_stage_split(&stage_, err_, fh, buf_h);
+        void *node_ = tempi_i_split_node(&stage_); /* NULL: no memory, the copy released */
+        if (node_ == NULL)
+            return {fail};
+        return tempi_i_stage_split(node_, &stage_, P{name}({staged_args}), fh, buf_h);
     }}
     return {pmpi};""",
     ),

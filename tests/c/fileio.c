@@ -8,20 +8,11 @@
  * write and one read. Buffers are device memory with "device" as the first argument
  * (native/devmem.h), host memory otherwise (staged with TEMPI_HOST=1); stderr says how many
  * calls the shim staged. */
-#include "check.h"
-#include <dlfcn.h>
-#include <mpi.h>
-#include <stdio.h>
+#include "staged.h"
 #include <string.h>
 
 #define N 8
 
-static int rank, size;
-
-static void say(const char *what, const double *buffer, size_t n)
-{
-    printf("rank %d %s %016lx\n", rank, what, checksum(buffer, n));
-}
 
 int main(int argc, char **argv)
 {
@@ -145,9 +136,7 @@ int main(int argc, char **argv)
     MPI_Type_free(&blocks);
     MPI_Type_free(&filetype);
 
-    long (*staged)(void) = (long (*)(void))dlsym(RTLD_DEFAULT, "tempi_staged_calls");
-    if (staged != NULL)
-        fprintf(stderr, "staged %d: %ld\n", rank, staged());
+    say_staged();
     devmem_free(out);
     devmem_free(in);
     MPI_Finalize();

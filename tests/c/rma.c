@@ -9,20 +9,11 @@
  * that completes it, so runs with and without the shim can be compared; stderr says how
  * many calls the shim staged. Buffers are device memory with "device" as the first
  * argument (native/devmem.h), host memory otherwise (staged with TEMPI_HOST=1). */
-#include "check.h"
-#include <dlfcn.h>
-#include <mpi.h>
-#include <stdio.h>
+#include "staged.h"
 #include <string.h>
 
 #define N 16
 
-static int rank, size;
-
-static void say(const char *what, const double *buffer, size_t n)
-{
-    printf("rank %d %s %016lx\n", rank, what, checksum(buffer, n));
-}
 
 /* The window's own memory (host), as a checksum; every rank calls it at once. */
 static void say_window(const char *what, const double *window, size_t n)
@@ -200,9 +191,7 @@ int main(int argc, char **argv)
 
     MPI_Type_free(&vec);
     MPI_Type_free(&absolute);
-    long (*staged)(void) = (long (*)(void))dlsym(RTLD_DEFAULT, "tempi_staged_calls");
-    if (staged != NULL)
-        fprintf(stderr, "staged %d: %ld\n", rank, staged());
+    say_staged();
     devmem_free(origin);
     devmem_free(result);
     devmem_free(compare);

@@ -14,13 +14,13 @@
 static int rank, size;
 
 /* "rank R WHAT CHECKSUM" of n doubles in either memory. */
-static void say(const char *what, const double *buffer, size_t n)
+static inline void say(const char *what, const double *buffer, size_t n)
 {
     printf("rank %d %s %016lx\n", rank, what, checksum(buffer, n));
 }
 
 /* "rank R WHAT class CLASS" of an MPI error code. */
-static void say_error(const char *what, int err)
+static inline void say_error(const char *what, int err)
 {
     int class = MPI_SUCCESS;
     MPI_Error_class(err, &class);
@@ -32,7 +32,7 @@ static void say_error(const char *what, int err)
 }
 
 /* "staged R: N" on stderr under the shim. */
-static void say_staged(void)
+static inline void say_staged(void)
 {
     long (*staged)(void) = (long (*)(void))dlsym(RTLD_DEFAULT, "tempi_staged_calls");
     if (staged != NULL)

@@ -13,20 +13,11 @@
  * shim stderr says how many calls it staged (tempi_staged_calls, looked up at run
  * time: absent without the shim). Buffers are device memory with "device" as the first
  * argument (native/devmem.h), host memory otherwise (staged with TEMPI_HOST=1). */
-#include "check.h"
-#include <dlfcn.h>
-#include <mpi.h>
-#include <stdio.h>
+#include "staged.h"
 #include <string.h>
 
 #define N 24
 
-static int rank, size;
-
-static void say(const char *what, const double *buffer, size_t n)
-{
-    printf("rank %d %s %016lx\n", rank, what, checksum(buffer, n));
-}
 
 int main(int argc, char **argv)
 {
@@ -238,9 +229,7 @@ int main(int argc, char **argv)
     MPI_Comm_free(&ring);
     devmem_free(other);
 
-    long (*staged)(void) = (long (*)(void))dlsym(RTLD_DEFAULT, "tempi_staged_calls");
-    if (staged != NULL)
-        fprintf(stderr, "staged %d: %ld\n", rank, staged());
+    say_staged();
     devmem_free(send);
     devmem_free(recv);
     MPI_Finalize();

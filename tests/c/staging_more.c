@@ -10,30 +10,12 @@
  * without the shim can be compared; stderr says how many calls the shim staged. Buffers
  * are device memory with "device" as the first argument (native/devmem.h), host memory
  * otherwise (staged with TEMPI_HOST=1). */
-#include "check.h"
-#include <dlfcn.h>
-#include <mpi.h>
-#include <stdio.h>
+#include "staged.h"
 #include <string.h>
 
 #define N 12
 
-static int rank, size;
 
-static void say(const char *what, const double *buffer, size_t n)
-{
-    printf("rank %d %s %016lx\n", rank, what, checksum(buffer, n));
-}
-
-static void say_error(const char *what, int err)
-{
-    int class = MPI_SUCCESS;
-    MPI_Error_class(err, &class);
-    printf("rank %d %s class %s\n", rank, what,
-           class == MPI_SUCCESS      ? "MPI_SUCCESS"
-           : class == MPI_ERR_BUFFER ? "MPI_ERR_BUFFER"
-                                     : "other");
-}
 
 int main(int argc, char **argv)
 {
@@ -213,9 +195,7 @@ int main(int argc, char **argv)
     MPI_Type_free(&vec);
     MPI_Type_free(&from);
     MPI_Type_free(&into);
-    long (*staged)(void) = (long (*)(void))dlsym(RTLD_DEFAULT, "tempi_staged_calls");
-    if (staged != NULL)
-        fprintf(stderr, "staged %d: %ld\n", rank, staged());
+    say_staged();
     devmem_free(send);
     devmem_free(recv);
     MPI_Finalize();
