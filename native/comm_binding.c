@@ -287,9 +287,32 @@ static PyObject *tempi_i_cb_recv(PyObject *self, PyObject *const *args, Py_ssize
     Py_RETURN_TRUE;
 }
 
-/* isend(comm, spec, dest, tag, mode) / irecv(comm, spec, source, tag): a NativeRequest, or
- * None (Python's path: also every message the MPI's own call takes, which mpi4py posts
- * with a request that keeps the buffer). */
+/* The MPI's own Isend (mode as tempi_engine_send's) or Irecv of the user's datatype (the
+ * host model's `system` pick, contiguous data) as an mpi4py Request, as mpi4py's own call
+ * would post it (its request does not hold the buffer: the caller keeps it alive until
+ * completion, as for a NativeRequest). */
+static PyObject *tempi_i_cb_system_start(struct tempi_i_cb_call *call, MPI_Comm comm,
+                                         int peer, int tag, int mode, int recv)
+{
+    MPI_Request request = MPI_REQUEST_NULL;
+    int err;
+    Py_BEGIN_ALLOW_THREADS
+    if (recv)
+        err = PMPI_Irecv(call->view.buf, call->count, call->entry->datatype, peer, tag, comm,
+                         &request);
+    else
+        err = tempi_i_pmpi_isend(call->view.buf, call->count, call->entry->datatype, peer, tag,
+                                 comm, mode, 0, &request);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&call->view);
+    if (err != MPI_SUCCESS)
+        return tempi_i_cb_raise(err);
+    ++tempi_i_cb_ran;
+    return PyMPIRequest_New(request);
+}
+
+/* isend(comm, spec, dest, tag, mode) / irecv(comm, spec, source, tag): a NativeRequest (an
+ * engine operation), an mpi4py Request (the MPI's own call), or None (Python's path). */
 static PyObject *tempi_i_cb_start(PyObject *const *args, int recv, int mode)
 {
     MPI_Comm comm;
@@ -299,10 +322,8 @@ static PyObject *tempi_i_cb_start(PyObject *const *args, int recv, int mode)
         !tempi_i_cb_int(args[3], &tag) || !tempi_i_cb_find(args[1], recv, &call))
         return tempi_i_cb_declined_now(Py_None);
     const struct tempi_i_cb_entry *e = call.entry;
-    if (e->plan == TEMPI_ENGINE_SYSTEM) {
-        PyBuffer_Release(&call.view);
-        return tempi_i_cb_declined_now(Py_None);
-    }
+    if (e->plan == TEMPI_ENGINE_SYSTEM)
+        return tempi_i_cb_system_start(&call, comm, peer, tag, mode, recv);
     Py_BEGIN_ALLOW_THREADS
     op = tempi_engine_start(e->plan, call.view.buf, peer, tag, (uintptr_t)comm, mode, recv, 0);
     Py_END_ALLOW_THREADS
