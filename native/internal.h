@@ -349,6 +349,11 @@ TEMPI_I_HIDDEN void *tempi_i_stage_parts(tempi_i_stage_t *stage, const void *buf
                                          const void *counts, int icounts, const void *displs,
                                          int idispls, int bytes, const MPI_Datatype *types,
                                          int one_type, int out);
+/* tempi_i_stages for the parts of a v or w form (arguments as tempi_i_stage_parts): at
+ * MPI_BOTTOM, the memory where the parts' absolute span starts. */
+TEMPI_I_HIDDEN int tempi_i_stages_parts(const void *buf, int n, const void *counts,
+                                        int icounts, const void *displs, int idispls,
+                                        int bytes, const MPI_Datatype *types, int one_type);
 /* Copy back what the call wrote (if it succeeded); returns err. */
 TEMPI_I_HIDDEN int tempi_i_stage_out(tempi_i_stage_t *stage, int err);
 /* A non-blocking or persistent call's copies (stage->owned), kept with *request until its

@@ -224,13 +224,13 @@ int tempi_i_span_of(MPI_Count count, const tempi_i_extents_t *extents, MPI_Aint 
     return *hi > *lo;
 }
 
-void *tempi_i_stage_parts(tempi_i_stage_t *stage, const void *buf, int n, const void *counts,
-                          int icounts, const void *displs, int idispls, int bytes,
-                          const MPI_Datatype *types, int one_type, int out)
+/* The span [lo, hi) from buf of the n parts of a v or w form (0: they touch nothing; for
+ * MPI_BOTTOM, nor when the span starts near address 0, which is no address). */
+static int tempi_i_parts_span(const void *buf, int n, const void *counts, int icounts,
+                              const void *displs, int idispls, int bytes,
+                              const MPI_Datatype *types, int one_type, MPI_Aint *lo,
+                              MPI_Aint *hi)
 {
-    if (buf == MPI_IN_PLACE || stage->n >= TEMPI_I_STAGED_MAX)
-        return (void *)buf;
-    MPI_Aint lo = 0, hi = 0;
     int any = 0;
     for (int i = 0; i < n; ++i) {
         MPI_Datatype type = one_type ? types[0] : types[i];
@@ -240,11 +240,37 @@ void *tempi_i_stage_parts(tempi_i_stage_t *stage, const void *buf, int n, const 
         PMPI_Type_get_extent(type, &lb, &extent);
         if (!tempi_i_span(count, type, bytes ? d : d * extent, &part_lo, &part_hi))
             continue;
-        lo = any && lo < part_lo ? lo : part_lo;
-        hi = any && hi > part_hi ? hi : part_hi;
+        *lo = any && *lo < part_lo ? *lo : part_lo;
+        *hi = any && *hi > part_hi ? *hi : part_hi;
         any = 1;
     }
-    if (!any || (buf == MPI_BOTTOM && lo < 4096))
+    return any && !(buf == MPI_BOTTOM && *lo < 4096);
+}
+
+int tempi_i_stages_parts(const void *buf, int n, const void *counts, int icounts,
+                         const void *displs, int idispls, int bytes, const MPI_Datatype *types,
+                         int one_type)
+{
+    if (buf != MPI_BOTTOM)
+        return tempi_i_stages(buf, MPI_DATATYPE_NULL);
+    /* absolute displacements: the memory is where the parts' span starts */
+    MPI_Aint lo = 0, hi = 0;
+    if (tempi_i_bypass() ||
+        !tempi_i_parts_span(buf, n, counts, icounts, displs, idispls, bytes, types, one_type,
+                            &lo, &hi))
+        return 0;
+    return tempi_i_stages((const char *)buf + lo, MPI_BYTE);
+}
+
+void *tempi_i_stage_parts(tempi_i_stage_t *stage, const void *buf, int n, const void *counts,
+                          int icounts, const void *displs, int idispls, int bytes,
+                          const MPI_Datatype *types, int one_type, int out)
+{
+    if (buf == MPI_IN_PLACE || stage->n >= TEMPI_I_STAGED_MAX)
+        return (void *)buf;
+    MPI_Aint lo = 0, hi = 0;
+    if (!tempi_i_parts_span(buf, n, counts, icounts, displs, idispls, bytes, types, one_type,
+                            &lo, &hi))
         return (void *)buf;
     /* the span as MPI_BYTEs at offset lo */
     return (char *)tempi_i_stage_in(stage, (const char *)buf + lo, hi - lo, MPI_BYTE, out) - lo;

@@ -123,8 +123,10 @@ def _staging(buffers: tuple, args: str, fields: dict) -> dict[str, str]:
         staged[param] = name
     return {
         "stages": " || ".join(
-            f"tempi_i_stages({param}, {datatype or 'MPI_DATATYPE_NULL'})"
-            for param, _, datatype, _ in buffers
+            f"tempi_i_stages({param}, {datatype})"
+            if datatype is not None
+            else f"tempi_i_stages_parts({param}, {count.format(**fields)})"
+            for param, count, datatype, _ in buffers
         ),
         "stage_in": "\n".join(lines),
         "staged_args": ", ".join(staged.get(a, a) for a in args.split(", ")),

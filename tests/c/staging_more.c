@@ -1,7 +1,8 @@
 /* More calls the shim stages when the MPI cannot read device memory (issue 13): MPI_Isendrecv
  * (doubles, a vector type, and MPI_BOTTOM with an absolute struct type), MPI_Isendrecv_replace,
  * MPI_Reduce_local, MPI_Pack_external, MPI_Unpack_external, MPI_Scan_init, MPI_Exscan_init,
- * MPI_Ibcast from MPI_BOTTOM; partitioned communication (MPI_Psend_init, MPI_Precv_init,
+ * MPI_Ibcast, MPI_Ialltoallw and MPI_Iallgatherv from MPI_BOTTOM (absolute types);
+ * partitioned communication (MPI_Psend_init, MPI_Precv_init,
  * MPI_Pready; staged with TEMPI_HOST=1, partitioned.c does more); and what
  * tempi refuses on device memory: MPI_Win_create,
  * MPI_Win_attach, MPI_Buffer_attach and (MPI-4.1) MPI_Comm_attach_buffer (host memory: a
@@ -101,6 +102,48 @@ int main(int argc, char **argv)
     MPI_Ibcast(MPI_BOTTOM, 1, rank == 0 ? from : into, 0, MPI_COMM_WORLD, &requests[0]);
     MPI_Wait(&requests[0], MPI_STATUS_IGNORE);
     say("ibcast-bottom", rank == 0 ? send : recv, 2 * N);
+
+    /* the v and w forms from MPI_BOTTOM: every part an absolute type (Ialltoallw: 2 doubles
+     * to each peer from send + 2i, into recv + 2i + 1; Iallgatherv: 2 doubles from send + 3
+     * into recv + 4i through one absolute type and element displacements) */
+    MPI_Datatype to[3], back[3], pair;
+    int ones[3] = {1, 1, 1}, zeros[3] = {0, 0, 0}, fours[3] = {0, 2, 4};
+    for (int i = 0; i < size && i < 3; ++i) {
+        MPI_Aint where;
+        int two = 2;
+        MPI_Datatype d = MPI_DOUBLE;
+        MPI_Get_address(send + 2 * i, &where);
+        MPI_Type_create_struct(1, &two, &where, &d, &to[i]);
+        MPI_Type_commit(&to[i]);
+        MPI_Get_address(recv + 2 * i + 1, &where);
+        MPI_Type_create_struct(1, &two, &where, &d, &back[i]);
+        MPI_Type_commit(&back[i]);
+    }
+    fill_values(recv, 2 * N, -5.0);
+    if (size <= 3) {
+        MPI_Ialltoallw(MPI_BOTTOM, ones, zeros, to, MPI_BOTTOM, ones, zeros, back,
+                       MPI_COMM_WORLD, &requests[0]);
+        MPI_Wait(&requests[0], MPI_STATUS_IGNORE);
+    }
+    say("ialltoallw-bottom", recv, 2 * N);
+    MPI_Aint first;
+    MPI_Get_address(recv, &first);
+    int two = 2;
+    MPI_Datatype d = MPI_DOUBLE;
+    MPI_Type_create_struct(1, &two, &first, &d, &pair);
+    MPI_Type_commit(&pair);
+    fill_values(recv, 2 * N, -6.0);
+    if (size <= 3) {
+        MPI_Iallgatherv(send + 3, 2, MPI_DOUBLE, MPI_BOTTOM, ones, fours, pair, MPI_COMM_WORLD,
+                        &requests[0]);
+        MPI_Wait(&requests[0], MPI_STATUS_IGNORE);
+    }
+    say("iallgatherv-bottom", recv, 2 * N);
+    for (int i = 0; i < size && i < 3; ++i) {
+        MPI_Type_free(&to[i]);
+        MPI_Type_free(&back[i]);
+    }
+    MPI_Type_free(&pair);
 
     /* partitioned (staged; partitioned.c does more) */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
