@@ -170,10 +170,13 @@ int tempi_i_wait_entry(MPI_Request *request, int entry, MPI_Status *status)
     return MPI_SUCCESS;
 }
 
-static int tempi_i_test_entry(MPI_Request *request, int entry, int *flag, MPI_Status *status)
+/* Whether tempi's request is done, and its status if so: MPI_Test (complete: the request is
+ * completed when done) or MPI_Request_get_status (it is not). */
+static int tempi_i_test_entry(MPI_Request *request, int entry, int complete, int *flag,
+                              MPI_Status *status)
 {
+    *flag = 1;
     if (!(entry & TEMPI_I_ACTIVE)) {
-        *flag = 1;
         tempi_i_empty_status(status);
         return MPI_SUCCESS;
     }
@@ -182,15 +185,20 @@ static int tempi_i_test_entry(MPI_Request *request, int entry, int *flag, MPI_St
     tempi_i_quiet_t quiet;
     tempi_i_quiet(tempi_i_comm_of(entry), &quiet);
     tempi_i_inside = 1;
-    int rc = tempi_i_op_test(entry >> 2, flag, &source, &tag, &nbytes);
+    int rc = complete ? tempi_i_op_test(entry >> 2, flag, &source, &tag, &nbytes)
+                      : tempi_i_op_ready(entry >> 2, &source, &tag, &nbytes);
     tempi_i_inside = 0;
     tempi_i_loud(&quiet);
+    if (!complete && rc == TEMPI_I_PASS) {
+        *flag = 0;
+        return MPI_SUCCESS;
+    }
     if (rc != TEMPI_I_OK)
         return tempi_i_error(rc);
-    if (*flag) {
+    if (*flag && complete)
         tempi_i_finish(request, entry);
+    if (*flag)
         tempi_i_fill_status(status, source, tag, nbytes);
-    }
     return MPI_SUCCESS;
 }
 
@@ -267,7 +275,7 @@ int tempi_i_test(MPI_Request *request, int *flag, MPI_Status *status)
     if (!entry)
         return PMPI_Test(request, flag, status);
     MPI_Comm comm = tempi_i_comm_of(entry);
-    return tempi_i_raise(comm, tempi_i_test_entry(request, entry, flag, status));
+    return tempi_i_raise(comm, tempi_i_test_entry(request, entry, 1, flag, status));
 }
 
 static MPI_Status *tempi_i_nth(MPI_Status statuses[], int i)
@@ -860,50 +868,29 @@ int tempi_i_testany(int count, MPI_Request requests[], int *index, int *flag, MP
     return tempi_i_app_rule(TEMPI_I_TESTANY, count, requests, flag, index, NULL, status);
 }
 
+/* MPI_Waitsome (wait 1) or MPI_Testsome (0). */
+static int tempi_i_some(int wait, int incount, MPI_Request requests[], int *outcount,
+                        int indices[], MPI_Status statuses[])
+{
+    tempi_i_progress(wait);
+    if (!tempi_i_any_ours(incount, requests))
+        return wait ? PMPI_Waitsome(incount, requests, outcount, indices, statuses)
+                    : PMPI_Testsome(incount, requests, outcount, indices, statuses);
+    int flag;
+    return tempi_i_app_rule(wait ? TEMPI_I_WAITSOME : TEMPI_I_TESTSOME, incount, requests, &flag,
+                            outcount, indices, statuses);
+}
+
 int tempi_i_waitsome(int incount, MPI_Request requests[], int *outcount, int indices[],
                      MPI_Status statuses[])
 {
-    tempi_i_progress(1);
-    if (!tempi_i_any_ours(incount, requests))
-        return PMPI_Waitsome(incount, requests, outcount, indices, statuses);
-    int flag;
-    return tempi_i_app_rule(TEMPI_I_WAITSOME, incount, requests, &flag, outcount, indices,
-                            statuses);
+    return tempi_i_some(1, incount, requests, outcount, indices, statuses);
 }
 
 int tempi_i_testsome(int incount, MPI_Request requests[], int *outcount, int indices[],
                      MPI_Status statuses[])
 {
-    tempi_i_progress(0);
-    if (!tempi_i_any_ours(incount, requests))
-        return PMPI_Testsome(incount, requests, outcount, indices, statuses);
-    int flag;
-    return tempi_i_app_rule(TEMPI_I_TESTSOME, incount, requests, &flag, outcount, indices,
-                            statuses);
-}
-
-/* Whether tempi's request is done, without completing it; its status if so. */
-static int tempi_i_request_ready(int entry, int *flag, MPI_Status *status)
-{
-    *flag = 1;
-    if (!(entry & TEMPI_I_ACTIVE)) {
-        tempi_i_empty_status(status);
-        return MPI_SUCCESS;
-    }
-    int source = 0, tag = 0;
-    int64_t nbytes = TEMPI_I_SENT;
-    tempi_i_quiet_t quiet;
-    tempi_i_quiet(tempi_i_comm_of(entry), &quiet);
-    tempi_i_inside = 1;
-    int rc = tempi_i_op_ready(entry >> 2, &source, &tag, &nbytes);
-    tempi_i_inside = 0;
-    tempi_i_loud(&quiet);
-    if (rc != TEMPI_I_OK && rc != TEMPI_I_PASS)
-        return tempi_i_error(rc);
-    *flag = rc == TEMPI_I_OK;
-    if (*flag)
-        tempi_i_fill_status(status, source, tag, nbytes);
-    return MPI_SUCCESS;
+    return tempi_i_some(0, incount, requests, outcount, indices, statuses);
 }
 
 int tempi_i_request_get_status(MPI_Request request, int *flag, MPI_Status *status)
@@ -912,7 +899,8 @@ int tempi_i_request_get_status(MPI_Request request, int *flag, MPI_Status *statu
     int entry = tempi_i_bypass() ? 0 : tempi_i_entry(request);
     if (!entry)
         return PMPI_Request_get_status(request, flag, status);
-    return tempi_i_raise(tempi_i_comm_of(entry), tempi_i_request_ready(entry, flag, status));
+    return tempi_i_raise(tempi_i_comm_of(entry),
+                         tempi_i_test_entry(NULL, entry, 0, flag, status));
 }
 
 /* A receive not yet matched is cancelled (MPI_Test_cancelled then says so); the request

@@ -11,6 +11,7 @@ one pending where tempi completes them)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -26,8 +27,10 @@ def _by_rank(output: str) -> dict[int, list[str]]:
     """Each rank's lines in the order it printed them (``rank R NNN text``)."""
     ranks: dict[int, list[tuple[int, str]]] = {}
     for record in _records(output, "rank "):
-        rank, seq, text = record.split("tempi[")[0].split(" ", 3)[1:]
-        ranks.setdefault(int(rank), []).append((int(seq), text.strip()))
+        line = re.match(r"rank (\d+) (\d{3}) (.*)", record.split("tempi[")[0])
+        if line:  # (not "rank " inside some other message)
+            rank, seq, text = line.groups()
+            ranks.setdefault(int(rank), []).append((int(seq), text.strip()))
     return {rank: [text for _, text in sorted(lines)] for rank, lines in ranks.items()}
 
 

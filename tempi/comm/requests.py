@@ -383,6 +383,28 @@ def _drive(requests: Sequence[Any]) -> None:
             next((r for r in pending if r._on_fence), pending[0])._step(block=True)
 
 
+def complete_into(
+    requests: Sequence[Any],
+    sources: Any,
+    tags: Any,
+    nbytes: Any,
+    errors: Any,
+    code: Callable[[Exception], int],
+) -> int:
+    """Complete tempi's ``requests`` together for C (:func:`complete_each`): the i-th
+    one's result into ``sources[i]``, ``tags[i]``, ``nbytes[i]`` (:func:`report`), its MPI
+    error code into ``errors[i]`` (``code(failure)`` is a callback's result, ERROR + the
+    code). The callback's result: OK, or ERROR + MPI_ERR_IN_STATUS when some failed (C
+    gives each status its own error)."""
+    failed = False
+    for i, failure in enumerate(complete_each(requests)):
+        errors[i] = MPI.SUCCESS if failure is None else code(failure) - ERROR
+        failed |= failure is not None
+        if failure is None:
+            report(requests[i], sources + i, tags + i, nbytes + i)
+    return ERROR + MPI.ERR_IN_STATUS if failed else OK
+
+
 def report(request: Any, source: Any, tag: Any, nbytes: Any) -> None:
     """A completed operation's result into C's ``source[0]``, ``tag[0]``, ``nbytes[0]``:
     a receive's source, tag and bytes; ``nbytes`` SENT for a send, CANCELLED when
@@ -496,16 +518,9 @@ def _complete_cb(
     ctx: Any, n: int, ks: Any, sources: Any, tags: Any, nbytes: Any, errors: Any
 ) -> int:
     call = _call_of(ctx)
-    ops = [call.ops[ks[j]] for j in range(n)]
-    failed = False
-    for j, failure in enumerate(complete_each(ops)):
-        if failure is None:
-            errors[j] = MPI.SUCCESS
-            report(ops[j], sources + j, tags + j, nbytes + j)
-        else:
-            errors[j] = call.failed(failure) - ERROR
-            failed = True
-    return ERROR + MPI.ERR_IN_STATUS if failed else OK
+    return complete_into(
+        [call.ops[ks[j]] for j in range(n)], sources, tags, nbytes, errors, call.failed
+    )
 
 
 def _blocker_cb(ctx: Any, k: int, request: Any) -> int:

@@ -17,10 +17,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from tempi.shim import (
-    plans,  # light: imports numba only when a plan is made
-    spec,
-)
+from tempi.shim import plans  # light: imports numba only when a plan is made
 from tempi.shim.spec import COLLECTIVE_KINDS, ERROR, FAILED, OK, PASS, SEND_MODES
 from tempi.topology import shim as topology_shim  # light: imports MPI only when called
 
@@ -353,14 +350,10 @@ def start(rid: int) -> int:
 
 
 def _report(started: Any, source: Any, tag: Any, nbytes: Any) -> None:
-    """A receive's source, tag and bytes; ``nbytes`` SENT for a send, CANCELLED when
-    cancelled (:mod:`tempi.shim.spec`)."""
-    if started.cancelled:
-        nbytes[0] = spec.CANCELLED
-    elif started.result is not None:
-        source[0], tag[0], nbytes[0] = started.result
-    else:
-        nbytes[0] = spec.SENT
+    """A receive's source, tag and bytes (:func:`tempi.comm.requests.report`)."""
+    from tempi.comm.requests import report
+
+    report(started, source, tag, nbytes)
 
 
 def _progress_detached() -> None:
@@ -403,19 +396,15 @@ def waitall(n: int, rids: Any, sources: Any, tags: Any, nbytes: Any, errors: Any
     transfer); the i-th result goes to ``sources[i]``, ``tags[i]``, ``nbytes[i]``, its
     MPI error code to ``errors[i]``. When one fails, the others are completed one by one,
     each error kept for its own status (MPI_ERR_IN_STATUS)."""
-    from tempi.comm.requests import complete_each
+    from tempi.comm.requests import complete_into
 
     try:
         started = [_take(rids[i]) for i in range(n)]
     except Exception as exc:  # noqa: BLE001
         return _error(exc)
-    for i, failure in enumerate(complete_each(started)):
-        errors[i] = 0 if failure is None else _error(failure) - ERROR
-    for i, request in enumerate(started):
-        if errors[i] == 0:
-            _report(request, sources + i, tags + i, nbytes + i)
+    rc = complete_into(started, sources, tags, nbytes, errors, _error)
     _progress_detached()
-    return OK if all(errors[i] == 0 for i in range(n)) else ERROR + _mpi().ERR_IN_STATUS
+    return rc
 
 
 def test(rid: int, flag: Any, source: Any, tag: Any, nbytes: Any) -> int:
