@@ -11,25 +11,24 @@ one pending where tempi completes them)."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
+from pathlib import Path
 
 from tempi import launch
-from tests.test_shim import HERE, _plain, _records, _stats, _tempi_run
+from tests.test_shim import HERE, _plain, _stats, _tempi_run
 
 RULES_C = HERE / "c" / "completion_rules.c"
 RULES_PY = HERE / "c" / "completion_rules.py"
 LINES = 20  # per rank, at the least
 
 
-def _by_rank(output: str) -> dict[int, list[str]]:
-    """Each rank's lines in the order it printed them (``rank R NNN text``)."""
+def _by_rank(folder: Path) -> dict[int, list[str]]:
+    """Each rank's lines (``rank R NNN text``, in DIR/rules.R) in the order it wrote them."""
     ranks: dict[int, list[tuple[int, str]]] = {}
-    for record in _records(output, "rank "):
-        line = re.match(r"rank (\d+) (\d{3}) (.*)", record.split("tempi[")[0])
-        if line:  # (not "rank " inside some other message)
-            rank, seq, text = line.groups()
+    for path in sorted(folder.glob("rules.*")):
+        for record in path.read_text().splitlines():
+            rank, seq, text = record.split(" ", 3)[1:]
             ranks.setdefault(int(rank), []).append((int(seq), text.strip()))
     return {rank: [text for _, text in sorted(lines)] for rank, lines in ranks.items()}
 
@@ -51,20 +50,28 @@ def _outcomes(lines: list[str]) -> set[str]:
     return found
 
 
-def _python(plans: str) -> subprocess.CompletedProcess:
+def _python(plans: str, folder: Path) -> subprocess.CompletedProcess:
     env = launch.environment({**os.environ, "TEMPI_HOST": "1", "TEMPI_PLANS": plans})
-    cmd = launch.command(2, [sys.executable, str(RULES_PY)])
+    cmd = launch.command(2, [sys.executable, str(RULES_PY), str(folder)])
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_interposer_and_tempi_comm_answer_alike(program):
+def test_interposer_and_tempi_comm_answer_alike(program, tmp_path):
     binary = program(RULES_C)
-    plain = _plain(2, [binary])
-    shim = _tempi_run(2, [binary], TEMPI_HOST="1")
-    runs = {"plain": plain, "shim": shim, "engine": _python("1"), "python": _python("0")}
+    folders = {name: tmp_path / name for name in ("plain", "shim", "engine", "python")}
+    for folder in folders.values():
+        folder.mkdir()
+    plain = _plain(2, [binary, str(folders["plain"])])
+    shim = _tempi_run(2, [binary, str(folders["shim"])], TEMPI_HOST="1")
+    runs = {
+        "plain": plain,
+        "shim": shim,
+        "engine": _python("1", folders["engine"]),
+        "python": _python("0", folders["python"]),
+    }
     for name, run in runs.items():
         assert run.returncode == 0, f"{name}: {run.stdout}{run.stderr}"
-    lines = {name: _by_rank(run.stdout) for name, run in runs.items()}
+    lines = {name: _by_rank(folder) for name, folder in folders.items()}
     ours = lines["shim"]
     assert sorted(ours) == [0, 1] and all(len(v) >= LINES for v in ours.values()), shim.stdout
     assert all(c["packed_host"] > 0 for c in _stats(shim.stdout)), shim.stdout  # tempi's

@@ -6,7 +6,8 @@
  * persistent requests of both kinds; then a truncated receive in MPI_Waitall
  * (MPI_ERR_IN_STATUS, each status's error class). Each rank sends to itself (every message
  * has arrived when the calls look: the answers do not depend on timing), except the
- * truncation, which goes to the next rank (Open MPI's self path reports none). */
+ * truncation, which goes to the next rank (Open MPI's self path reports none). The lines go
+ * to stdout, or to DIR/rules.<rank> with DIR as the argument. */
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,20 +17,21 @@
 
 static MPI_Datatype vector;
 static int rank, seq; /* seq: the lines in order, whatever sorts them */
+static FILE *out; /* stdout, or argv[1]/rules.<rank> (the ranks share no pipe) */
 static double vbuf[4][2 * LEN];
 static int ibuf[4][2];
 static const char *role[N] = {"r", "r", "-", "-", "s", "-", "s", "r", "s"};
 
-static void describe(char *out, size_t room, const MPI_Status *status, int show_sends, int i)
+static void describe(char *text, size_t room, const MPI_Status *status, int show_sends, int i)
 {
     int count = 0;
     MPI_Get_count(status, MPI_BYTE, &count);
     if (role[i][0] == 's' && !show_sends)
-        snprintf(out, room, "send");
+        snprintf(text, room, "send");
     else if (status->MPI_SOURCE == MPI_ANY_SOURCE && status->MPI_TAG == MPI_ANY_TAG && count == 0)
-        snprintf(out, room, "empty");
+        snprintf(text, room, "empty");
     else
-        snprintf(out, room, "src=%d tag=%d bytes=%d", status->MPI_SOURCE == rank ? 0 : -1,
+        snprintf(text, room, "src=%d tag=%d bytes=%d", status->MPI_SOURCE == rank ? 0 : -1,
                  status->MPI_TAG, count);
 }
 
@@ -79,7 +81,7 @@ static void print_all(const char *call, const MPI_Status st[N], int show_sends)
         strncat(line, " | ", sizeof line - strlen(line) - 1);
         strncat(line, one, sizeof line - strlen(line) - 1);
     }
-    printf("rank %d %03d %s%s\n", rank, seq++, call, line);
+    fprintf(out, "rank %d %03d %s%s\n", rank, seq++, call, line);
 }
 
 static void testall(void)
@@ -90,10 +92,10 @@ static void testall(void)
     post(r, 100);
     for (int tries = 0; !flag && err == MPI_SUCCESS && tries < 1000000; ++tries)
         err = MPI_Testall(N, r, &flag, st);
-    printf("rank %d %03d testall err=%d flag=%d\n", rank, seq++, err, flag);
+    fprintf(out, "rank %d %03d testall err=%d flag=%d\n", rank, seq++, err, flag);
     print_all("testall", st, 0);
     err = MPI_Testall(N, r, &flag, st); /* all null or inactive now */
-    printf("rank %d %03d testall again err=%d flag=%d\n", rank, seq++, err, flag);
+    fprintf(out, "rank %d %03d testall again err=%d flag=%d\n", rank, seq++, err, flag);
     print_all("testall again", st, 1);
     unpost(r);
 }
@@ -108,14 +110,14 @@ static void any(int wait)
         int index = -5, flag = 1, err;
         err = wait ? MPI_Waitany(N, r, &index, &st) : MPI_Testany(N, r, &index, &flag, &st);
         if (err != MPI_SUCCESS || (flag && index == MPI_UNDEFINED)) {
-            printf("rank %d %03d %s err=%d flag=%d index=undefined\n", rank, seq++, call, err, flag);
+            fprintf(out, "rank %d %03d %s err=%d flag=%d index=undefined\n", rank, seq++, call, err, flag);
             break;
         }
         if (!flag)
             continue;
         char one[64];
         describe(one, sizeof one, &st, 0, index);
-        printf("rank %d %03d %s index=%d %s\n", rank, seq++, call, index, one);
+        fprintf(out, "rank %d %03d %s index=%d %s\n", rank, seq++, call, index, one);
     }
     unpost(r);
 }
@@ -132,7 +134,7 @@ static void some(int wait)
         err = wait ? MPI_Waitsome(N, r, &outcount, indices, st)
                    : MPI_Testsome(N, r, &outcount, indices, st);
         if (err != MPI_SUCCESS || outcount == MPI_UNDEFINED) {
-            printf("rank %d %03d %s err=%d outcount=undefined\n", rank, seq++, call, err);
+            fprintf(out, "rank %d %03d %s err=%d outcount=undefined\n", rank, seq++, call, err);
             break;
         }
         if (outcount == 0)
@@ -144,7 +146,7 @@ static void some(int wait)
             snprintf(one, sizeof one, " | %d %s", indices[k], status);
             strncat(line, one, sizeof line - strlen(line) - 1);
         }
-        printf("rank %d %03d %s outcount=%d%s\n", rank, seq++, call, outcount, line);
+        fprintf(out, "rank %d %03d %s outcount=%d%s\n", rank, seq++, call, outcount, line);
     }
     unpost(r);
 }
@@ -175,7 +177,7 @@ static void truncation(void)
                 sizeof line - strlen(line) - 1);
     }
     MPI_Error_class(err, &cls);
-    printf("rank %d %03d waitall truncated class=%s%s\n", rank, seq++,
+    fprintf(out, "rank %d %03d waitall truncated class=%s%s\n", rank, seq++,
            cls == MPI_ERR_IN_STATUS ? "in_status" : cls == MPI_SUCCESS ? "success" : "other",
            line);
     for (int i = 0; i < 4 && err == MPI_ERR_IN_STATUS; ++i)
@@ -188,7 +190,14 @@ int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    setvbuf(stdout, NULL, _IOLBF, 0); /* whole lines: the ranks share one pipe */
+    out = stdout;
+    if (argc > 1) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/rules.%d", argv[1], rank);
+        out = fopen(path, "w");
+        if (!out)
+            MPI_Abort(MPI_COMM_WORLD, 2);
+    }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Type_vector(4, 1, 3, MPI_DOUBLE, &vector);
     MPI_Type_commit(&vector);
@@ -199,6 +208,8 @@ int main(int argc, char **argv)
     some(1);
     truncation();
     MPI_Type_free(&vector);
+    if (out != stdout)
+        fclose(out);
     MPI_Finalize();
     return 0;
 }

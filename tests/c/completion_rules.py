@@ -1,8 +1,10 @@
 """tests/c/completion_rules.c through tempi.Comm: the same requests (tempi's for the vector
 type under TEMPI_HOST=1, mpi4py's for the ints), the same calls of tempi.Request, the same
-printed lines."""
+printed lines (to stdout, or to DIR/rules.<rank> with DIR as the argument)."""
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 from mpi4py import MPI
@@ -23,9 +25,12 @@ ibuf = np.zeros((4, 2), dtype=np.intc)
 _seq = [0]
 
 
+_file = open(f"{sys.argv[1]}/rules.{rank}", "w") if len(sys.argv) > 1 else sys.stdout  # noqa: SIM115
+
+
 def out(text: str) -> None:
     """A line as the C program prints it: rank, sequence number, text."""
-    print(f"rank {rank} {_seq[0]:03d} {text}", flush=True)
+    print(f"rank {rank} {_seq[0]:03d} {text}", file=_file, flush=True)
     _seq[0] += 1
 
 
