@@ -142,8 +142,28 @@ def test_progress_step_runs_before_blocking_calls_only():
     assert "tempi_i_progress" in source
     for name in ("MPI_Recv", "MPI_Wait", "MPI_Waitall", "MPI_Send", "MPI_Ssend", "MPI_Finalize"):
         assert generate.blocking(name), name
-    for name in ("MPI_Isend", "MPI_Irecv", "MPI_Test", "MPI_Start", "MPI_Send_init"):
+    for name in ("MPI_Barrier", "MPI_Probe", "MPI_Intercomm_create", "MPI_Win_create"):
+        assert generate.blocking(name), name
+    for name in ("MPI_Isend", "MPI_Irecv", "MPI_Test", "MPI_Start", "MPI_Send_init", "MPI_Iprobe"):
         assert not generate.blocking(name), name
+
+
+def test_calls_that_can_wait_on_a_peer_pass_through_after_the_progress_step():
+    """Every call of PROGRESS_NEEDS is an entry point (so device sends are deferred); the
+    ones tempi takes nothing from are the progress step, then the system MPI's same call."""
+    from tempi.shim import generate, spec
+
+    entries = {e.name: e for e in spec.ENTRIES}
+    assert set(generate.PROGRESS_NEEDS) <= set(entries)
+    assert "#define TEMPI_ENGINE_DEFER_SENDS 1" in generate.header()
+    passing = [e for e in spec.ENTRIES if e.family == "progress step"]
+    assert {e.name for e in passing} | {"MPI_Finalize"} == set(generate.PROGRESS_NEEDS)
+    for entry in passing:
+        name, params = entry.form("")
+        body = generate.function(entry, "").split("{", 1)[1]
+        step = f"tempi_i_progress({int(generate.blocking(entry.name))});"
+        assert body.split("\n")[1].strip().startswith(step), entry.name
+        assert f"return P{name}(" in body and body.count(";") == 2, entry.name
 
 
 def test_device_sends_are_deferred_only_when_every_blocking_call_progresses(monkeypatch):
