@@ -557,32 +557,51 @@ def _landed_cb(ctx: Any, k: int, address: int) -> int:
 
 
 _STATUS_BYTES = MPI._sizeof(MPI.Status)
+_Native: Any = None  # tempi.comm.native.NativeRequest, once imported
+
+
+def _native_class() -> Any:
+    global _Native
+    from tempi.comm.native import NativeRequest
+
+    _Native = NativeRequest
+    return _Native
 
 
 def _complete(call: int, requests: Sequence[Any], statuses: Any) -> tuple:
     """Run C's rule ``call`` over ``requests`` (statuses: a list, or for Waitany/Testany one
     status, or None); (flag, index or outcount, indices or None). Mark what completed, and
     raise a failure: a Python operation's own exception, else MPI.Exception(code)."""
-    if not any(isinstance(r, (Request, Prequest)) for r in requests):
-        return _plain(call, requests, statuses)
-    ffi, lib, driver, _ = _c()
+    native = _Native or _native_class()
     n = len(requests)
-    kinds, ids, handles = [_PLAIN] * n, [0] * n, [0] * n
+    kinds, ids, handles = [_OP] * n, [0] * n, [0] * n
     ops: list[Request] = []
+    ours = False
     for i, request in enumerate(requests):
-        op = request.current if isinstance(request, Prequest) else request
-        if op is None:
-            kinds[i] = _NONE
-        elif isinstance(op, Request):
+        if type(request) is native and request._steps is not None and request._active:
+            ids[i] = request._op  # the demo's case first: an engine operation in flight
+            ours = True
+            continue
+        if isinstance(request, Prequest):
+            op, ours = request.current, True
+        else:
+            op = request
+        if isinstance(op, Request):
+            ours = True
             if not op._active:
                 kinds[i] = _NONE
             elif op._in_c and op._steps is not None:
-                kinds[i], ids[i] = _OP, op._op
+                ids[i] = op._op
             else:
                 kinds[i], ids[i] = _DRIVEN, len(ops)
                 ops.append(op)
+        elif op is None:
+            kinds[i] = _NONE
         else:
-            handles[i] = MPI._addressof(op)
+            kinds[i], handles[i] = _PLAIN, MPI._addressof(op)
+    if not ours:
+        return _plain(call, requests, statuses)
+    ffi, lib, driver, _ = _c()
     if statuses is None:
         where: Any = ffi.NULL
     elif call in (WAITANY, TESTANY):
@@ -603,7 +622,12 @@ def _complete(call: int, requests: Sequence[Any], statuses: Any) -> tuple:
     else:
         done = indices or ()
     for i in done:
-        _completed(requests[i])
+        request = requests[i]
+        if type(request) is native:
+            request._active = False
+            request._steps = request._mpi = None
+        else:
+            _completed(request)
     if err:
         first = next((f for f in context.failures if not isinstance(f, MPI.Exception)), None)
         if first is not None:
