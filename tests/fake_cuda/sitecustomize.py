@@ -6,10 +6,9 @@ engine runs on a CPU machine. Nothing else changes."""
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.util
 import os
-import sys
+from pathlib import Path
 
 
 def _fake_make_device(datatype, ftype, count, comm, peer, local_ranks):
@@ -54,25 +53,13 @@ def _fake_make_device(datatype, ftype, count, comm, peer, local_ranks):
     )
 
 
-class _Patch(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path, target=None):
-        if name != "tempi.shim.plans":
-            return None
-        sys.meta_path.remove(self)
-        try:
-            spec = importlib.util.find_spec(name)
-        finally:
-            sys.meta_path.insert(0, self)
-        self._inner = spec.loader
-        spec.loader = self
-        return spec
-
-    def create_module(self, spec):
-        return self._inner.create_module(spec)
-
-    def exec_module(self, module):
-        self._inner.exec_module(module)
-        module.make_device = _fake_make_device
+def _apply(plans) -> None:
+    plans.make_device = _fake_make_device
 
 
-sys.meta_path.insert(0, _Patch())
+_helper = importlib.util.spec_from_file_location(
+    "_tempi_tests_patch", Path(__file__).resolve().parents[1] / "patch_on_import.py"
+)
+_module = importlib.util.module_from_spec(_helper)
+_helper.loader.exec_module(_module)
+_module.patch_on_import("tempi.shim.plans", _apply)

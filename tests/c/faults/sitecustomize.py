@@ -7,10 +7,9 @@ inside tempi midway on one rank. The rank and size come from the launcher's envi
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.util
 import os
-import sys
+from pathlib import Path
 
 
 def _world(name: str) -> int:
@@ -38,25 +37,13 @@ def _wrap(real):
     return pack
 
 
-class _Patch(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path, target=None):
-        if name != "tempi.pack.select":
-            return None
-        sys.meta_path.remove(self)
-        try:
-            spec = importlib.util.find_spec(name)
-        finally:
-            sys.meta_path.insert(0, self)
-        self._inner = spec.loader
-        spec.loader = self
-        return spec
-
-    def create_module(self, spec):
-        return self._inner.create_module(spec)
-
-    def exec_module(self, module):
-        self._inner.exec_module(module)
-        module.pack = _wrap(module.pack)
+def _apply(select) -> None:
+    select.pack = _wrap(select.pack)
 
 
-sys.meta_path.insert(0, _Patch())
+_helper = importlib.util.spec_from_file_location(
+    "_tempi_tests_patch", Path(__file__).resolve().parents[2] / "patch_on_import.py"
+)
+_module = importlib.util.module_from_spec(_helper)
+_helper.loader.exec_module(_module)
+_module.patch_on_import("tempi.pack.select", _apply)
