@@ -64,10 +64,7 @@ static void nomem(MPI_File fh, const double *out)
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    devmem_init(argc > 2 && strcmp(argv[1], "device") == 0);
+    staged_start(&argc, &argv);
     const char *path = argv[argc - 1];
     double *out = filled(2 * N, 10.0 * (rank + 1)), *in = filled(2 * N, -1.0);
     MPI_Offset block = N * sizeof(double), mine = rank * block, all = size * block;

@@ -45,10 +45,7 @@ static void poll(MPI_Request request, const double *recv, int parts, int n, int 
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    devmem_init(argc > 1 && strcmp(argv[1], "device") == 0);
+    staged_start(&argc, &argv);
     int right = (rank + 1) % size, left = (rank + size - 1) % size;
     double *send = filled(PARTS * N, -9.0), *recv = filled(PARTS * N, -1.0);
     MPI_Request requests[2];

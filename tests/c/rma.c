@@ -37,10 +37,7 @@ static void reset(double *window, MPI_Win win)
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    devmem_init(argc > 1 && strcmp(argv[1], "device") == 0);
+    staged_start(&argc, &argv);
     int right = (rank + 1) % size, left = (rank + size - 1) % size;
     double *origin = filled(N, 1000.0 * (rank + 1)), *result = filled(N, -1.0);
     double *window = NULL;

@@ -1,5 +1,6 @@
 /* What the staging test programs (staging*.c, fileio*.c, rma.c, partitioned.c) share: the
- * rank that tags every record, a buffer's checksum or an error's class printed as one
+ * start (MPI, rank and size, buffers' memory from the "device" argument), the rank that
+ * tags every record, a buffer's checksum or an error's class printed as one
  * record, and, at the end, how many calls the shim staged (tempi_staged_calls, looked up at
  * run time: absent without the shim) on stderr, so that runs with and without the shim can
  * be compared record by record. */
@@ -10,8 +11,21 @@
 #include <dlfcn.h>
 #include <mpi.h>
 #include <stdio.h>
+#include <string.h>
 
 static int rank, size;
+
+/* MPI_Init, the rank and size, and buffers in device memory when the first argument is
+ * "device" (native/devmem.h), host memory otherwise; returns whether they are on device. */
+static inline int staged_start(int *argc, char ***argv)
+{
+    MPI_Init(argc, argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    int device = *argc > 1 && strcmp((*argv)[1], "device") == 0;
+    devmem_init(device);
+    return device;
+}
 
 /* "rank R WHAT CHECKSUM" of n doubles in either memory. */
 static inline void say(const char *what, const double *buffer, size_t n)

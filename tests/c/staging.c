@@ -21,10 +21,7 @@
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    devmem_init(argc > 1 && strcmp(argv[1], "device") == 0);
+    staged_start(&argc, &argv);
     size_t all = (size_t)N * size * 2;
     double *send = filled(all, 1000.0 * rank), *recv = filled(all, -1.0);
 

@@ -20,11 +20,7 @@
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    int device = argc > 1 && strcmp(argv[1], "device") == 0;
-    devmem_init(device);
+    int device = staged_start(&argc, &argv);
     int right = (rank + 1) % size, left = (rank + size - 1) % size;
     double *send = filled(2 * N, 100.0 * (rank + 1)), *recv = filled(2 * N, -1.0);
     MPI_Request requests[2];
