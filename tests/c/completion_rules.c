@@ -11,6 +11,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define N 9
 #define LEN 12 /* doubles: 4 blocks at stride 3 */
@@ -186,6 +187,40 @@ static void truncation(void)
     MPI_Barrier(MPI_COMM_WORLD);
 }
 
+/* Waitany (or Waitsome) that must block: the vector from the previous rank is sent after a
+ * pause, its ints only after this rank's ack (so the calls' answers are in order). */
+static void late(int wait_some)
+{
+    const char *call = wait_some ? "waitsome late" : "waitany late";
+    int size, ack = 1, base = wait_some ? 700 : 800;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    int next = (rank + 1) % size, prev = (rank + size - 1) % size;
+    MPI_Request r[2], sent;
+    MPI_Status st[2];
+    MPI_Irecv(vbuf[0], 1, vector, prev, base, MPI_COMM_WORLD, &r[0]);
+    MPI_Irecv(ibuf[0], 2, MPI_INT, prev, base + 1, MPI_COMM_WORLD, &r[1]);
+    usleep(100000);
+    MPI_Isend(vbuf[2], 1, vector, next, base, MPI_COMM_WORLD, &sent);
+    for (int round = 0; round < 2; ++round) {
+        int index = -5, outcount = -5, indices[2], err;
+        char one[64];
+        if (wait_some) {
+            err = MPI_Waitsome(2, r, &outcount, indices, st);
+            index = outcount == 1 ? indices[0] : -outcount;
+        } else {
+            err = MPI_Waitany(2, r, &index, &st[0]);
+        }
+        describe(one, sizeof one, &st[0], 0, index == 1 ? 0 : 1);
+        fprintf(out, "rank %d %03d %s err=%d index=%d %s\n", rank, seq++, call, err, index, one);
+        if (round == 0) { /* the ack, then the ints the next rank waits to send */
+            MPI_Send(&ack, 1, MPI_INT, prev, base + 2, MPI_COMM_WORLD);
+            MPI_Recv(&ack, 1, MPI_INT, next, base + 2, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            MPI_Send(ibuf[2], 2, MPI_INT, next, base + 1, MPI_COMM_WORLD);
+        }
+    }
+    MPI_Wait(&sent, MPI_STATUS_IGNORE);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -207,6 +242,8 @@ int main(int argc, char **argv)
     some(0);
     some(1);
     truncation();
+    late(0);
+    late(1);
     MPI_Type_free(&vector);
     if (out != stdout)
         fclose(out);

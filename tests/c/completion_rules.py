@@ -5,6 +5,7 @@ printed lines (to stdout, or to DIR/rules.<rank> with DIR as the argument)."""
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 from mpi4py import MPI
@@ -150,10 +151,37 @@ def truncation() -> None:
     world.Barrier()
 
 
+def late(wait_some: bool) -> None:
+    """As the C program's: a call that must block for the previous rank's delayed send."""
+    call = "waitsome late" if wait_some else "waitany late"
+    size, base = world.size, 700 if wait_some else 800
+    nxt, prev = (rank + 1) % size, (rank + size - 1) % size
+    r = [comm.Irecv([vbuf[0], 1, vector], prev, base), world.Irecv(ibuf[0], prev, base + 1)]
+    time.sleep(0.1)
+    sent = comm.Isend([vbuf[2], 1, vector], nxt, base)
+    ack = np.ones(1, dtype=np.intc)
+    for round_ in range(2):
+        statuses = [MPI.Status(), MPI.Status()]
+        if wait_some:
+            indices = tempi.Request.Waitsome(r, statuses)
+            index = indices[0] if indices and len(indices) == 1 else -len(indices or ())
+        else:
+            index = tempi.Request.Waitany(r, statuses[0])
+        text = describe(statuses[0], False, 0 if index == 1 else 1)
+        out(f"{call} err=0 index={index} {text}")
+        if round_ == 0:  # the ack, then the ints the next rank waits to send
+            world.Send(ack, prev, base + 2)
+            world.Recv(ack, nxt, base + 2)
+            world.Send(ibuf[2], nxt, base + 1)
+    sent.Wait()
+
+
 testall()
 any_(False)
 any_(True)
 some(False)
 some(True)
 truncation()
+late(False)
+late(True)
 vector.Free()
