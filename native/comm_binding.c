@@ -38,7 +38,8 @@
 #include "internal.h"
 
 #define TEMPI_I_CB_SLOTS 8192 /* a power of two */
-#define TEMPI_I_CB_MOST 4096  /* Python's table is cleared past this too */
+#define TEMPI_I_CB_MOST 6144  /* Python's table (which this one's entries are from) is
+                                 cleared past 4096, and this one with it */
 
 struct tempi_i_cb_entry {
     uintptr_t type; /* the datatype handle as an integer; 0: an empty slot */
@@ -99,15 +100,25 @@ static void tempi_i_cb_clear(void)
  * pointer); never 0 for a datatype (MPI_DATATYPE_NULL is not planned). */
 #define TEMPI_I_CB_HANDLE(h) ((uintptr_t)(h))
 
-/* One message's buffer spec, found in the table. */
+/* One message's buffer spec, found in the table: what the call needs of its entry, copied
+ * (another thread may change the table while this one runs without the GIL), and a
+ * reference to Python's entry, which keeps the plan alive until tempi_i_cb_done. */
 struct tempi_i_cb_call {
     Py_buffer view;
-    const struct tempi_i_cb_entry *entry;
+    intptr_t plan;
+    MPI_Datatype datatype;
+    PyObject *keep;
     int count;
 };
 
-/* 1: the binding runs this spec (the view is held: release it), 0: not (nothing held,
- * no error set). Python's native._find decides the same way. */
+static void tempi_i_cb_done(struct tempi_i_cb_call *call)
+{
+    PyBuffer_Release(&call->view);
+    Py_DECREF(call->keep);
+}
+
+/* 1: the binding runs this spec (the view and entry are held: tempi_i_cb_done), 0: not
+ * (nothing held, no error set). Python's native._find decides the same way. */
 static int tempi_i_cb_find(PyObject *spec, int writable, struct tempi_i_cb_call *call)
 {
     if (!tempi_i_cb_on)
@@ -166,7 +177,8 @@ static int tempi_i_cb_find(PyObject *spec, int writable, struct tempi_i_cb_call 
         PyErr_Clear();
         goto not_ours;
     }
-    call->entry = e, call->count = (int)count;
+    call->plan = e->plan, call->datatype = e->datatype, call->count = (int)count;
+    call->keep = Py_NewRef(e->keep);
     return 1;
 not_ours:
     PyBuffer_Release(&call->view);
@@ -242,14 +254,13 @@ static PyObject *tempi_i_cb_send(PyObject *self, PyObject *const *args, Py_ssize
         !tempi_i_cb_int(args[3], &tag) || !tempi_i_cb_int(args[4], &mode) ||
         !tempi_i_cb_find(args[1], 0, &call))
         return tempi_i_cb_declined_now(Py_False);
-    const struct tempi_i_cb_entry *e = call.entry;
     Py_BEGIN_ALLOW_THREADS
-    if (e->plan == TEMPI_ENGINE_SYSTEM)
-        rc = tempi_i_pmpi_send(call.view.buf, call.count, e->datatype, dest, tag, comm, mode);
+    if (call.plan == TEMPI_ENGINE_SYSTEM)
+        rc = tempi_i_pmpi_send(call.view.buf, call.count, call.datatype, dest, tag, comm, mode);
     else
-        rc = tempi_engine_send(e->plan, call.view.buf, dest, tag, (uintptr_t)comm, mode);
+        rc = tempi_engine_send(call.plan, call.view.buf, dest, tag, (uintptr_t)comm, mode);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&call.view);
+    tempi_i_cb_done(&call);
     if (rc < 0) /* the engine refused the buffer (its alignment): Python's path */
         return tempi_i_cb_declined_now(Py_False);
     if (rc > 0)
@@ -270,15 +281,14 @@ static PyObject *tempi_i_cb_recv(PyObject *self, PyObject *const *args, Py_ssize
         !tempi_i_cb_int(args[3], &tag) || !tempi_i_cb_status(args[4], &status) ||
         !tempi_i_cb_find(args[1], 1, &call))
         return tempi_i_cb_declined_now(Py_False);
-    const struct tempi_i_cb_entry *e = call.entry;
     Py_BEGIN_ALLOW_THREADS
-    if (e->plan == TEMPI_ENGINE_SYSTEM)
-        rc = PMPI_Recv(call.view.buf, call.count, e->datatype, source, tag, comm,
+    if (call.plan == TEMPI_ENGINE_SYSTEM)
+        rc = PMPI_Recv(call.view.buf, call.count, call.datatype, source, tag, comm,
                        status ? (MPI_Status *)status : MPI_STATUS_IGNORE);
     else
-        rc = tempi_engine_recv(e->plan, call.view.buf, source, tag, (uintptr_t)comm, status);
+        rc = tempi_engine_recv(call.plan, call.view.buf, source, tag, (uintptr_t)comm, status);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&call.view);
+    tempi_i_cb_done(&call);
     if (rc < 0)
         return tempi_i_cb_declined_now(Py_False);
     if (rc > 0)
@@ -298,13 +308,13 @@ static PyObject *tempi_i_cb_system_start(struct tempi_i_cb_call *call, MPI_Comm 
     int err;
     Py_BEGIN_ALLOW_THREADS
     if (recv)
-        err = PMPI_Irecv(call->view.buf, call->count, call->entry->datatype, peer, tag, comm,
+        err = PMPI_Irecv(call->view.buf, call->count, call->datatype, peer, tag, comm,
                          &request);
     else
-        err = tempi_i_pmpi_isend(call->view.buf, call->count, call->entry->datatype, peer, tag,
-                                 comm, mode, 0, &request);
+        err = tempi_i_pmpi_isend(call->view.buf, call->count, call->datatype, peer, tag, comm,
+                                 mode, 0, &request);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&call->view);
+    tempi_i_cb_done(call);
     if (err != MPI_SUCCESS)
         return tempi_i_cb_raise(err);
     ++tempi_i_cb_ran;
@@ -321,13 +331,12 @@ static PyObject *tempi_i_cb_start(PyObject *const *args, int recv, int mode)
     if (!tempi_i_cb_comm(args[0], &comm) || !tempi_i_cb_int(args[2], &peer) ||
         !tempi_i_cb_int(args[3], &tag) || !tempi_i_cb_find(args[1], recv, &call))
         return tempi_i_cb_declined_now(Py_None);
-    const struct tempi_i_cb_entry *e = call.entry;
-    if (e->plan == TEMPI_ENGINE_SYSTEM)
+    if (call.plan == TEMPI_ENGINE_SYSTEM)
         return tempi_i_cb_system_start(&call, comm, peer, tag, mode, recv);
     Py_BEGIN_ALLOW_THREADS
-    op = tempi_engine_start(e->plan, call.view.buf, peer, tag, (uintptr_t)comm, mode, recv, 0);
+    op = tempi_engine_start(call.plan, call.view.buf, peer, tag, (uintptr_t)comm, mode, recv, 0);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&call.view);
+    tempi_i_cb_done(&call);
     if (op == 0)
         return tempi_i_cb_declined_now(Py_None);
     if (op < 0)
@@ -374,17 +383,16 @@ static PyObject *tempi_i_cb_sendrecv(PyObject *self, PyObject *const *args, Py_s
         !tempi_i_cb_find(args[1], 0, &out))
         return tempi_i_cb_declined_now(Py_False);
     if (!tempi_i_cb_find(args[4], 1, &in)) {
-        PyBuffer_Release(&out.view);
+        tempi_i_cb_done(&out);
         return tempi_i_cb_declined_now(Py_False);
     }
-    const struct tempi_i_cb_entry *s = out.entry, *r = in.entry;
     Py_BEGIN_ALLOW_THREADS
-    rc = tempi_engine_sendrecv(s->plan, out.view.buf, out.count, (uintptr_t)s->datatype, dest,
-                               sendtag, r->plan, in.view.buf, in.count, (uintptr_t)r->datatype,
+    rc = tempi_engine_sendrecv(out.plan, out.view.buf, out.count, (uintptr_t)out.datatype, dest,
+                               sendtag, in.plan, in.view.buf, in.count, (uintptr_t)in.datatype,
                                source, recvtag, (uintptr_t)comm, status);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&in.view);
-    PyBuffer_Release(&out.view);
+    tempi_i_cb_done(&in);
+    tempi_i_cb_done(&out);
     if (rc != 0)
         return tempi_i_cb_raise(rc);
     tempi_i_cb_ran += 2;
@@ -405,13 +413,12 @@ static PyObject *tempi_i_cb_sendrecv_replace(PyObject *self, PyObject *const *ar
         !tempi_i_cb_int(args[5], &recvtag) || !tempi_i_cb_status(args[6], &status) ||
         !tempi_i_cb_find(args[1], 1, &call))
         return tempi_i_cb_declined_now(Py_False);
-    const struct tempi_i_cb_entry *e = call.entry;
     Py_BEGIN_ALLOW_THREADS
-    rc = tempi_engine_sendrecv_replace(e->plan, call.view.buf, call.count,
-                                       (uintptr_t)e->datatype, dest, sendtag, source, recvtag,
+    rc = tempi_engine_sendrecv_replace(call.plan, call.view.buf, call.count,
+                                       (uintptr_t)call.datatype, dest, sendtag, source, recvtag,
                                        (uintptr_t)comm, status);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&call.view);
+    tempi_i_cb_done(&call);
     if (rc != 0)
         return tempi_i_cb_raise(rc);
     tempi_i_cb_ran += 2;
