@@ -46,6 +46,7 @@ static int tempi_i_partitioned_init(int recv, const void *buf, int partitions,
                                     MPI_Count count, MPI_Datatype datatype, int peer, int tag,
                                     MPI_Comm comm, MPI_Info info, MPI_Request *request)
 {
+    tempi_i_find_cuda(); /* not a fast path: a driver loaded since the last look is seen */
     if (!tempi_i_stages(buf, datatype) || partitions <= 0)
         goto fn_pass;
     tempi_i_stage_t stage = {0};

@@ -150,6 +150,7 @@ int tempi_i_refuses_attach(const void *buffer)
     if (buffer == MPI_BUFFER_AUTOMATIC) /* MPI-4.1: the MPI's own buffering, no memory */
         return 0;
 #endif
+    tempi_i_find_cuda(); /* not a fast path: a driver loaded since the last look is seen */
     return tempi_i_refuses(buffer, MPI_BYTE);
 }
 
@@ -157,6 +158,7 @@ int tempi_i_window_refused(const void *base, MPI_Comm comm)
 {
     if (tempi_i_bypass())
         return MPI_SUCCESS;
+    tempi_i_find_cuda(); /* not a fast path: a driver loaded since the last look is seen */
     if (comm == MPI_COMM_NULL) /* MPI_Win_attach: this process's memory alone */
         return tempi_i_refuses(base, MPI_BYTE)
                    ? tempi_i_refused_code(TEMPI_I_REFUSED_WINDOW)

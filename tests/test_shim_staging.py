@@ -143,6 +143,34 @@ def test_partitioned_communication_is_staged(program, nranks):
         assert counters["staged"] == 2 and counters["staged_contiguous"] == 4, counters
 
 
+@pytest.fixture(scope="module")
+def stand_in_driver(tmp_path_factory) -> dict[str, str]:
+    """The environment of tests/fake_cuda's stand-in CUDA driver ("device" memory is
+    mmap'd host memory that cuPointerGetAttribute calls device memory)."""
+    from tests import fake_cuda
+
+    where = tmp_path_factory.mktemp("fake_cuda")
+    try:
+        fake_cuda.build_driver(where)
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    return fake_cuda.environment(where)
+
+
+@pytest.mark.parametrize("nranks", [2, 3])
+def test_partitioned_device_buffers_are_staged_with_a_stand_in_driver(
+    program, stand_in_driver, nranks
+):
+    """partitioned.c on "device" buffers of the stand-in driver, without TEMPI_HOST: the
+    device path (the driver loaded after MPI_Init, before any type commit, so the init
+    call must look for it) stages every request and gives the plain run's bytes."""
+    plain = _plain(nranks, [program(PARTITIONED)])
+    shim = _tempi_run(nranks, [program(PARTITIONED), "device"], **stand_in_driver)
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank"), shim.stdout
+    assert staged_calls(shim.stderr) == [PARTITIONED_STAGED] * nranks, shim.stderr
+
+
 def test_staged_buffers_count_in_tempi_stats(program):
     """TEMPI_STATS counts every buffer the C path staged: staging.c's calls, and each
     MPI_Start of a staged persistent request."""
