@@ -16,14 +16,12 @@
 int main(int argc, char **argv)
 {
     staged_start(&argc, &argv);
-    const char *path = argv[argc - 1];
+    MPI_File fh = staged_open(argc, argv);
     double *out = filled(2 * N, 10.0 * (rank + 1)), *in = filled(2 * N, -1.0);
     MPI_Offset block = N * sizeof(double), mine = rank * block, all = size * block;
-    MPI_File fh;
     MPI_Status status;
     MPI_Request requests[2];
     int flag = 0, count = 0;
-    MPI_File_open(MPI_COMM_WORLD, path, MPI_MODE_CREATE | MPI_MODE_RDWR, MPI_INFO_NULL, &fh);
 
     /* explicit offsets: region r of the file holds round r's blocks */
     MPI_File_write_at(fh, 0 * all + mine, out, N, MPI_DOUBLE, &status);

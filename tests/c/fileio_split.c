@@ -65,13 +65,11 @@ static void nomem(MPI_File fh, const double *out)
 int main(int argc, char **argv)
 {
     staged_start(&argc, &argv);
-    const char *path = argv[argc - 1];
+    MPI_File fh = staged_open(argc, argv);
     double *out = filled(2 * N, 10.0 * (rank + 1)), *in = filled(2 * N, -1.0);
     MPI_Offset block = N * sizeof(double), mine = rank * block, all = size * block;
-    MPI_File fh;
     MPI_Status status;
     int count = 0;
-    MPI_File_open(MPI_COMM_WORLD, path, MPI_MODE_CREATE | MPI_MODE_RDWR, MPI_INFO_NULL, &fh);
     MPI_Datatype vec;
     MPI_Type_vector(N, 1, 2, MPI_DOUBLE, &vec);
     MPI_Type_commit(&vec);

@@ -27,6 +27,15 @@ static inline int staged_start(int *argc, char ***argv)
     return device;
 }
 
+/* The file programs' shared file (the last argument), opened on every rank. */
+static inline MPI_File staged_open(int argc, char **argv)
+{
+    MPI_File fh;
+    MPI_File_open(MPI_COMM_WORLD, argv[argc - 1], MPI_MODE_CREATE | MPI_MODE_RDWR,
+                  MPI_INFO_NULL, &fh);
+    return fh;
+}
+
 /* "rank R WHAT CHECKSUM" of n doubles in either memory. */
 static inline void say(const char *what, const double *buffer, size_t n)
 {
