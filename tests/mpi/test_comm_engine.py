@@ -641,3 +641,14 @@ def test_binding_sendrecv_replace_equals_mpi4py(host, usertype, wire, neighbours
             got, want = statuses
             assert (got.Get_source(), got.Get_tag()) == (want.Get_source(), want.Get_tag())
             assert got.Get_count(usertype) == want.Get_count(usertype) == count
+
+
+@pytest.mark.mpi(min_size=1)
+def test_binding_that_cannot_load_leaves_the_cffi_path(monkeypatch):
+    """An import of ``_tempi_comm`` that fails (here: no such file) is logged and leaves
+    the "not mine" interface in place, so the cffi path runs every message."""
+    monkeypatch.setattr(native, "c", native._NoBinding)
+    monkeypatch.setattr(native, "_path_of", lambda ffi, lib: "/nonexistent/libtempi_shim.so")
+    native._load_binding(None, None)
+    assert native.c is native._NoBinding
+    assert native.binding_counts() == {"in_c": 0, "to_python": 0, "entries": 0, "loaded": False}
