@@ -1,6 +1,7 @@
 /* tempi.Comm's way into the C engine (engine.h): the same plans, staging and operations the
- * interposer runs, called from Python through cffi in ABI mode (tempi/comm/native.py, whose
- * CDEF declares these functions). Python holds the plans (made by tempi/shim/plans.py,
+ * interposer runs, called by tempi.Comm's compiled binding (comm_binding.c: the steady
+ * state) and from Python through cffi in ABI mode (tempi/comm/native.py, whose CDEF
+ * declares these functions; engine_api.h too). Python holds the plans (made by tempi/shim/plans.py,
  * the one planner) and passes their address; MPI handles come as the integers mpi4py
  * gives (``comm.handle``: an int in MPICH, a pointer in Open MPI), statuses as the address
  * of an mpi4py ``MPI.Status`` (``MPI._addressof``) or 0.
