@@ -13,6 +13,7 @@ import pytest
 from mpi4py import MPI
 
 import tempi
+from tempi.model import choose
 
 N = 16
 COUNT = 3
@@ -136,7 +137,11 @@ def test_many_mixed_requests(strategy, usertype, completion, rng, wire, neighbou
         for i in range(N)
     ]
     kinds = {type(r) for r in recvs + sends}  # tempi's: the C engine's or Python's
-    assert any(issubclass(k, tempi.Request) for k in kinds) and MPI.Request in kinds, kinds
+    # auto: tempi packs, or the host model measured the MPI's typed path faster for this
+    # size and tempi.Comm hands the message to mpi4py's own call (strategy ``system``)
+    packed = strategy != "auto" or choose.pick_host(usertype.Get_size() * COUNT) == "packed"
+    ours = any(issubclass(k, tempi.Request) for k in kinds)
+    assert ours == packed and MPI.Request in kinds, (kinds, packed)
     order = rng.permutation(2 * N)
     requests = [(recvs + sends)[j] for j in order]
     statuses = [MPI.Status() for _ in requests]
@@ -148,7 +153,8 @@ def test_many_mixed_requests(strategy, usertype, completion, rng, wire, neighbou
             assert status.Get_count(usertype) == COUNT
     for i in range(N):
         assert np.array_equal(targets[i], expected[i]), f"message {i}"
-    engine_ran()
+    if packed:
+        engine_ran()
 
 
 @pytest.mark.mpi(min_size=1)
