@@ -7,6 +7,7 @@
 
 #include <mpi.h>
 
+#include "engine.h"
 #include "interposer.h"
 #include "internal.h"
 
@@ -85,7 +86,10 @@ static int tempi_i_collective(int kind, const tempi_i_parts_t *send, int nsend,
     if (sc && sd && rc && rd && st && rt) {
         int takes = tempi_i_side(send, nsend, sc, sd, st);
         takes |= tempi_i_side(recv, nrecv, rc, rd, rt);
-        if (takes) {
+        if (takes && (kind == TEMPI_I_ALLTOALL || kind == TEMPI_I_NEIGHBOR))
+            result = tempi_i_exchange(kind, send->buf, nsend, sc, sd, st, recv->buf, nrecv, rc,
+                                      rd, rt, comm); /* in C after the first call */
+        if (takes && result == TEMPI_I_PASS) {
             tempi_i_quiet_t quiet;
             tempi_i_quiet(comm, &quiet);
             tempi_i_inside = 1;

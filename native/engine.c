@@ -247,6 +247,23 @@ static char *tempi_i_typed(const void *buf, const struct tempi_plan *plan)
     return ((uintptr_t)typed & (uintptr_t)(plan->word_b - 1)) == 0 ? typed : NULL;
 }
 
+int tempi_i_engine_route(const void *buf, int64_t count, MPI_Datatype datatype, MPI_Comm comm,
+                         int peer, struct tempi_plan *plan)
+{
+    if (!tempi_i_engine_takes(buf, datatype))
+        return -1;
+    if (tempi_i_took_device) {
+        if (!tempi_i_plan_for_device(datatype, count, comm, peer, plan))
+            return -1;
+        return ((uintptr_t)buf & (uintptr_t)(plan->word_b - 1)) == 0 ? TEMPI_I_ROUTE_DEVICE : -1;
+    }
+    if (!tempi_i_plan_for(datatype, count, plan))
+        return -1;
+    if (plan->strategy == TEMPI_I_PLAN_SYSTEM)
+        return TEMPI_I_ROUTE_SYSTEM;
+    return tempi_i_typed(buf, plan) ? TEMPI_I_ROUTE_HOST : -1;
+}
+
 static void tempi_i_run(const struct tempi_plan *plan, void *typed, void *packed, int to_packed)
 {
     ((tempi_plan_transfer_fn)plan->transfer)(typed, packed, (const int64_t *)plan->args,

@@ -114,6 +114,23 @@ TEMPI_I_HIDDEN void tempi_i_op_request_free(int id);
 TEMPI_I_HIDDEN int tempi_i_engine_pack(const void *typed_buf, int64_t count,
                                        MPI_Datatype datatype, void *packed_buf, int64_t size,
                                        int64_t *position, int to_packed);
+/* One part of a batched exchange (engine_exchange.c), decided without Python's path:
+ * TEMPI_I_ROUTE_SYSTEM the MPI's own call with the user's type (a host plan of strategy
+ * system), _HOST the host plan copied to *plan (the buffer aligned to its word), _DEVICE
+ * the device engine's (a device plan for the peer, aligned); -1 none (Python's path).
+ * Asks Python's planner on a first sight, as the point-to-point calls do. */
+#define TEMPI_I_ROUTE_SYSTEM 0
+#define TEMPI_I_ROUTE_HOST 1
+#define TEMPI_I_ROUTE_DEVICE 2
+TEMPI_I_HIDDEN int tempi_i_engine_route(const void *buf, int64_t count, MPI_Datatype datatype,
+                                        MPI_Comm comm, int peer, struct tempi_plan *plan);
+/* MPI_Alltoallv/w and MPI_Neighbor_alltoallv/w in C once Python's first call has handed
+ * over the communicator's context (engine_exchange.c); TEMPI_I_PASS: Python's path. */
+TEMPI_I_HIDDEN int tempi_i_exchange(int kind, const void *sendbuf, int nsend, const int64_t *sc,
+                                    const int64_t *sd, const int *st, const void *recvbuf,
+                                    int nrecv, const int64_t *rc, const int64_t *rd,
+                                    const int *rt, MPI_Comm comm);
+
 /* MPI_Type_free: the type's plans die (before Python forgets their arguments). */
 TEMPI_I_HIDDEN void tempi_i_engine_forget_type(int ftype);
 

@@ -48,6 +48,12 @@ long tempi_passed_calls(void);
 void tempi_stage_device_buffers(int on);
 int tempi_node_of(int world_rank);
 void tempi_engine_clear(void);       /* native/engine.c: drop every plan */
+/* native/engine_exchange.c: a communicator's batched exchanges handed to C, and dropped */
+void tempi_exchange_learn(int fcomm, int kind, int fprivate, int nrecv, const int *sources,
+                          const int *recv_tags, int nsend, const int *dests,
+                          const int *send_tags);
+void tempi_exchange_forget(int fcomm);
+long tempi_exchange_runs(void);
 long tempi_engine_counter(int which); /* 0 messages the engine ran, 1 plan misses */
 
 #endif

@@ -121,6 +121,10 @@ def build(*, force: bool = False, verbose: bool = False) -> Path:
         " int tempi_node_of(int world_rank);"
         " void tempi_engine_clear(void); long tempi_engine_counter(int which);"
         " long tempi_staged_messages(int contiguous);"
+        " void tempi_exchange_learn(int fcomm, int kind, int fprivate, int nrecv,"
+        " const int *sources, const int *recv_tags, int nsend, const int *dests,"
+        " const int *send_tags); void tempi_exchange_forget(int fcomm);"
+        " long tempi_exchange_runs(void);"
     )
     ffi.set_source(
         "_tempi_shim",

@@ -22,6 +22,7 @@ from tempi.shim.spec import COLLECTIVE_KINDS, ERROR, FAILED, OK, PASS, SEND_MODE
 from tempi.topology import shim as topology_shim  # light: imports MPI only when called
 
 _lib = None
+_ffi = None
 _counts: Counter = Counter()
 _finalized = False
 
@@ -452,6 +453,7 @@ def _local(fcomm: int) -> frozenset[int] | None:
 
 
 def _forget_comm(comm: Any, keyval: int, fcomm: int) -> None:
+    _lib.tempi_exchange_forget(fcomm)  # C's exchanges on it (native/engine_exchange.c)
     known = _private.pop(fcomm, None)
     if known is not None:
         known[0].Free()
@@ -476,6 +478,40 @@ def _private_comm(comm: Any) -> tuple[Any, frozenset[int]]:
         if comm not in (MPI.COMM_WORLD, MPI.COMM_SELF):
             comm.Set_attr(_comm_keyval, fcomm)
     return known
+
+
+def _learn_exchange(
+    kind: int,
+    fcomm: int,
+    comm: Any,
+    private: Any,
+    sources: list[int],
+    destinations: list[int],
+    tags: tuple[list[int], list[int]] | None,
+) -> None:
+    """Hand C the communicator's exchange context after Python's exchange ran: its later
+    all-to-alls run in C (native/engine_exchange.c) with this wire protocol (the private
+    communicator, each part's peer and tag), until the communicator is freed."""
+    from tempi.comm import collectives
+
+    if comm.Is_inter():
+        return
+    send_tags, recv_tags = tags or (
+        collectives._occurrences(destinations),
+        collectives._occurrences(sources),
+    )
+    new = _ffi.new
+    _lib.tempi_exchange_learn(
+        fcomm,
+        kind,
+        private.py2f(),
+        len(sources),
+        new("int[]", list(sources)),
+        new("int[]", list(recv_tags)),
+        len(destinations),
+        new("int[]", list(destinations)),
+        new("int[]", list(send_tags)),
+    )
 
 
 ALLTOALL, NEIGHBOR, BCAST, GATHER, GATHERV, SCATTER, SCATTERV, ALLGATHER, ALLGATHERV = (
@@ -528,8 +564,10 @@ def collective(
                 sources, destinations, tags = collectives.neighbors(topo)
                 collectives.exchange(private, sends, destinations, recvs, sources, tags, local)
             else:
-                peers = list(range(comm.Get_size()))
-                collectives.exchange(private, sends, peers, recvs, peers, local_ranks=local)
+                sources = destinations = list(range(comm.Get_size()))
+                tags = None
+                collectives.exchange(private, sends, sources, recvs, sources, local_ranks=local)
+            _learn_exchange(kind, fcomm, comm, private, sources, destinations, tags)
         elif kind == BCAST:  # decline: a local failure lets the system MPI do the call
             packed_collectives.bcast(comm, (sends or recvs)[0], root, decline=True)
         elif kind in (GATHER, GATHERV):
@@ -584,8 +622,8 @@ def finalize() -> None:
 
 def install(ffi: Any, lib: Any) -> None:
     """Register every callback with the embedded module's ``ffi``; keep its ``lib``."""
-    global _lib
-    _lib = lib
+    global _lib, _ffi
+    _lib, _ffi = lib, ffi
     ffi.def_extern(name="tempi_py_init", error=0)(init)
     ffi.def_extern(name="tempi_py_type_commit", error=PASS)(type_commit)
     ffi.def_extern(name="tempi_py_type_free")(type_free)
