@@ -199,7 +199,7 @@ class Comm:
         """The send packs the buffer before the receive is posted into it; a buffer tempi
         passes on goes to mpi4py's Isendrecv_replace whole."""
         msg = resolve(buf, writable=True)
-        paths = self._replace_paths(msg, dest, source)
+        paths = self._replace_paths(msg, dest, source, typed=False)
         if paths is None:
             return self.comm.Isendrecv_replace(msg.spec, dest, sendtag, source, recvtag)
         send = engine.isend_message(self.comm, msg, dest, sendtag, path=paths[0])
@@ -232,13 +232,16 @@ class Comm:
         send.Wait()
         receive.Wait(status)
 
-    def _replace_paths(self, msg: Any, dest: int, source: int) -> tuple[str, str] | None:
-        """The engine's route of a ``*_replace`` call's send and receive, each asked once;
-        None when the send passes through (mpi4py then does the whole call)."""
-        send = engine.route_to(self.comm, msg, dest, self._local)
+    def _replace_paths(
+        self, msg: Any, dest: int, source: int, *, typed: bool = True
+    ) -> tuple[str, str] | None:
+        """The engine's route of a ``*_replace`` call's send and receive, each asked once
+        (``typed``: :func:`tempi.comm.engine.route`'s); None when the send passes through
+        (mpi4py then does the whole call)."""
+        send = engine.route_to(self.comm, msg, dest, self._local, typed=typed)
         if send == "passthrough":
             return None
-        return send, engine.route_to(self.comm, msg, source, self._local)
+        return send, engine.route_to(self.comm, msg, source, self._local, typed=typed)
 
     def _collective_comm(self) -> MPI.Comm:
         """The duplicate that tempi's collective messages travel on, made at the first
