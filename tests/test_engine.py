@@ -267,3 +267,79 @@ def test_device_pack_and_unpack_run_in_c_with_a_stand_in_driver(program, fake_cu
         assert counts["packed_device"] == PACK_CALLS, (rank, counts)
         assert counts["in_python"] == 0, (rank, counts)
         assert counts["plan_misses"] == 1, (rank, counts)  # the vector, once
+
+
+# ---- the batched exchanges in C after warm-up (issue 14, Deliver 2) ------------------------
+
+EXCHANGE = Path(__file__).parent / "c" / "exchange.c"
+EXCHANGE_ROUNDS = 3
+
+
+def _phases(output: str) -> dict[tuple[int, str], tuple[int, int]]:
+    """(rank, phase) -> (calls that ran in C, plan misses) from exchange.c's phase lines."""
+    found = {}
+    for line in _lines(output, "rank"):
+        words = line.split()
+        if len(words) == 6 and words[2] == "phase":
+            calls, misses = (int(w.split("=")[1]) for w in words[4:6])
+            found[int(words[1]), words[3]] = (calls, misses)
+    return found
+
+
+def _data(output: str) -> list[str]:
+    return [line for line in _lines(output, "rank") if " phase " not in line]
+
+
+@pytest.mark.parametrize(("nranks", "python_rank"), [(2, None), (4, None), (2, 1), (3, 0)])
+def test_exchanges_run_in_c_after_their_first_call(program, nranks, python_rank):
+    """tests/c/exchange.c: Neighbor_alltoallw rounds on a Cartesian communicator, again
+    after its types are freed and made again (planned again, still in C), on a new
+    communicator after the first is freed (its first call Python's again), then
+    Alltoallw and Alltoallv on MPI_COMM_WORLD (one context: Alltoallv's first call is C's
+    already). The same bytes as the plain run; a rank with TEMPI_PLANS=0 takes Python's
+    path every call and still matches the ranks that run in C."""
+    args = ["--rounds", str(EXCHANGE_ROUNDS)]
+    if python_rank is not None:
+        args += ["--python-rank", str(python_rank)]
+    plain = _plain(nranks, [program(EXCHANGE), *args])
+    shim = _tempi_run(nranks, [program(EXCHANGE), *args], TEMPI_HOST="1")
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _data(shim.stdout) == _lines(plain.stdout, "rank")
+    assert len(_data(plain.stdout)) == nranks * 5 * EXCHANGE_ROUNDS
+    phases, stats = _phases(shim.stdout), _stats_by_rank(shim.stdout)
+    assert sorted(stats) == list(range(nranks)), shim.stdout + shim.stderr
+    later = EXCHANGE_ROUNDS - 1
+    for rank in range(nranks):
+        if rank == python_rank:
+            assert all(phases[rank, p][0] == 0 for p in ("halo", "alltoallv")), phases
+            continue
+        assert phases[rank, "halo"][0] == later, phases
+        calls, misses = phases[rank, "retyped"]
+        assert calls == EXCHANGE_ROUNDS and misses == 12, phases  # 12 new types planned
+        assert phases[rank, "recomm"][0] == later, phases
+        assert phases[rank, "alltoallw"][0] == later, phases
+        assert phases[rank, "alltoallv"][0] == EXCHANGE_ROUNDS, phases
+        # only the first call of each context went through Python: the halo's 12 parts on
+        # each Cartesian communicator and Alltoallw's 2 * nranks
+        assert stats[rank]["in_python"] == 24 + 2 * nranks, (rank, stats[rank])
+
+
+def test_device_exchanges_run_in_c_with_a_stand_in_driver(program, fake_cuda):
+    """The same program on the stand-in driver's device buffers: the same bytes as the plain
+    host run; Alltoallw and Alltoallv after their first call in C through the device engine
+    (oneshot), none of their parts through Python then. (The halo's faces the device model
+    hands to the MPI unpacked have no device plan: those calls stay Python's.)"""
+    args = ["--rounds", str(EXCHANGE_ROUNDS)]
+    plain = _plain(2, [program(EXCHANGE), *args])
+    shim = _tempi_run(
+        2, [program(EXCHANGE), "device", *args], TEMPI_DATATYPE="oneshot", **fake_cuda
+    )
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _data(shim.stdout) == _lines(plain.stdout, "rank")
+    phases, stats = _phases(shim.stdout), _stats_by_rank(shim.stdout)
+    assert sorted(stats) == [0, 1], shim.stdout + shim.stderr
+    for rank in (0, 1):
+        assert phases[rank, "alltoallw"][0] == EXCHANGE_ROUNDS - 1, phases
+        assert phases[rank, "alltoallv"][0] == EXCHANGE_ROUNDS, phases
+        # 4 parts a call on 2 ranks: every call but Alltoallw's first in the device engine
+        assert stats[rank]["oneshot"] == 4 * (2 * EXCHANGE_ROUNDS - 1), (rank, stats[rank])

@@ -127,3 +127,28 @@ def test_benchmark_driver_quick(tmp_path):
     assert len({(r["radius"], r["bytes"]) for r in rows}) == 2, output
     assert all(float(r["speedup_vs_py_baseline"]) > 0 for r in rows), output
     assert list(tmp_path.glob("halo_*.png")) or not HAVE_MATPLOTLIB, output
+
+
+@pytest.mark.parametrize("nranks", [2, 4])
+def test_c_halo_alltoallw_makes_no_python_entry_after_warm_up(halo, nranks):
+    """The interposer's MPI_Neighbor_alltoallw after its first call runs in C
+    (native/engine_exchange.c): TEMPI_STATS' in_python counts the first call's parts only,
+    however many calls follow, and the ghosts and bytes are the plain run's."""
+    base = [halo, "host", "--n", "6", "--radius", "2", "--quantities", "2"]
+    base += ["--method", "alltoallw", "--warmup", "1"]
+    plain = _plain(nranks, [*base, "--iters", "2"])
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    entries = {}
+    for iters in (2, 5):
+        shim = _tempi_run(nranks, [*base, "--iters", str(iters)], TEMPI_HOST="1")
+        assert shim.returncode == 0, shim.stdout + shim.stderr
+        (result,) = _results(shim.stdout)
+        assert result["ghosts"] == "ok" and result["bytes"] == _results(plain.stdout)[0]["bytes"]
+        stats = _stats("\n".join(x for x in shim.stdout.splitlines() if x.startswith("tempi[")))
+        assert len(stats) == nranks, shim.stdout + shim.stderr
+        # every call's 26 sends and 26 receives ran, packed by tempi or handed to the MPI
+        calls = 1 + iters
+        assert all(c["packed_host"] + c["passed_through"] >= calls * 52 for c in stats), stats
+        entries[iters] = [c["in_python"] for c in stats]
+    # the first call's 52 parts went through Python, no later one
+    assert entries[2] == entries[5] == [52] * nranks, entries
