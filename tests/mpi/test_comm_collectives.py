@@ -182,7 +182,7 @@ def test_neighbor_alltoallv_dist_graph(strategy, ring_graph, usertype, wire, eng
         return [sendbuf, [3], [1], usertype], [recvbuf, [3], [0], usertype]
 
     _compare(ring_graph, "Neighbor_alltoallv", a, b, specs)
-    engine_ran()
+    engine_ran(usertype.Get_size() * 3)
 
 
 @pytest.mark.mpi(min_size=1)

@@ -13,6 +13,7 @@ import pytest
 from mpi4py import MPI
 
 import tempi
+from tempi.model import choose
 
 TEMPI, PLAIN = "tempi", "plain"
 # (sender, receiver): the rank sends with the first and receives with the second, so around
@@ -48,7 +49,7 @@ def test_ring_transfer(strategy, usertype, count, sender, receiver, wire, neighb
     assert np.array_equal(target, expected)
     assert np.array_equal(mine, wire.payload(usertype, count, rank, tag)), "send buffer changed"
     _check_status(status, source, tag, count, usertype)
-    engine_ran()
+    engine_ran(usertype.Get_size() * count)
 
 
 @pytest.mark.mpi(min_size=2)
@@ -71,7 +72,7 @@ def test_blocking_send_between_pairs(strategy, usertype, sender, receiver, wire,
         _comm(sender).Send([mine, count, usertype], partner, tag)
     assert np.array_equal(target, expected)
     _check_status(status, partner, tag, count, usertype)
-    engine_ran()
+    engine_ran(usertype.Get_size() * count)
 
 
 @pytest.mark.mpi(min_size=1)
@@ -112,7 +113,7 @@ def test_wildcard_irecv_status(strategy, usertype, wire, neighbours, engine_ran)
     send.Wait()
     assert np.array_equal(target, expected)
     _check_status(status, source, 200 + source, count, usertype)
-    engine_ran()
+    engine_ran(usertype.Get_size() * count)
 
 
 @pytest.mark.mpi(min_size=1)
@@ -171,7 +172,8 @@ def test_sendrecv(strategy, usertype, count, peers, wire, neighbours, counters):
     )
     assert np.array_equal(target, expected)
     _check_status(status, source, tag, count, usertype)
-    if uses_tempi:
+    typed = strategy == "auto" and choose.pick_host(usertype.Get_size() * count) == "system"
+    if uses_tempi and not typed:  # (typed: the host model hands it to the MPI's own call)
         delta = counters()
         assert sum(delta.get(p, 0) for p in ("oneshot", "device", "staged", "engine")) > 0, delta
 
