@@ -49,23 +49,75 @@ __attribute__((constructor)) static void tempi_i_memkind_load(void)
     tempi_i_heap_lo = sbrk(0);
 }
 
+/* The C library's dlopen, found once (dlsym(RTLD_NEXT) from the shim: libc's, or libdl's
+ * before glibc 2.34). The shim's own looks call it directly, never the wrapper below. */
+typedef void *(*tempi_i_dlopen_fn)(const char *, int);
+static tempi_i_dlopen_fn tempi_i_real_dlopen_fn = NULL;
+
+static tempi_i_dlopen_fn tempi_i_real_dlopen(void)
+{
+    tempi_i_dlopen_fn real = __atomic_load_n(&tempi_i_real_dlopen_fn, __ATOMIC_ACQUIRE);
+    if (real == NULL) {
+        real = (tempi_i_dlopen_fn)dlsym(RTLD_NEXT, "dlopen");
+        __atomic_store_n(&tempi_i_real_dlopen_fn, real, __ATOMIC_RELEASE);
+    }
+    return real;
+}
+
+/* dlopen calls the application made through the wrapper, and how many of them the last
+ * look for the driver followed. */
+static unsigned long tempi_i_dlopens = 0;
+static unsigned long tempi_i_dlopens_seen = 0;
+
+/* The application's dlopen, when the shim is preloaded (tempi run): a library loaded after
+ * MPI_Init -- cudart_static opens libcuda.so.1 at its first CUDA call, `import cupy` after
+ * `from mpi4py import MPI` -- makes the next memory-kind check look for the driver again,
+ * so the first device pointer after it is seen as one. An unversioned definition in a
+ * preloaded object binds references to the versioned dlopen@GLIBC_2.34 (or @GLIBC_2.2.5)
+ * too. The wrapper only counts, then tail-calls the real dlopen (a jump, no frame of
+ * the shim's left), so the C library sees the application's return address as the caller:
+ * the caller's RUNPATH, $ORIGIN and namespace decide as without the shim. The look itself
+ * happens at the next MPI call that checks memory. Loaded RTLD_LOCAL (tempi.Comm's
+ * binding, comm/native.py), the shim is not in the global scope and this symbol binds
+ * nothing. dlmopen is left alone: a driver loaded into another namespace is not the one
+ * the shim's look (in the base namespace) could ask anyway. */
+__attribute__((visibility("default"))) void *dlopen(const char *file, int mode)
+{
+    __atomic_fetch_add(&tempi_i_dlopens, 1, __ATOMIC_RELEASE);
+    tempi_i_dlopen_fn real = tempi_i_real_dlopen();
+    if (real == NULL)
+        return NULL; /* no C library's dlopen: nothing can be opened */
+    return real(file, mode);
+}
+
 /* Look for the CUDA driver among the loaded libraries (never loading it). dlopen is too
- * slow for every call, so this runs at MPI_Init and every MPI_Type_commit, and once per
- * 4096 calls that find no driver; a program that loads CUDA only after its last commit is
- * noticed within 4096 calls. */
+ * slow for every call, so this runs at MPI_Init and every MPI_Type_commit, at the first
+ * memory-kind check after the application's dlopen (above), and, as a belt for a dlopen
+ * the wrapper cannot see (a library calling libc's by dlvsym, a check racing another
+ * thread's dlopen), once per 4096 checks that find no driver. */
 void tempi_i_find_cuda(void)
 {
     if (__atomic_load_n(&tempi_i_cu_attr, __ATOMIC_ACQUIRE) != NULL)
         return;
-    void *cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    tempi_i_dlopen_fn real = tempi_i_real_dlopen();
+    void *cuda = real != NULL ? real("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD) : NULL;
     if (cuda != NULL)
         __atomic_store_n(&tempi_i_cu_attr,
                          (tempi_i_cu_attr_fn)dlsym(cuda, "cuPointerGetAttribute"),
                          __ATOMIC_RELEASE);
 }
 
+/* Whether the process has loaded the driver, looking again if the application has called
+ * dlopen since the last look. */
 int tempi_i_cuda_loaded(void)
 {
+    if (__atomic_load_n(&tempi_i_cu_attr, __ATOMIC_RELAXED) != NULL)
+        return 1;
+    unsigned long opened = __atomic_load_n(&tempi_i_dlopens, __ATOMIC_ACQUIRE);
+    if (opened == __atomic_load_n(&tempi_i_dlopens_seen, __ATOMIC_RELAXED))
+        return 0;
+    __atomic_store_n(&tempi_i_dlopens_seen, opened, __ATOMIC_RELAXED);
+    tempi_i_find_cuda();
     return __atomic_load_n(&tempi_i_cu_attr, __ATOMIC_RELAXED) != NULL;
 }
 
@@ -105,10 +157,15 @@ static int tempi_i_on_device(const void *ptr)
     static unsigned calls = 0; /* threads may lose counts: it only paces the next look */
     tempi_i_cu_attr_fn attr = __atomic_load_n(&tempi_i_cu_attr, __ATOMIC_ACQUIRE);
     if (attr == NULL) {
-        unsigned n = __atomic_load_n(&calls, __ATOMIC_RELAXED) + 1;
-        __atomic_store_n(&calls, n, __ATOMIC_RELAXED);
-        if (n % 4096 != 0)
-            return 0; /* no CUDA in this process: every pointer is host memory */
+        unsigned long opened = __atomic_load_n(&tempi_i_dlopens, __ATOMIC_ACQUIRE);
+        if (opened == __atomic_load_n(&tempi_i_dlopens_seen, __ATOMIC_RELAXED)) {
+            unsigned n = __atomic_load_n(&calls, __ATOMIC_RELAXED) + 1;
+            __atomic_store_n(&calls, n, __ATOMIC_RELAXED);
+            if (n % 4096 != 0)
+                return 0; /* no CUDA in this process: every pointer is host memory */
+        } else {
+            __atomic_store_n(&tempi_i_dlopens_seen, opened, __ATOMIC_RELAXED);
+        }
         tempi_i_find_cuda();
         attr = __atomic_load_n(&tempi_i_cu_attr, __ATOMIC_ACQUIRE);
         if (attr == NULL)

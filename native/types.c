@@ -48,7 +48,13 @@ int tempi_i_type_free(MPI_Datatype *datatype)
  * the process loads the CUDA driver. */
 int tempi_i_takes(const void *typed, MPI_Datatype datatype)
 {
-    if (tempi_i_bypass() || tempi_i_state_now() != TEMPI_I_READY)
+    if (tempi_i_bypass())
+        return 0;
+    /* tempi not started yet (no type committed): device memory starts it, so its first
+     * call is taken (or staged), never handed to the MPI as it is */
+    if (tempi_i_state_now() != TEMPI_I_READY &&
+        (tempi_i_state_now() != TEMPI_I_UNTRIED || !tempi_i_cuda_loaded() ||
+         !tempi_i_data_on_device(typed, datatype) || !tempi_i_ready()))
         return 0;
     if (!tempi_i_accelerated(datatype))
         return tempi_i_stage_device && tempi_i_data_on_device(typed, datatype);

@@ -181,3 +181,26 @@ def test_staged_buffers_count_in_tempi_stats(program):
     plain_shim = _tempi_run(2, [program(STAGING)])
     for counters in _stats(plain_shim.stdout):
         assert counters["staged"] == counters["staged_contiguous"] == 0, counters
+
+
+LATE_DRIVER = HERE / "c" / "late_driver.c"
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 3])
+def test_a_driver_loaded_after_init_is_seen_at_the_first_call(program, stand_in_driver, nranks):
+    """late_driver.c opens the stand-in libcuda.so.1 only after MPI_Init (as cudart_static
+    at its first CUDA call, or `import cupy` after mpi4py), commits no type, and at once
+    sends and receives "device" memory with MPI_DOUBLE: the shim's dlopen wrapper makes
+    that first call look for the driver, so every buffer is staged (before, the memory-kind
+    check looked only every 4096 calls and the device pointers went to the MPI as host
+    memory), with the plain host run's bytes."""
+    plain = _plain(nranks, [program(LATE_DRIVER)])
+    shim = _tempi_run(nranks, [program(LATE_DRIVER), "device"], **stand_in_driver)
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank"), shim.stdout
+    assert len(_lines(shim.stdout, "rank")) == 2 * nranks
+    # Sendrecv (its send and its receive), and the Send or Recv of the ranks with a partner
+    partnered = [r < nranks - nranks % 2 for r in range(nranks)]
+    assert sorted(staged_calls(shim.stderr)) == sorted(2 + p for p in partnered), shim.stderr
+    counters = _stats(shim.stdout)
+    assert sorted(c["staged_contiguous"] for c in counters) == sorted(2 + p for p in partnered)
