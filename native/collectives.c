@@ -15,6 +15,9 @@
  * does it (see tempi_i_note_collective). */
 TEMPI_I_FAST_TLS long tempi_i_collective_messages = 1;
 
+/* Set when tempi took this thread's collective on device memory and declined it (internal.h). */
+TEMPI_I_FAST_TLS int tempi_i_declined_device = 0;
+
 static int tempi_i_parts(MPI_Comm comm, int neighbor, int *nsend, int *nrecv)
 {
     if (!neighbor) {
@@ -70,8 +73,20 @@ static int tempi_i_side(const tempi_i_parts_t *side, int n, int64_t *c, int64_t 
     return takes;
 }
 
+/* Whether any of one side's n parts (byte displacements d) is device memory. */
+static int tempi_i_side_on_device(const tempi_i_parts_t *side, int n, const int64_t *d)
+{
+    for (int i = 0; i < n; ++i)
+        if (tempi_i_data_on_device((const char *)side->buf + d[i],
+                                   side->one_type ? side->types[0] : side->types[i]))
+            return 1;
+    return 0;
+}
+
 /* A collective whose parts are nsend of send and nrecv of recv: tempi's if it takes any
- * part, else TEMPI_I_PASS. */
+ * part, else TEMPI_I_PASS. Taken on device memory the MPI cannot read and then declined (a
+ * datatype tempi cannot describe), it sets tempi_i_declined_device: the entry point stages
+ * the system MPI's call rather than hand it a device pointer. */
 static int tempi_i_collective(int kind, const tempi_i_parts_t *send, int nsend,
                               const tempi_i_parts_t *recv, int nrecv, int root, MPI_Comm comm)
 {
@@ -99,6 +114,9 @@ static int tempi_i_collective(int kind, const tempi_i_parts_t *send, int nsend,
             tempi_i_inside = 0;
             tempi_i_loud(&quiet);
         }
+        if (takes && result == TEMPI_I_PASS && tempi_i_stage_device &&
+            (tempi_i_side_on_device(send, nsend, sd) || tempi_i_side_on_device(recv, nrecv, rd)))
+            tempi_i_declined_device = 1;
     }
     free(sc);
     free(sd);
@@ -135,6 +153,7 @@ int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
                             const tempi_i_parts_t *recv, MPI_Comm comm)
 {
     int nsend, nrecv;
+    tempi_i_declined_device = 0;
     tempi_i_note_collective(neighbor ? TEMPI_I_NEIGHBOR : TEMPI_I_ALLTOALL, 0, comm);
     if (tempi_i_bypass() || tempi_i_state_now() != TEMPI_I_READY ||
         tempi_i_parts(comm, neighbor, &nsend, &nrecv) != MPI_SUCCESS)
@@ -240,6 +259,7 @@ int tempi_i_vector(int kind, const void *one_buf, MPI_Count one_count,
                           MPI_Comm comm)
 {
     int rank, size;
+    tempi_i_declined_device = 0;
     tempi_i_note_collective(kind, root, comm);
     if (!tempi_i_rooted(kind, one_buf, one_type, many->buf, many->types[0], root, comm, &rank,
                         &size))

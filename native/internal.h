@@ -309,6 +309,14 @@ static inline long tempi_i_collective_passed(void)
 {
     return tempi_i_collective_messages;
 }
+/* Whether the collective this thread just entered was taken on device memory the MPI
+ * cannot read and then declined (a datatype tempi cannot describe): the entry point stages
+ * it (collectives.c sets it, for the blocking v, w and rooted forms). */
+extern TEMPI_I_HIDDEN TEMPI_I_FAST_TLS int tempi_i_declined_device;
+static inline int tempi_i_collective_declined(void)
+{
+    return tempi_i_declined_device;
+}
 TEMPI_I_HIDDEN int tempi_i_neighbors(MPI_Comm comm, int out); /* destinations or sources */
 TEMPI_I_HIDDEN int tempi_i_bcast(void *buffer, MPI_Count count, MPI_Datatype datatype, int root,
                                  MPI_Comm comm);

@@ -204,3 +204,25 @@ def test_a_driver_loaded_after_init_is_seen_at_the_first_call(program, stand_in_
     assert sorted(staged_calls(shim.stderr)) == sorted(2 + p for p in partnered), shim.stderr
     counters = _stats(shim.stdout)
     assert sorted(c["staged_contiguous"] for c in counters) == sorted(2 + p for p in partnered)
+
+
+DECLINED_COLLECTIVE = HERE / "c" / "declined_collective.c"
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 3])
+def test_declined_v_and_w_collectives_on_device_memory_are_staged(program, stand_in_driver, nranks):
+    """declined_collective.c's Alltoallw, Alltoallv and Allgatherv of a negative-extent
+    type (which tempi cannot describe) on the stand-in driver's "device" memory: tempi
+    takes them (device memory the MPI cannot read), declines (the all-to-alls on every rank
+    alike), and the entry point stages the system MPI's call instead of handing it the
+    device pointers (before: MPI_ERR_INTERN from the all-to-alls, the Allgatherv passed
+    as it was); the plain host run's bytes."""
+    plain = _plain(nranks, [program(DECLINED_COLLECTIVE)])
+    shim = _tempi_run(nranks, [program(DECLINED_COLLECTIVE), "device"], **stand_in_driver)
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank"), shim.stdout
+    assert len(_lines(shim.stdout, "rank")) == 3 * nranks
+    assert staged_calls(shim.stderr) == [3] * nranks, shim.stderr
+    for counters in _stats(shim.stdout):  # each call's send and receive spans
+        assert counters["staged_contiguous"] == 6, counters
+    assert "ERROR" not in shim.stderr, shim.stderr

@@ -540,7 +540,8 @@ def collective(
     """A collective whose parts C has listed (byte displacements): the all-to-alls through
     tempi's exchange; Bcast, Gather(v), Scatter(v) and Allgather(v) packed and handed to
     the system MPI's same collective (a part tempi cannot describe: PASS, before anything
-    moved, and C calls that collective itself)."""
+    moved, and C calls that collective itself, staging device buffers; for the all-to-alls
+    on every rank, agreed first)."""
     from tempi.comm import collectives, packed_collectives
     from tempi.errors import Declined, TempiError
 
@@ -553,12 +554,18 @@ def collective(
             recvs = [
                 _message(recvbuf + recvdispls[i], recvcounts[i], recvtypes[i]) for i in range(nrecv)
             ]
+            described = True
         except TempiError:
-            if kind in (ALLTOALL, NEIGHBOR):
-                raise
-            return PASS
+            if kind not in (ALLTOALL, NEIGHBOR):
+                return PASS
+            described = False
         if kind in (ALLTOALL, NEIGHBOR):
             private, local = _private_comm(comm)
+            # the ranks agree: one that cannot describe its parts makes every rank pass the
+            # call to the system MPI (C stages device buffers), so none waits for a message
+            # tempi never sends
+            if not private.allreduce(described, op=_mpi().LAND):
+                return PASS
             if kind == NEIGHBOR:
                 topo = collectives.topology_comm(comm)
                 sources, destinations, tags = collectives.neighbors(topo)

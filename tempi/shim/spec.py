@@ -106,6 +106,16 @@ _DECLINED_LATER = """
 """What the point-to-point rules do with a device buffer tempi took, then declined (a
 datatype it cannot describe): the system MPI's call on a host copy (non-blocking: kept
 until the completion call)."""
+_DECLINED_COLLECTIVE = """
+    if (tempi_i_collective_declined()) {{ /* tempi declined device memory: staged, never passed */
+        tempi_i_stage_t stage_ = {{0}};
+{stage_in}
+        tempi_i_count_pass(tempi_i_collective_passed());
+        int err_ = stage_.failed ? tempi_i_raise(comm, MPI_ERR_NO_MEM) : P{name}({staged_args});
+        return tempi_i_stage_out(&stage_, err_);
+    }}"""
+"""The blocking v and w collectives' case of the same: every buffer's span on a host copy
+(native/collectives.c tells the entry point, tempi_i_collective_declined)."""
 
 
 @dataclass(frozen=True)
@@ -231,14 +241,18 @@ RULES = {
     "vector": Rule(
         "as MPI_Bcast, part by part (the root's many parts, every rank's one part)",
         """    TEMPI_I_TRY(tempi_i_vector({kind}, {one}, TEMPI_I_PARTS({many}, {ints}, {ints}, 0, 1),
-                               {root}, comm), comm);
+                               {root}, comm), comm);"""
+        + _DECLINED_COLLECTIVE
+        + """
     tempi_i_count_pass(tempi_i_collective_passed());
     return {pmpi};""",
     ),
     "alltoall": Rule(
         "any part tempi takes: every part a message of tempi's engine",
         """    TEMPI_I_TRY(tempi_i_alltoall({neighbor}, TEMPI_I_PARTS({send}, {ints}, {idispls}, {bytes}, {one}),
-                                 TEMPI_I_PARTS({recv}, {ints}, {idispls}, {bytes}, {one}), comm), comm);
+                                 TEMPI_I_PARTS({recv}, {ints}, {idispls}, {bytes}, {one}), comm), comm);"""
+        + _DECLINED_COLLECTIVE
+        + """
     tempi_i_count_pass(tempi_i_collective_passed());
     return {pmpi};""",
     ),
@@ -414,13 +428,23 @@ def _alltoall(name: str, neighbor: int, w: bool) -> Entry:
     )
     send = "sendbuf, sendcounts, sdispls, " + ("sendtypes" if w else "&sendtype")
     recv = "recvbuf, recvcounts, rdispls, " + ("recvtypes" if w else "&recvtype")
+    outs, ins = (
+        ("tempi_i_neighbors(comm, 1)", "tempi_i_neighbors(comm, 0)") if neighbor else (_ALL, _ALL)
+    )
+    idispls = "0" if (w and neighbor) else "{ints}"
+    sendtypes, recvtypes = ("sendtypes", "recvtypes") if w else ("&sendtype", "&recvtype")
+    buffers = (  # staged if tempi declines device memory
+        ("sendbuf", _parts(outs, "sendcounts", "sdispls", sendtypes, idispls), None, 0),
+        ("recvbuf", _parts(ins, "recvcounts", "rdispls", recvtypes, idispls), None, 1),
+    )
     values = {
         "neighbor": neighbor,
         "send": send,
         "recv": recv,
         "bytes": int(w),
         "one": int(not w),
-        "idispls": "0" if (w and neighbor) else "{ints}",
+        "idispls": idispls,
+        "buffers": buffers,
     }
     return Entry(name, params, "collectives", "alltoall", values=values)
 
@@ -1034,6 +1058,10 @@ ENTRIES: tuple[Entry, ...] = (
             "one": "sendbuf, sendcount, sendtype",
             "many": "recvbuf, recvcounts, displs, &recvtype",
             "root": "root",
+            "buffers": (
+                ("sendbuf", "sendcount", "sendtype", 0),
+                ("recvbuf", _parts(_AT_ROOT, "recvcounts", "displs", "&recvtype"), None, 1),
+            ),
         },
     ),
     Entry(
@@ -1048,6 +1076,10 @@ ENTRIES: tuple[Entry, ...] = (
             "one": "recvbuf, recvcount, recvtype",
             "many": "sendbuf, sendcounts, displs, &sendtype",
             "root": "root",
+            "buffers": (
+                ("sendbuf", _parts(_AT_ROOT, "sendcounts", "displs", "&sendtype"), None, 0),
+                ("recvbuf", "recvcount", "recvtype", 1),
+            ),
         },
     ),
     Entry(
@@ -1062,6 +1094,10 @@ ENTRIES: tuple[Entry, ...] = (
             "one": "sendbuf, sendcount, sendtype",
             "many": "recvbuf, recvcounts, displs, &recvtype",
             "root": "0",
+            "buffers": (
+                ("sendbuf", "sendcount", "sendtype", 0),
+                ("recvbuf", _parts(_ALL, "recvcounts", "displs", "&recvtype"), None, 1),
+            ),
         },
     ),
     _alltoall("MPI_Alltoallv", 0, False),
