@@ -149,14 +149,30 @@ static void tempi_i_note_collective(int kind, int root, MPI_Comm comm)
     tempi_i_collective_messages = (long)nsend + nrecv;
 }
 
+/* tempi not started yet (no type committed) and the CUDA driver loaded: a side on device
+ * memory starts it (tempi_i_stages_parts does, for a device buffer), so the collective is
+ * taken or staged rather than handed to the MPI as it is. */
+static int tempi_i_side_starts(const tempi_i_parts_t *side, int n)
+{
+    const void *counts = side->icounts ? (const void *)side->icounts : (const void *)side->ccounts;
+    const void *displs = side->idispls ? (const void *)side->idispls : (const void *)side->adispls;
+    tempi_i_stages_parts(side->buf, n, counts, side->icounts != NULL, displs,
+                         side->idispls != NULL, side->displs_in_bytes, side->types,
+                         side->one_type);
+    return tempi_i_state_now() == TEMPI_I_READY;
+}
+
 int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
                             const tempi_i_parts_t *recv, MPI_Comm comm)
 {
     int nsend, nrecv;
     tempi_i_declined_device = 0;
     tempi_i_note_collective(neighbor ? TEMPI_I_NEIGHBOR : TEMPI_I_ALLTOALL, 0, comm);
-    if (tempi_i_bypass() || tempi_i_state_now() != TEMPI_I_READY ||
-        tempi_i_parts(comm, neighbor, &nsend, &nrecv) != MPI_SUCCESS)
+    if (tempi_i_bypass() || tempi_i_parts(comm, neighbor, &nsend, &nrecv) != MPI_SUCCESS)
+        return TEMPI_I_PASS;
+    if (tempi_i_state_now() != TEMPI_I_READY &&
+        (tempi_i_state_now() != TEMPI_I_UNTRIED || tempi_i_host || !tempi_i_cuda_loaded() ||
+         !(tempi_i_side_starts(send, nsend) || tempi_i_side_starts(recv, nrecv))))
         return TEMPI_I_PASS;
     return tempi_i_collective(neighbor ? TEMPI_I_NEIGHBOR : TEMPI_I_ALLTOALL, send, nsend, recv,
                               nrecv, 0, comm);
@@ -186,7 +202,12 @@ static int tempi_i_rooted(int kind, const void *one_buf, MPI_Datatype one_type,
                           const void *many_buf, MPI_Datatype many_type, int root, MPI_Comm comm,
                           int *rank, int *size)
 {
-    if (tempi_i_bypass() || tempi_i_state_now() != TEMPI_I_READY)
+    if (tempi_i_bypass())
+        return 0;
+    /* not started yet: this rank's one part on device memory starts tempi (tempi_i_takes) */
+    if (tempi_i_state_now() != TEMPI_I_READY &&
+        (tempi_i_state_now() != TEMPI_I_UNTRIED || !tempi_i_cuda_loaded() ||
+         !tempi_i_takes(one_buf, one_type)))
         return 0;
     int takes = tempi_i_takes(one_buf, one_type), inter = 0;
     if (!takes) {

@@ -3,9 +3,11 @@
  * cudart_static or `import cupy` after mpi4py would), allocates "device" memory from it and
  * at once sends and receives it with a plain type, committing no datatype first. The shim
  * must see the driver at that first call (its dlopen wrapper), so the buffers are staged,
- * never handed to the system MPI as host memory. Prints each result's checksum; usage:
- * late_driver [device]. */
+ * never handed to the system MPI as host memory; with "collective", the first call is an
+ * MPI_Alltoallv instead. Prints each result's checksum; usage:
+ * late_driver [device|host] [collective]. */
 #include "staged.h"
+#include <stdlib.h>
 
 #define N 64
 
@@ -18,6 +20,17 @@ int main(int argc, char **argv)
     double *send = devmem_alloc(sizeof host), *recv = devmem_alloc(sizeof host);
     devmem_put(send, host, sizeof host);
     int right = (rank + 1) % size, left = (rank + size - 1) % size;
+    if (argc > 2 && strcmp(argv[2], "collective") == 0) { /* the first call a collective */
+        int *counts = malloc(sizeof(int) * size), *displs = malloc(sizeof(int) * size);
+        for (int j = 0; j < size; ++j)
+            counts[j] = N / size, displs[j] = j * (N / size);
+        MPI_Alltoallv(send, counts, displs, MPI_DOUBLE, recv, counts, displs, MPI_DOUBLE,
+                      MPI_COMM_WORLD);
+        devmem_get(host, recv, sizeof host);
+        say("alltoallv", host, N);
+        free(counts);
+        free(displs);
+    }
     /* the first MPI call on device memory: a plain type, no commit before it */
     MPI_Sendrecv(send, N, MPI_DOUBLE, right, 1, recv, N, MPI_DOUBLE, left, 1, MPI_COMM_WORLD,
                  MPI_STATUS_IGNORE);
