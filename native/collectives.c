@@ -104,7 +104,10 @@ static int tempi_i_collective(int kind, const tempi_i_parts_t *send, int nsend,
         if (takes && (kind == TEMPI_I_ALLTOALL || kind == TEMPI_I_NEIGHBOR))
             result = tempi_i_exchange(kind, send->buf, nsend, sc, sd, st, recv->buf, nrecv, rc,
                                       rd, rt, comm); /* in C after the first call */
-        if (takes && result == TEMPI_I_PASS) {
+        int agreed = result == TEMPI_I_EXCHANGE_DECLINED; /* the system MPI's, every rank's */
+        if (agreed)
+            result = TEMPI_I_PASS;
+        if (takes && !agreed && result == TEMPI_I_PASS) {
             tempi_i_quiet_t quiet;
             tempi_i_quiet(comm, &quiet);
             tempi_i_inside = 1;

@@ -125,7 +125,10 @@ TEMPI_I_HIDDEN int tempi_i_engine_pack(const void *typed_buf, int64_t count,
 TEMPI_I_HIDDEN int tempi_i_engine_route(const void *buf, int64_t count, MPI_Datatype datatype,
                                         MPI_Comm comm, int peer, struct tempi_plan *plan);
 /* MPI_Alltoallv/w and MPI_Neighbor_alltoallv/w in C once Python's first call has handed
- * over the communicator's context (engine_exchange.c); TEMPI_I_PASS: Python's path. */
+ * over the communicator's context (engine_exchange.c); TEMPI_I_PASS: Python's path;
+ * TEMPI_I_EXCHANGE_DECLINED: a rank could not describe its parts (the ranks agreed), the
+ * system MPI does the call. */
+#define TEMPI_I_EXCHANGE_DECLINED 4
 TEMPI_I_HIDDEN int tempi_i_exchange(int kind, const void *sendbuf, int nsend, const int64_t *sc,
                                     const int64_t *sd, const int *st, const void *recvbuf,
                                     int nrecv, const int64_t *rc, const int64_t *rd,

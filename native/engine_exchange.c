@@ -191,6 +191,13 @@ int tempi_i_exchange(int kind, const void *sendbuf, int nsend, const int64_t *sc
             return TEMPI_I_PASS;
         routes[k] = route;
     }
+    /* the ranks agree, as Python's path does on every call (tempi/shim/callbacks.py): one
+     * that cannot describe its parts makes every rank hand the call to the system MPI */
+    int described = 1;
+    if (PMPI_Allreduce(MPI_IN_PLACE, &described, 1, MPI_INT, MPI_LAND, c) != MPI_SUCCESS)
+        return TEMPI_I_PASS;
+    if (!described)
+        return TEMPI_I_EXCHANGE_DECLINED;
     /* post every receive, then every send */
     MPI_Request *requests = tempi_i_xrequests;
     MPI_Status *statuses = tempi_i_xstatuses;

@@ -9,6 +9,7 @@ crosses into C.
 
 from __future__ import annotations
 
+import array
 import atexit
 import itertools
 import os
@@ -564,7 +565,11 @@ def collective(
             # the ranks agree: one that cannot describe its parts makes every rank pass the
             # call to the system MPI (C stages device buffers), so none waits for a message
             # tempi never sends
-            if not private.allreduce(described, op=_mpi().LAND):
+            # (a buffer Allreduce: a rank that runs the call in C agrees with the same call,
+            # native/engine_exchange.c)
+            agreed = array.array("i", [int(described)])
+            private.Allreduce(_mpi().IN_PLACE, [agreed, _mpi().INT], op=_mpi().LAND)
+            if not agreed[0]:
                 return PASS
             if kind == NEIGHBOR:
                 topo = collectives.topology_comm(comm)
