@@ -250,6 +250,7 @@ int tempi_i_blocks(int kind, const void *sendbuf, MPI_Count sendcount,
                           MPI_Datatype recvtype, int root, MPI_Comm comm)
 {
     int rank, size, spreads = tempi_i_spreads(kind);
+    tempi_i_declined_device = 0;
     tempi_i_note_collective(kind, root, comm);
     if (!(spreads ? tempi_i_rooted(kind, recvbuf, recvtype, sendbuf, sendtype, root, comm,
                                    &rank, &size)
@@ -295,6 +296,7 @@ int tempi_i_vector(int kind, const void *one_buf, MPI_Count one_count,
 int tempi_i_bcast(void *buffer, MPI_Count count, MPI_Datatype datatype, int root, MPI_Comm comm)
 {
     int rank, size;
+    tempi_i_declined_device = 0;
     tempi_i_collective_messages = 1;
     if (!tempi_i_rooted(TEMPI_I_BCAST, buffer, datatype, buffer, datatype, root, comm, &rank,
                         &size))

@@ -227,14 +227,18 @@ RULES = {
     "bcast": Rule(
         "an accelerated type or a device buffer the MPI cannot read: packed, then the system "
         "MPI's own collective on bytes",
-        """    TEMPI_I_TRY(tempi_i_bcast(buffer, count, datatype, root, comm), comm);
+        """    TEMPI_I_TRY(tempi_i_bcast(buffer, count, datatype, root, comm), comm);"""
+        + _DECLINED_COLLECTIVE
+        + """
     tempi_i_count_pass(1);
     return {pmpi};""",
     ),
     "blocks": Rule(
         "as MPI_Bcast, part by part (the root's many parts, every rank's one part)",
         """    TEMPI_I_TRY(tempi_i_blocks({kind}, sendbuf, sendcount, sendtype, recvbuf, recvcount,
-                               recvtype, {root}, comm), comm);
+                               recvtype, {root}, comm), comm);"""
+        + _DECLINED_COLLECTIVE
+        + """
     tempi_i_count_pass(tempi_i_collective_passed());
     return {pmpi};""",
     ),
@@ -406,12 +410,24 @@ _BLOCKS = (
 
 def _blocks(name: str, kind: str, rooted: bool) -> Entry:
     params = _BLOCKS + (", int root, MPI_Comm comm" if rooted else ", MPI_Comm comm")
+    at_root = f"tempi_i_is_root(root, comm) ? (MPI_Count){{c}} * {_SIZE} : 0"
+    send, recv = ("sendbuf", "sendcount", "sendtype", 0), ("recvbuf", "recvcount", "recvtype", 1)
+    if kind == "GATHER":
+        recv = ("recvbuf", at_root.format(c="recvcount"), "recvtype", 1)
+    elif kind == "SCATTER":
+        send = ("sendbuf", at_root.format(c="sendcount"), "sendtype", 0)
+    else:
+        recv = ("recvbuf", f"(MPI_Count)recvcount * {_SIZE}", "recvtype", 1)
     return Entry(
         name,
         params,
         "collectives",
         "blocks",
-        values={"kind": f"TEMPI_I_{kind}", "root": "root" if rooted else "0"},
+        values={
+            "kind": f"TEMPI_I_{kind}",
+            "root": "root" if rooted else "0",
+            "buffers": (send, recv),  # staged if tempi declines device memory
+        },
     )
 
 
@@ -1042,6 +1058,7 @@ ENTRIES: tuple[Entry, ...] = (
         "void *buffer, COUNT count, MPI_Datatype datatype, int root, MPI_Comm comm",
         "collectives",
         "bcast",
+        values={"buffers": (("buffer", "count", "datatype", 1),)},
     ),
     _blocks("MPI_Gather", "GATHER", True),
     _blocks("MPI_Scatter", "SCATTER", True),

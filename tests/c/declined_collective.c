@@ -3,7 +3,7 @@
  * -8, so count 4 runs backwards from its displacement) is one tempi cannot describe. Run
  * on the stand-in driver's memory, the shim must stage each call through host copies and
  * never hand the system MPI a device pointer; the checksums equal the plain host run's.
- * Usage: declined_collective [device]. */
+ * Bcast and Allgather likewise. Usage: declined_collective [device]. */
 #include "staged.h"
 #include <stdlib.h>
 
@@ -52,6 +52,16 @@ int main(int argc, char **argv)
     MPI_Allgatherv(send, EACH, MPI_DOUBLE, recv, counts, displs, back, MPI_COMM_WORLD);
     devmem_get(host, recv, bytes);
     say("allgatherv", host, n);
+
+    /* the rooted forms: Bcast of a backwards type from rank 0, Allgather sending one (not
+     * Gather: Open MPI 5's own, plain, fails with MPI_ERR_INTERN there at 3 ranks) */
+    devmem_put(recv, host, bytes); /* (Bcast: rank 0's values are everyone's) */
+    MPI_Bcast(recv + EACH - 1, EACH, back, 0, MPI_COMM_WORLD);
+    devmem_get(host, recv, EACH * sizeof(double));
+    say("bcast", host, EACH);
+    MPI_Allgather(send + EACH - 1, EACH, back, recv, EACH, MPI_DOUBLE, MPI_COMM_WORLD);
+    devmem_get(host, recv, bytes);
+    say("allgather", host, n);
 
     say_staged();
     MPI_Type_free(&back);
