@@ -369,8 +369,8 @@ int tempi_engine_sendrecv_replace(intptr_t plan, void *buf, int count, uintptr_t
  * mpi4py statuses (Waitany/Testany: one), 0 for one ignored, or NULL for all. out[0] the
  * flag, out[1] the index or outcount, out[2...] the indices. Returns the MPI error code. */
 int tempi_engine_complete(int call, int n, const int *kinds, const int *ids,
-                          const intptr_t *handles, const tempi_i_driver *driver, void *ctx,
-                          const intptr_t *statuses, int *out)
+                          const intptr_t *handles, const tempi_engine_driver *driver,
+                          void *ctx, const intptr_t *statuses, int *out)
 {
     tempi_i_req few[16];
     MPI_Status few_statuses[16];
@@ -392,8 +392,12 @@ int tempi_engine_complete(int call, int n, const int *kinds, const int *ids,
         if (statuses[k])
             st[k] = *(MPI_Status *)statuses[k];
     tempi_i_driver d = {0};
-    if (driver)
-        d = *driver;
+    if (driver) { /* the same functions, MPI's pointers passed as addresses */
+        d.ready = driver->ready;
+        d.complete = driver->complete;
+        d.blocker = (int (*)(void *, int, MPI_Request **))driver->blocker;
+        d.landed = (int (*)(void *, int, MPI_Status *))driver->landed;
+    }
     d.ctx = ctx;
     MPI_Status *all = statuses ? st : MPI_STATUSES_IGNORE;
     MPI_Status *one = statuses ? st : MPI_STATUS_IGNORE;

@@ -34,12 +34,14 @@ from __future__ import annotations
 import ctypes
 import operator
 import os
+import re
 import threading
 from typing import Any
 
 from mpi4py import MPI
 
 from tempi import config
+from tempi._native import native_dir
 from tempi.comm.requests import Request
 from tempi.datatype import cache as descriptors
 from tempi.log import get_logger
@@ -47,35 +49,21 @@ from tempi.shim import spec
 
 log = get_logger("comm")
 
-CDEF = """
-void tempi_engine_api_init(void);
-long tempi_engine_runs(void);
-int tempi_engine_last(int which);
-int64_t tempi_engine_last_pair(void);
-int tempi_engine_send(intptr_t plan, const void *buf, int dest, int tag, uintptr_t comm,
-                      int mode);
-int tempi_engine_recv(intptr_t plan, void *buf, int source, int tag, uintptr_t comm,
-                      intptr_t status);
-int tempi_engine_start(intptr_t plan, void *buf, int peer, int tag, uintptr_t comm, int mode,
-                       int recv, int persistent);
-int64_t tempi_engine_wait(int id, intptr_t status);
-int64_t tempi_engine_test(int id, intptr_t status);
-int64_t tempi_engine_landed(int id, intptr_t landed, intptr_t status);
-uintptr_t tempi_engine_request(int id);
-int tempi_engine_restart(int id);
-int tempi_engine_cancel(int id);
-void tempi_engine_free(int id);
-int tempi_engine_exchange(int nrecv, int nsend, const intptr_t *plans, const intptr_t *offsets,
-                          const int *counts, const uintptr_t *types, const int *peers,
-                          const int *tags, void *recvbase, const void *sendbase, uintptr_t comm);
-"""
-"""The C API of ``native/engine_api.c`` (its comment says what the results mean)."""
+_HEADER = (native_dir() / "engine_api.h").read_text()
+CDEF = _HEADER.split("/* BEGIN cdef")[1].split("*/", 1)[1].split("/* END cdef */")[0]
+"""The C API of ``native/engine_api.c``, as ``native/engine_api.h`` declares it (its
+comment says what the results mean): the header is the one declaration, for C and cffi."""
+_CONSTANTS = {
+    name: int(value)
+    for name, value in re.findall(r"#define TEMPI_ENGINE_(\w+) \((-?\d+)\)", _HEADER)
+}
 
-SYSTEM = -1
+
+SYSTEM = _CONSTANTS["SYSTEM"]
 """A plan's address meaning: the MPI's own path with the user's datatype (strategy
 ``system``: the performance model measured it faster for this size class)."""
-PENDING = -3
-FAILED = -16
+PENDING = _CONSTANTS["PENDING"]
+FAILED = _CONSTANTS["FAILED"]
 MODES = {"standard": 0, "synchronous": 1, "buffered": 2}
 """Send modes numbered as :data:`tempi.shim.spec.SEND_MODES` (``TEMPI_I_<MODE>``)."""
 

@@ -424,20 +424,6 @@ WAITALL, TESTALL, WAITANY, TESTANY, WAITSOME, TESTSOME = map(
 )
 _PLAIN, _NONE, _OP, _DRIVEN = map(spec.REQUEST_KINDS.index, spec.REQUEST_KINDS)
 
-CDEF = """
-typedef struct {
-    void *ctx;
-    int (*ready)(void *, int, int *, int *, int64_t *);
-    int (*complete)(void *, int, const int *, int *, int *, int64_t *, int *);
-    int (*blocker)(void *, int, intptr_t *);
-    int (*landed)(void *, int, intptr_t);
-} tempi_engine_driver;
-int tempi_engine_complete(int call, int n, const int *kinds, const int *ids,
-                          const intptr_t *handles, const tempi_engine_driver *driver,
-                          void *ctx, const intptr_t *statuses, int *out);
-void tempi_engine_empty_status(intptr_t status);
-"""
-"""What ``native/engine_api.c`` gives the completion calls (added to the engine's cffi)."""
 
 _lock = threading.Lock()
 _rules: tuple | None = None  # (ffi, lib, driver, its callbacks)
@@ -463,7 +449,6 @@ def _load_rules() -> tuple:
             "could not be built or loaded (TEMPI_LOG=debug says why)"
         )
     ffi = native._ffi
-    ffi.cdef(CDEF)
     failed = ERROR + MPI.ERR_INTERN
     callbacks = (
         ffi.callback("int(void *, int, int *, int *, int64_t *)", _ready_cb, error=failed),
