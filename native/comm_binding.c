@@ -368,6 +368,84 @@ static PyObject *tempi_i_cb_irecv(PyObject *self, PyObject *const *args, Py_ssiz
     return tempi_i_cb_start(args, 1, 0);
 }
 
+/* waitall(requests) -> None when the list is not the binding's (Python's _complete takes
+ * it), else MPI's error code (0: done). The binding's case: a list of NativeRequests whose
+ * operations are all in flight in C and no statuses asked for (the demo's 52 per exchange),
+ * completed by the same rule as every other Waitall (engine_api.c's tempi_engine_complete,
+ * requests.c) in one call, then marked done as Python's _complete marks them. */
+static PyObject *tempi_i_cb_waitall(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    TEMPI_I_CB_ARGS(1);
+    static PyObject *op_name, *steps_name, *active_name, *mpi_name;
+    PyObject *list = args[0];
+    if (tempi_i_cb_request == NULL || !PyList_CheckExact(list))
+        Py_RETURN_NONE;
+    if (op_name == NULL && ((op_name = PyUnicode_InternFromString("_op")) == NULL ||
+                            (steps_name = PyUnicode_InternFromString("_steps")) == NULL ||
+                            (active_name = PyUnicode_InternFromString("_active")) == NULL ||
+                            (mpi_name = PyUnicode_InternFromString("_mpi")) == NULL))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    if (n == 0 || n > INT_MAX - 2)
+        Py_RETURN_NONE;
+    int few[3 * 64 + 2];
+    intptr_t few_handles[64];
+    int *ids = n <= 64 ? few : malloc(sizeof(int) * (size_t)(3 * n + 2));
+    intptr_t *handles = n <= 64 ? few_handles : calloc((size_t)n, sizeof(intptr_t));
+    if (ids == NULL || handles == NULL) {
+        if (ids != few)
+            free(ids);
+        if (handles != few_handles)
+            free(handles);
+        return PyErr_NoMemory();
+    }
+    int *kinds = ids + n, *out = ids + 2 * n;
+    PyObject *result = Py_None;
+    for (Py_ssize_t i = 0; i < n && result != NULL; ++i) {
+        PyObject *request = PyList_GET_ITEM(list, i);
+        if (Py_TYPE(request) != (PyTypeObject *)tempi_i_cb_request) {
+            result = Py_None;
+            goto done;
+        }
+        PyObject *steps = PyObject_GetAttr(request, steps_name);
+        PyObject *active = steps ? PyObject_GetAttr(request, active_name) : NULL;
+        PyObject *op = active ? PyObject_GetAttr(request, op_name) : NULL;
+        int ours = op != NULL && steps != Py_None && active == Py_True && PyLong_Check(op);
+        long id = ours ? PyLong_AsLong(op) : 0;
+        Py_XDECREF(steps);
+        Py_XDECREF(active);
+        Py_XDECREF(op);
+        if (op == NULL || (id == -1 && PyErr_Occurred())) {
+            result = NULL;
+            goto done;
+        }
+        if (!ours || id <= 0 || id > INT_MAX)
+            goto done; /* (result is Py_None) */
+        ids[i] = (int)id, kinds[i] = TEMPI_I_REQ_OP, handles[i] = 0;
+    }
+    int err;
+    Py_BEGIN_ALLOW_THREADS
+    err = tempi_engine_complete(TEMPI_I_WAITALL, (int)n, kinds, ids, handles, NULL, NULL, NULL,
+                                out);
+    Py_END_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; ++i) {
+        PyObject *request = PyList_GET_ITEM(list, i);
+        if (PyObject_SetAttr(request, active_name, Py_False) < 0 ||
+            PyObject_SetAttr(request, steps_name, Py_None) < 0 ||
+            PyObject_SetAttr(request, mpi_name, Py_None) < 0) {
+            result = NULL;
+            goto done;
+        }
+    }
+    result = PyLong_FromLong(err);
+done:
+    if (ids != few)
+        free(ids);
+    if (handles != few_handles)
+        free(handles);
+    return result == Py_None ? Py_NewRef(Py_None) : result;
+}
+
 /* sendrecv(comm, sendspec, dest, sendtag, recvspec, source, recvtag, status) -> True, or
  * False (Python's path) when either side is not the binding's. */
 static PyObject *tempi_i_cb_sendrecv(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -517,6 +595,7 @@ static PyMethodDef tempi_i_cb_methods[] = {
     {"isend", (PyCFunction)(void (*)(void))tempi_i_cb_isend, METH_FASTCALL, NULL},
     {"irecv", (PyCFunction)(void (*)(void))tempi_i_cb_irecv, METH_FASTCALL, NULL},
     {"sendrecv", (PyCFunction)(void (*)(void))tempi_i_cb_sendrecv, METH_FASTCALL, NULL},
+    {"waitall", (PyCFunction)(void (*)(void))tempi_i_cb_waitall, METH_FASTCALL, NULL},
     {"sendrecv_replace", (PyCFunction)(void (*)(void))tempi_i_cb_sendrecv_replace,
      METH_FASTCALL, NULL},
     {"setup", (PyCFunction)(void (*)(void))tempi_i_cb_setup, METH_FASTCALL, NULL},

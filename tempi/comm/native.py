@@ -120,6 +120,10 @@ class _NoBinding:
     def counts() -> tuple[int, int, int]:
         return (0, 0, 0)
 
+    @staticmethod
+    def waitall(requests: Any) -> None:
+        return None
+
 
 c: Any = _NoBinding
 """The compiled binding (``native/comm_binding.c``, module ``_tempi_comm``) once loaded:
@@ -128,6 +132,8 @@ when done in C, False for Python's path; ``isend(comm, spec, dest, tag, mode)``,
 ``irecv(comm, spec, source, tag)`` -> a :class:`NativeRequest` or None;
 ``sendrecv(comm, sendspec, dest, sendtag, recvspec, source, recvtag, status)``,
 ``sendrecv_replace(comm, spec, dest, sendtag, source, recvtag, status)`` -> True or False.
+``waitall(requests)`` -> MPI's error code of a Waitall of NativeRequests all in flight
+(one C call: requests.c's rule), None for Python's path (anything else in the list).
 ``comm`` is the mpi4py communicator. :class:`_NoBinding` until then (or for good)."""
 
 

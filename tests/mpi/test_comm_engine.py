@@ -652,3 +652,37 @@ def test_binding_that_cannot_load_leaves_the_cffi_path(monkeypatch):
     native._load_binding(None, None)
     assert native.c is native._NoBinding
     assert native.binding_counts() == {"in_c": 0, "to_python": 0, "entries": 0, "loaded": False}
+
+
+@pytest.mark.mpi(min_size=1)
+def test_binding_waitall_of_engine_requests_is_one_call(host, wire, neighbours):
+    """A Waitall of NativeRequests all in flight (no statuses) is one call of the binding's
+    waitall (requests.c's Waitall rule, as tempi.Request.Waitall runs it): the bytes
+    arrive and every request is inactive after. A list with anything else in it (an
+    mpi4py request) is not the binding's (None, nothing done): tempi.Request.Waitall's
+    Python side takes it, with the same bytes."""
+    datatype = MPI.DOUBLE.Create_vector(8, 1, 3).Commit()
+    ours, (dest, source), rank = tempi.Comm(MPI.COMM_WORLD), neighbours, MPI.COMM_WORLD.rank
+    try:
+        for k in range(3):
+            tag = TAG + 200 + 10 * k
+            sent = wire.payload(datatype, 1, rank, tag)
+            target = wire.payload(datatype, 1, rank, -tag)
+            expected = wire.delivered(wire.payload(datatype, 1, source, tag), 1, datatype, target)
+            pending = [ours.Irecv([target, 1, datatype], source, tag)]
+            pending.append(ours.Isend([sent, 1, datatype], dest, tag))
+            if k == 0:  # plans
+                tempi.Request.Waitall(pending)
+            elif k == 1:
+                assert native.binding_counts()["loaded"], "the compiled binding did not load"
+                assert all(type(r) is native.NativeRequest for r in pending), pending
+                assert native.c.waitall(pending) == 0
+            else:
+                pending.append(MPI.COMM_SELF.Isend([b"", MPI.BYTE], 0, tag))
+                pending.append(MPI.COMM_SELF.Irecv([bytearray(), MPI.BYTE], 0, tag))
+                assert native.c.waitall(pending) is None
+                tempi.Request.Waitall(pending)
+            assert np.array_equal(target, expected), k
+            assert not any(r._active for r in pending[:2]), k
+    finally:
+        datatype.Free()
