@@ -83,6 +83,16 @@ static int tempi_i_side_on_device(const tempi_i_parts_t *side, int n, const int6
     return 0;
 }
 
+/* A collective called with MPI_IN_PLACE goes to the system MPI as it is unless its data
+ * (`buf`, the other buffer) is device memory the MPI cannot read: then the entry point
+ * stages it, as a declined one (both buffers' spans; MPI_IN_PLACE's data is in `buf`). */
+static void tempi_i_in_place(const void *in_place, const void *buf, MPI_Datatype type)
+{
+    if (in_place == MPI_IN_PLACE && buf != MPI_IN_PLACE && tempi_i_stage_device &&
+        !tempi_i_host && tempi_i_data_on_device(buf, type))
+        tempi_i_declined_device = 1;
+}
+
 /* A collective whose parts are nsend of send and nrecv of recv: tempi's if it takes any
  * part, else TEMPI_I_PASS. Taken on device memory the MPI cannot read and then declined (a
  * datatype tempi cannot describe), it sets tempi_i_declined_device: the entry point stages
@@ -170,6 +180,8 @@ int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
 {
     int nsend, nrecv;
     tempi_i_declined_device = 0;
+    if (send->buf == MPI_IN_PLACE && !neighbor) /* (never with neighbourhood forms) */
+        tempi_i_in_place(send->buf, recv->buf, recv->types[0]);
     tempi_i_note_collective(neighbor ? TEMPI_I_NEIGHBOR : TEMPI_I_ALLTOALL, 0, comm);
     if (tempi_i_bypass() || tempi_i_parts(comm, neighbor, &nsend, &nrecv) != MPI_SUCCESS)
         return TEMPI_I_PASS;
@@ -251,6 +263,8 @@ int tempi_i_blocks(int kind, const void *sendbuf, MPI_Count sendcount,
 {
     int rank, size, spreads = tempi_i_spreads(kind);
     tempi_i_declined_device = 0;
+    tempi_i_in_place(sendbuf, recvbuf, recvtype);
+    tempi_i_in_place(recvbuf, sendbuf, sendtype);
     tempi_i_note_collective(kind, root, comm);
     if (!(spreads ? tempi_i_rooted(kind, recvbuf, recvtype, sendbuf, sendtype, root, comm,
                                    &rank, &size)
@@ -285,6 +299,7 @@ int tempi_i_vector(int kind, const void *one_buf, MPI_Count one_count,
 {
     int rank, size;
     tempi_i_declined_device = 0;
+    tempi_i_in_place(one_buf, many->buf, many->types[0]);
     tempi_i_note_collective(kind, root, comm);
     if (!tempi_i_rooted(kind, one_buf, one_type, many->buf, many->types[0], root, comm, &rank,
                         &size))

@@ -200,6 +200,9 @@ int tempi_i_data_on_device(const void *typed, MPI_Datatype datatype)
 {
     if (__atomic_load_n(&tempi_i_cu_attr, __ATOMIC_ACQUIRE) == NULL && !tempi_i_on_device(typed))
         return 0;
+    if (typed == MPI_IN_PLACE || datatype == MPI_DATATYPE_NULL)
+        return 0; /* no data here (MPI_IN_PLACE's is in the other buffer; a null type's
+                   * buffer is insignificant: MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL) */
     long freed = __atomic_load_n(&tempi_i_types_freed, __ATOMIC_ACQUIRE);
     if (freed != tempi_i_last_freed || datatype != tempi_i_last_type) {
         MPI_Aint lb = 0, extent;

@@ -226,17 +226,19 @@ DECLINED_COLLECTIVE = HERE / "c" / "declined_collective.c"
 
 @pytest.mark.parametrize("nranks", [2, 3])  # Open MPI 5's plain 1-rank Alltoallw reads garbage
 def test_declined_v_and_w_collectives_on_device_memory_are_staged(program, stand_in_driver, nranks):
-    """declined_collective.c's Alltoallw, Alltoallv, Allgatherv, Bcast and Allgather of a negative-extent type (which tempi cannot describe) on the stand-in
-    driver's "device" memory: tempi takes them (device memory the MPI cannot read),
-    declines (the all-to-alls on every rank alike), and the entry point stages the system
-    MPI's call instead of handing it the device pointers (before: MPI_ERR_INTERN from the
-    all-to-alls, the others passed as they were); the plain host run's bytes."""
+    """declined_collective.c's Alltoallw, Alltoallv, Allgatherv, Bcast and Allgather of
+    a negative-extent type (which tempi cannot describe) on the stand-in driver's "device"
+    memory: tempi takes them (device memory the MPI cannot read), declines (the all-to-alls
+    on every rank alike), and the entry point stages the system MPI's call instead of
+    handing it the device pointers (before: MPI_ERR_INTERN from the all-to-alls, the others
+    passed as they were); an Allgather with MPI_IN_PLACE, which tempi passes on, is staged
+    too; the plain host run's bytes."""
     plain = _plain(nranks, [program(DECLINED_COLLECTIVE)])
     shim = _tempi_run(nranks, [program(DECLINED_COLLECTIVE), "device"], **stand_in_driver)
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank"), shim.stdout
-    assert len(_lines(shim.stdout, "rank")) == 5 * nranks
-    assert staged_calls(shim.stderr) == [5] * nranks, shim.stderr
-    for counters in _stats(shim.stdout):  # each call's send and receive spans (Bcast: one)
-        assert counters["staged_contiguous"] == 9, counters
+    assert len(_lines(shim.stdout, "rank")) == 6 * nranks
+    assert staged_calls(shim.stderr) == [6] * nranks, shim.stderr
+    for counters in _stats(shim.stdout):  # each call's send and receive spans (Bcast and
+        assert counters["staged_contiguous"] == 10, counters  # MPI_IN_PLACE's: one)
     assert "ERROR" not in shim.stderr, shim.stderr

@@ -3,7 +3,7 @@
  * -8, so count 4 runs backwards from its displacement) is one tempi cannot describe. Run
  * on the stand-in driver's memory, the shim must stage each call through host copies and
  * never hand the system MPI a device pointer; the checksums equal the plain host run's.
- * Bcast and Allgather likewise. Usage: declined_collective [device]. */
+ * Bcast and Allgather likewise, and an Allgather with MPI_IN_PLACE. Usage: declined_collective [device]. */
 #include "staged.h"
 #include <stdlib.h>
 
@@ -62,6 +62,14 @@ int main(int argc, char **argv)
     MPI_Allgather(send + EACH - 1, EACH, back, recv, EACH, MPI_DOUBLE, MPI_COMM_WORLD);
     devmem_get(host, recv, bytes);
     say("allgather", host, n);
+
+    /* MPI_IN_PLACE, which tempi passes to the system MPI: staged when on device memory */
+    for (size_t i = 0; i < n; ++i)
+        host[i] = 10.0 * rank + i;
+    devmem_put(recv, host, bytes);
+    MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, recv, EACH, MPI_DOUBLE, MPI_COMM_WORLD);
+    devmem_get(host, recv, bytes);
+    say("allgather in place", host, n);
 
     say_staged();
     MPI_Type_free(&back);
