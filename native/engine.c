@@ -7,6 +7,7 @@
  * or by the engine, alike. Staging buffers are per thread (one for sends, one for
  * receives, grown as needed, kept), so no lock is taken for them; the plan table takes a
  * mutex under MPI_THREAD_MULTIPLE (uncontended: tens of ns). */
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -211,6 +212,11 @@ int tempi_i_engine_takes(const void *buf, MPI_Datatype datatype)
     return tempi_i_took_device ? tempi_i_device_engine_ready() : tempi_i_host;
 }
 
+int tempi_i_engine_on_host(void)
+{
+    return !tempi_i_took_device;
+}
+
 long tempi_engine_counter(int which)
 {
     if (which >= 2)
@@ -356,24 +362,37 @@ int tempi_i_engine_recv(void *buf, int64_t count, MPI_Datatype datatype, int sou
     return tempi_i_engine_recv_plan(&plan, buf, source, tag, comm, status);
 }
 
+#define TEMPI_I_NO_SOURCE (INT_MIN + 7) /* a source no receive gives */
+
+/* Every error the receive returns has been raised on COMM's handler as it stands (p2p.c's
+ * blocking form relies on it): its PMPI_Recv's by the MPI, its own (no memory for a short
+ * message's scratch) here. A failure the MPI's handler hid (MPICH returns MPI_SUCCESS after
+ * a user handler) leaves the status's source as it was set here, and nothing is unpacked. */
 int tempi_i_engine_recv_plan(const struct tempi_plan *plan, void *buf, int source, int tag,
                              MPI_Comm comm, MPI_Status *status)
 {
     char *typed = tempi_i_typed(buf, plan);
-    void *packed = typed ? tempi_i_staging(1, (size_t)plan->nbytes) : NULL;
+    char *packed = typed ? tempi_i_staging(1, (size_t)plan->nbytes) : NULL;
     if (packed == NULL)
         return TEMPI_I_PASS;
     MPI_Status own;
     MPI_Status *st = status == MPI_STATUS_IGNORE ? &own : status;
+    int was = st->MPI_SOURCE;
+    st->MPI_SOURCE = TEMPI_I_NO_SOURCE;
     int err = PMPI_Recv(packed, (int)plan->nbytes, MPI_PACKED, source, tag, comm, st);
     tempi_i_count_run();
+    if (st->MPI_SOURCE == TEMPI_I_NO_SOURCE) { /* failed: the status as it was */
+        st->MPI_SOURCE = was;
+        return err == MPI_SUCCESS ? TEMPI_I_OK : TEMPI_I_ERROR + err;
+    }
     if (err != MPI_SUCCESS)
         return TEMPI_I_ERROR + err;
     int got = 0;
     PMPI_Get_count(st, MPI_BYTE, &got);
-    err = tempi_i_plan_unpack(plan, typed, packed, got);
-    if (err != MPI_SUCCESS)
-        return TEMPI_I_ERROR + err;
+    if (tempi_i_plan_unpack(plan, typed, packed, got) != MPI_SUCCESS) {
+        err = tempi_i_raise(comm, MPI_ERR_NO_MEM);
+        return err == MPI_SUCCESS ? TEMPI_I_OK : TEMPI_I_ERROR + err;
+    }
     PMPI_Status_set_elements(st, MPI_BYTE, got);
     return TEMPI_I_OK;
 }

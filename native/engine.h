@@ -16,6 +16,9 @@
 /* Whether the engine may run this message: host memory under TEMPI_HOST (the caller has
  * decided that tempi takes it). */
 TEMPI_I_HIDDEN int tempi_i_engine_takes(const void *buf, MPI_Datatype datatype);
+/* Whether the message the last tempi_i_engine_takes of this thread took is in host memory:
+ * its blocking send or receive then makes one MPI call that can fail (p2p.c). */
+TEMPI_I_HIDDEN int tempi_i_engine_on_host(void);
 
 /* MPI_Send (mode 0), MPI_Ssend (1), MPI_Bsend (2) of host data with a plan. */
 TEMPI_I_HIDDEN int tempi_i_engine_send(const void *buf, int64_t count,

@@ -79,9 +79,12 @@ TEMPI_I_HIDDEN int tempi_i_init(int *argc, char ***argv);
 TEMPI_I_HIDDEN int tempi_i_init_thread(int *argc, char ***argv, int required, int *provided);
 TEMPI_I_HIDDEN int tempi_i_finalize(void);
 
-/* A callback's result as an MPI error code: ERROR + code, else MPI_ERR_INTERN. */
+/* A callback's result as an MPI error code: ERROR + code, RAISED - code, else
+ * MPI_ERR_INTERN. */
 static inline int tempi_i_error(int rc)
 {
+    if (rc <= TEMPI_I_RAISED)
+        return TEMPI_I_RAISED - rc;
     return rc >= TEMPI_I_ERROR ? rc - TEMPI_I_ERROR : MPI_ERR_INTERN;
 }
 
@@ -110,13 +113,15 @@ typedef struct {
 TEMPI_I_HIDDEN void tempi_i_quiet(MPI_Comm comm, tempi_i_quiet_t *saved);
 TEMPI_I_HIDDEN void tempi_i_loud(tempi_i_quiet_t *saved);
 
-/* Return from the entry point unless tempi passed: OK is success, anything else an error
- * raised on communicator COMM. */
+/* Return from the entry point unless tempi passed: OK is success, RAISED - code an error
+ * the system MPI raised already, anything else an error raised on communicator COMM. */
 #define TEMPI_I_TRY(CALL, COMM)                                                                 \
     do {                                                                                        \
         int rc_ = (CALL);                                                                       \
         if (rc_ == TEMPI_I_OK)                                                                  \
             return MPI_SUCCESS;                                                                 \
+        if (rc_ <= TEMPI_I_RAISED)                                                              \
+            return tempi_i_error(rc_);                                                          \
         if (rc_ != TEMPI_I_PASS)                                                                \
             return tempi_i_raise((COMM), tempi_i_error(rc_));                                   \
     } while (0)

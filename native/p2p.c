@@ -11,19 +11,41 @@
 #include "interposer.h"
 #include "internal.h"
 
-/* Return CALL's result (a C engine function) when the engine has a plan for BUF's type
- * and took the message; go on when it passed. COMM's errors come back to C meanwhile,
- * which raises them once. */
+/* Return CALL's result (a C engine function) unless it passed, COMM's errors coming back
+ * to C meanwhile, which raises them once. */
+#define TEMPI_I_ENGINE_QUIET(COMM, CALL)                                                        \
+    do {                                                                                        \
+        tempi_i_quiet_t quiet_;                                                                 \
+        tempi_i_quiet((COMM), &quiet_);                                                         \
+        int rc_ = (CALL);                                                                       \
+        tempi_i_loud(&quiet_);                                                                  \
+        if (rc_ != TEMPI_I_PASS)                                                                \
+            return rc_;                                                                         \
+    } while (0)
+
+/* The same when the engine has a plan for BUF's type (no Python); go on when it passed. */
 #define TEMPI_I_ENGINE_TRY(BUF, DATATYPE, COMM, CALL)                                          \
     do {                                                                                        \
-        if (tempi_i_engine_takes((BUF), (DATATYPE))) { /* a plan of the C engine: no Python */ \
-            tempi_i_quiet_t quiet_;                                                             \
-            tempi_i_quiet((COMM), &quiet_);                                                     \
-            int rc_ = (CALL);                                                                   \
-            tempi_i_loud(&quiet_);                                                              \
-            if (rc_ != TEMPI_I_PASS)                                                            \
-                return rc_;                                                                     \
-        }                                                                                       \
+        if (tempi_i_engine_takes((BUF), (DATATYPE)))                                            \
+            TEMPI_I_ENGINE_QUIET(COMM, CALL);                                                   \
+    } while (0)
+
+/* The blocking forms on host memory: the engine's send or receive is one MPI call that can
+ * fail (engine.c), made on the application's error handler as it stands, so an error it
+ * returns has been raised by the MPI already: RAISED - code, returned as it is. No swap of
+ * the handler per message (Open MPI locks the communicator at each get and set: about
+ * 0.1 us a message; under MPI_THREAD_MULTIPLE the swap is counted under a lock). */
+#define TEMPI_I_ENGINE_TRY_BLOCKING(BUF, DATATYPE, COMM, CALL)                                 \
+    do {                                                                                        \
+        if (!tempi_i_engine_takes((BUF), (DATATYPE)))                                           \
+            break;                                                                              \
+        if (!tempi_i_engine_on_host())                                                          \
+            TEMPI_I_ENGINE_QUIET(COMM, CALL);                                                   \
+        int rc_ = (CALL);                                                                       \
+        if (rc_ >= TEMPI_I_ERROR)                                                               \
+            return TEMPI_I_RAISED - tempi_i_error(rc_);                                         \
+        if (rc_ != TEMPI_I_PASS)                                                                \
+            return rc_;                                                                         \
     } while (0)
 
 /* MPI_Isend, or with persistent MPI_Send_init. */
@@ -71,8 +93,8 @@ int tempi_i_irecv(void *buf, int64_t count, MPI_Datatype datatype, int source, i
 int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, int dest, int tag,
                         MPI_Comm comm, int mode)
 {
-    TEMPI_I_ENGINE_TRY(buf, datatype, comm,
-                       tempi_i_engine_send(buf, count, datatype, dest, tag, comm, mode));
+    TEMPI_I_ENGINE_TRY_BLOCKING(buf, datatype, comm,
+                                tempi_i_engine_send(buf, count, datatype, dest, tag, comm, mode));
     MPI_Request request;
     int rc = tempi_i_isend(buf, count, datatype, dest, tag, comm, mode, 0, &request);
     if (rc != TEMPI_I_OK)
@@ -84,8 +106,9 @@ int tempi_i_send(const void *buf, int64_t count, MPI_Datatype datatype, int dest
 int tempi_i_recv(void *buf, int64_t count, MPI_Datatype datatype, int source, int tag,
                  MPI_Comm comm, MPI_Status *status)
 {
-    TEMPI_I_ENGINE_TRY(buf, datatype, comm,
-                       tempi_i_engine_recv(buf, count, datatype, source, tag, comm, status));
+    TEMPI_I_ENGINE_TRY_BLOCKING(buf, datatype, comm,
+                                tempi_i_engine_recv(buf, count, datatype, source, tag, comm,
+                                                    status));
     MPI_Request request;
     int rc = tempi_i_irecv(buf, count, datatype, source, tag, comm, 0, &request);
     if (rc != TEMPI_I_OK)

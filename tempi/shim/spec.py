@@ -27,6 +27,11 @@ OK, PASS, FAILED, ERROR = 1, 2, 3, 1000
 error (C returns MPI_ERR_INTERN); ERROR + an MPI error code. Never 0: cffi returns 0 from
 an embedded function whose start-up failed."""
 
+RAISED = -1000
+"""RAISED - an MPI error code: an error the system MPI has raised already on the
+application's error handler (tempi made the failing call without swapping the handler),
+which the entry point returns as it is. Only C returns it (native/p2p.c's blocking forms)."""
+
 COLLECTIVE_KINDS = (
     "ALLTOALL",
     "NEIGHBOR",
@@ -68,7 +73,7 @@ TOPOLOGY_KINDS = ("CART", "ADJACENT", "GRAPH")
 
 def constants() -> dict[str, int]:
     """Every shared constant by its C name (``TEMPI_I_...``)."""
-    named = {"OK": OK, "PASS": PASS, "FAILED": FAILED, "ERROR": ERROR}
+    named = {"OK": OK, "PASS": PASS, "FAILED": FAILED, "ERROR": ERROR, "RAISED": RAISED}
     named.update({"SENT": SENT, "CANCELLED": CANCELLED})
     named.update({kind: n for n, kind in enumerate(COLLECTIVE_KINDS)})
     named.update({mode.upper(): n for n, mode in enumerate(SEND_MODES)})

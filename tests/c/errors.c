@@ -9,6 +9,8 @@
  *
  * Cases (each rank with its right neighbour, a vector type tempi accelerates):
  *   recv-truncate       MPI_Recv of fewer elements than sent
+ *   send-bad-rank       MPI_Send to a rank that does not exist
+ *   recv-bad-rank       MPI_Recv from a rank that does not exist (the buffer stays as it was)
  *   wait-truncate       MPI_Irecv + MPI_Wait, the same
  *   waitall-truncate    MPI_Irecv (short) + MPI_Irecv (fits) + MPI_Waitall
  *   unpack-truncate     MPI_Unpack from a packed buffer too short for the count
@@ -62,6 +64,16 @@ static void cases(MPI_Comm comm, const char *mode, MPI_Datatype vec)
     int err = MPI_Recv(recv, 2, vec, left, 1, comm, MPI_STATUS_IGNORE);
     report(mode, "recv-truncate", err);
     MPI_Wait(&sreq, MPI_STATUS_IGNORE);
+
+    err = MPI_Send(send, 2, vec, size + 5, 1, comm);
+    report(mode, "send-bad-rank", err);
+    for (int i = 0; i < 64; ++i)
+        other[i] = -1;
+    err = MPI_Recv(other, 2, vec, size + 5, 1, comm, MPI_STATUS_IGNORE);
+    for (int i = 0; i < 64; ++i)
+        if (other[i] != -1)
+            printf("rank %d %s recv-bad-rank wrote element %d\n", rank, mode, i);
+    report(mode, "recv-bad-rank", err);
 
     MPI_Isend(send, 4, vec, right, 2, comm, &sreq);
     MPI_Irecv(recv, 2, vec, left, 2, comm, &requests[0]);
