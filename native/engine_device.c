@@ -8,7 +8,9 @@
  * A plan names the CUfunction of the pack kernel CuPy compiled (tempi/pack/cuda.py), its
  * argument struct, grid and block, and the strategy: device (pack into device staging,
  * which a CUDA-aware MPI reads), oneshot (pack straight into mapped pinned host memory)
- * or staged (pack into device staging, then cuMemcpyAsync to pinned host memory). Kernels
+ * or staged (pack into device staging, then cuMemcpyAsync to pinned host memory); or
+ * system (the pick says the CUDA-aware MPI's own path is faster: the user's device buffer
+ * and datatype go to PMPI_* through engine_system.c, nothing packed). Kernels
  * go on the legacy default stream, as CuPy's current stream is by default (the Python
  * path's stream). Each operation slot keeps its device staging, pinned buffer and CUDA
  * event, grown as needed and kept for the next operation: the pools are the slots.
@@ -444,6 +446,14 @@ void tempi_i_device_progress(int blocking)
 
 /* ---- the engine's entry points for device buffers (engine.c calls them) ---------------- */
 
+/* Whether the plan's kernel can run on buf (aligned to its word; else Python's word). */
+static int tempi_i_daligned(const void *buf, const struct tempi_plan *plan)
+{
+    return ((uintptr_t)buf & (uintptr_t)(plan->word_b - 1)) == 0;
+}
+
+/* The device plan of the message in *plan: 1 if the engine runs it (a plan of strategy
+ * system on any buffer: nothing is packed; else one the kernel can run on buf), 0 if not. */
 static int tempi_i_dplan(const void *buf, int64_t count, MPI_Datatype datatype, MPI_Comm comm,
                          int peer, struct tempi_plan *plan)
 {
@@ -451,7 +461,19 @@ static int tempi_i_dplan(const void *buf, int64_t count, MPI_Datatype datatype, 
         return 0;
     if (!tempi_i_plan_for_device(datatype, count, comm, peer, plan))
         return 0;
-    return ((uintptr_t)buf & (uintptr_t)(plan->word_b - 1)) == 0; /* else Python's word */
+    return plan->strategy == TEMPI_I_PLAN_SYSTEM || tempi_i_daligned(buf, plan);
+}
+
+/* A plan of strategy "system" (tempi/shim/plans.py, device_plan): the pick says the
+ * CUDA-aware MPI moves this message faster itself, so the user's device buffer and
+ * datatype go to PMPI_* as they are (engine_system.c: no pack, no staging, counted as
+ * passed_through, as a device message Python's path hands the MPI is), with the same
+ * results as plain MPI. Python makes such plans only for an MPI that reads device memory;
+ * while the interposer stages device buffers for the MPI (tempi_i_stage_device) they are
+ * not run here either (TEMPI_I_PASS: Python's path). */
+static int tempi_i_dsystem(const struct tempi_plan *plan)
+{
+    return plan->strategy == TEMPI_I_PLAN_SYSTEM;
 }
 
 int tempi_i_device_send(const void *buf, int64_t count, MPI_Datatype datatype, int dest,
@@ -460,6 +482,10 @@ int tempi_i_device_send(const void *buf, int64_t count, MPI_Datatype datatype, i
     struct tempi_plan plan;
     if (!tempi_i_dplan(buf, count, datatype, comm, dest, &plan))
         return TEMPI_I_PASS;
+    if (tempi_i_dsystem(&plan))
+        return tempi_i_stage_device
+                   ? TEMPI_I_PASS
+                   : tempi_i_system_send(buf, count, datatype, dest, tag, comm, mode);
     int s = tempi_i_dop_new(&plan);
     if (s < 0)
         return TEMPI_I_PASS;
@@ -482,6 +508,10 @@ int tempi_i_device_recv(void *buf, int64_t count, MPI_Datatype datatype, int sou
     struct tempi_plan plan;
     if (!tempi_i_dplan(buf, count, datatype, comm, source, &plan))
         return TEMPI_I_PASS;
+    if (tempi_i_dsystem(&plan))
+        return tempi_i_stage_device
+                   ? TEMPI_I_PASS
+                   : tempi_i_system_recv(buf, count, datatype, source, tag, comm, status);
     int s = tempi_i_dop_new(&plan);
     if (s < 0)
         return TEMPI_I_PASS;
@@ -513,7 +543,8 @@ int tempi_i_device_pack(const void *typed_buf, int64_t count, MPI_Datatype datat
                         void *packed_buf, int64_t size, int64_t *position, int to_packed)
 {
     struct tempi_plan plan;
-    if (!tempi_i_dplan(typed_buf, count, datatype, MPI_COMM_SELF, -1, &plan))
+    if (!tempi_i_dplan(typed_buf, count, datatype, MPI_COMM_SELF, -1, &plan) ||
+        !tempi_i_daligned(typed_buf, &plan)) /* (a system plan's kernel too) */
         return TEMPI_I_PASS;
     if (*position < 0 || *position + plan.nbytes > size)
         return TEMPI_I_ERROR + MPI_ERR_TRUNCATE;
@@ -561,6 +592,10 @@ int tempi_i_device_isend(const void *buf, int64_t count, MPI_Datatype datatype, 
     struct tempi_plan plan;
     if (!tempi_i_dplan(buf, count, datatype, comm, dest, &plan))
         return TEMPI_I_PASS;
+    if (tempi_i_dsystem(&plan)) /* *request is the MPI's own (persistent: its _init's) */
+        return tempi_i_stage_device ? TEMPI_I_PASS
+                                    : tempi_i_system_isend(buf, count, datatype, dest, tag,
+                                                           comm, mode, persistent, request);
     int s = tempi_i_dop_new(&plan);
     if (s < 0)
         return TEMPI_I_PASS;
@@ -600,6 +635,10 @@ int tempi_i_device_irecv(void *buf, int64_t count, MPI_Datatype datatype, int so
     struct tempi_plan plan;
     if (!tempi_i_dplan(buf, count, datatype, comm, source, &plan))
         return TEMPI_I_PASS;
+    if (tempi_i_dsystem(&plan))
+        return tempi_i_stage_device ? TEMPI_I_PASS
+                                    : tempi_i_system_irecv(buf, count, datatype, source, tag,
+                                                           comm, persistent, request);
     int s = tempi_i_dop_new(&plan);
     if (s < 0)
         return TEMPI_I_PASS;

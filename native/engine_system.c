@@ -1,5 +1,6 @@
 /* The engine's "system" plans (engine_system.h): the system MPI's own path, chosen by the
- * performance model per size class of host messages. */
+ * performance model per size class of host messages, or for device messages a CUDA-aware
+ * MPI moves itself (engine_device.c). */
 #include <stdint.h>
 
 #include <mpi.h>

@@ -1,8 +1,11 @@
 /* Plans of strategy "system" (TEMPI_I_PLAN_SYSTEM, tempi/shim/plans.py): the performance
  * model measured the system MPI's own typed path faster than tempi's packed route for
- * this (datatype, count) of host memory (tempi/model/host.py), so the engine hands the
- * user's buffer and datatype to PMPI_* as they are: no pack, no staging, no Python. The
- * messages count as passed_through in TEMPI_STATS. Same results as engine.h's. */
+ * this (datatype, count) of host memory (tempi/model/host.py), or the device pick for a
+ * (datatype, count, peer locality) of device memory on a CUDA-aware MPI (engine_device.c;
+ * never on an MPI that cannot read device memory), so the engine hands the user's buffer
+ * and datatype to PMPI_* as they are: no pack, no staging, no Python. The messages count
+ * as passed_through in TEMPI_STATS (a persistent one once, at its _init, as every
+ * persistent request the interposer hands the MPI). Same results as engine.h's. */
 #ifndef TEMPI_ENGINE_SYSTEM_H
 #define TEMPI_ENGINE_SYSTEM_H
 

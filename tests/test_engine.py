@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_shim import _lines, _plain, _stats_by_rank, _tempi_run
+from tests.test_shim import P2P, PERSISTENT, _lines, _plain, _stats_by_rank, _tempi_run
 
 PROGRESS = Path(__file__).parent / "c" / "progress.c"
 ROUNDS = 4
@@ -232,6 +232,93 @@ def test_device_engine_keeps_the_progress_rules_with_a_stand_in_driver(
         # its locality from Python's answer): the vector to its partner and the ring's two
         # neighbours, the shorter type, two re-made types
         assert 4 <= counts["plan_misses"] <= 8, (rank, counts)
+
+
+@pytest.mark.parametrize(("nranks", "thread_level"), [(2, "single"), (3, "multiple")])
+def test_device_system_plans_run_in_c_on_a_cuda_aware_mpi(program, fake_cuda, nranks, thread_level):
+    """A device message whose pick is the system MPI's own path (forced by the stand-in's
+    FAKE_CUDA_PICK=system, on an MPI declared CUDA-aware by TEMPI_CUDA_AWARE=1) is a plan
+    too: after its first sight C hands the user's "device" buffer and datatype to PMPI_*
+    itself (blocking, Isend/Irecv, the persistent ring), none through Python, nothing
+    packed; passed_through counts each such message (a persistent one at its _init) on top
+    of what the same run with a packing strategy passes. progress.c's bytes equal the plain host run."""
+    args = [program(PROGRESS), "device", thread_level]
+    plain = _plain(nranks, [program(PROGRESS), thread_level])
+    packed = _tempi_run(nranks, args, TEMPI_DATATYPE="oneshot", TEMPI_CUDA_AWARE="1", **fake_cuda)
+    shim = _tempi_run(nranks, args, FAKE_CUDA_PICK="system", TEMPI_CUDA_AWARE="1", **fake_cuda)
+    for run in (plain, packed, shim):
+        assert run.returncode == 0, run.stdout + run.stderr
+    assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank")
+    assert _lines(packed.stdout, "rank") == _lines(plain.stdout, "rank")
+    stats, before = _stats_by_rank(shim.stdout), _stats_by_rank(packed.stdout)
+    assert sorted(stats) == sorted(before) == list(range(nranks)), shim.stdout + shim.stderr
+    for rank, counts in stats.items():
+        assert before[rank]["oneshot"] == ENGINE_MESSAGES, (rank, before[rank])
+        for name in ("device_direct", "oneshot", "staged", "packed_device", "in_python"):
+            assert counts[name] == 0, (rank, name, counts)
+        # the ring's Send_init and Recv_init count once each, as every persistent request
+        # the interposer hands the MPI does (its MPI_Start calls are the MPI's own)
+        passed = ENGINE_MESSAGES - 2 * ROUNDS + 2
+        assert counts["passed_through"] == before[rank]["passed_through"] + passed, (
+            rank,
+            counts,
+            before[rank],
+        )
+        assert counts["plan_misses"] == before[rank]["plan_misses"], (rank, counts)
+
+
+@pytest.mark.parametrize("nranks", [1, 2])
+@pytest.mark.parametrize("which", ["p2p", "persistent"])
+def test_device_system_plans_give_plain_results(program, fake_cuda, which, nranks):
+    """tests/c/p2p.c (every completion call, wildcards, Get_count, a short receive,
+    Sendrecv_replace, Request_free) and persistent.c (Send/Ssend/Bsend/Rsend_init,
+    Recv_init, Startall, Issend, Irsend) on "device" buffers with the system pick on a
+    CUDA-aware MPI: plain MPI's records; every message handed to the MPI as it is, the
+    vectors by their plans: Python is asked once per (count, peer locality), where without
+    a plan (the same run packing) it is asked at every vector message."""
+    source = P2P if which == "p2p" else PERSISTENT
+    plain = _plain(nranks, [program(source)])
+    shim = _tempi_run(
+        nranks,
+        [program(source), "device"],
+        FAKE_CUDA_PICK="system",
+        TEMPI_CUDA_AWARE="1",
+        **fake_cuda,
+    )
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    records = _lines(shim.stdout, "rank")
+    assert records == _lines(plain.stdout, "rank")
+    assert not any("WRONG" in r for r in records), records
+    stats = _stats_by_rank(shim.stdout)
+    assert sorted(stats) == list(range(nranks)), shim.stdout + shim.stderr
+    # test_shim_system's count for p2p.c (messages + 6 plain ones); persistent.c's 23
+    # persistent and one-shot vector requests (each counted once) and its 6 plain ones
+    passed = (34 if nranks == 1 else 36) + 6 if which == "p2p" else 29
+    for rank, counts in stats.items():
+        for name in ("device_direct", "oneshot", "staged", "packed_device", "in_python"):
+            assert counts[name] == 0, (rank, name, counts)
+        assert counts["passed_through"] == passed, (rank, counts)
+        assert 1 <= counts["plan_misses"] <= 3, (rank, counts)
+
+
+@pytest.mark.parametrize("strategy", ["device", "oneshot", "staged", "system"])
+@pytest.mark.parametrize("cuda_aware", [True, False])
+def test_device_plans_stage_what_their_strategy_needs(strategy, cuda_aware):
+    """plans.device_plan, the one rule for make_device (and the stand-in's): a system plan
+    stages nothing and exists only on an MPI that reads device memory (never handed a
+    device buffer otherwise: no plan, Python's path packs); the others as before."""
+    from tempi.shim import plans
+
+    made = plans.device_plan(
+        plans.Plan(nbytes=96, memory=plans.DEVICE, function=1), strategy, cuda_aware=cuda_aware
+    )
+    if strategy == "system" and not cuda_aware:
+        assert made is None
+        return
+    assert made is not None and made.strategy == plans.STRATEGIES.index(strategy)
+    assert made.stage_device_b == (96 if strategy in ("device", "staged") else 0)
+    assert made.stage_host_b == (96 if strategy in ("oneshot", "staged") else 0)
+    assert plans.device_plan(plans.Plan(nbytes=96), "bogus", cuda_aware=True) is None
 
 
 # ---- MPI_Pack / MPI_Unpack in the C engine ------------------------------------------------

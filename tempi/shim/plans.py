@@ -20,7 +20,9 @@ kernel :mod:`tempi.pack.cuda` would launch, its argument struct, grid and block,
 staging sizes and the strategy picked for the peer's locality on this MPI, which
 ``native/engine_device.c`` runs with the CUDA driver. Their key is (datatype, count, device,
 peer locality): the count fixes the size class the strategy was picked for, and the peer's
-locality may change the pick.
+locality may change the pick. A device plan of strategy ``system`` (only on a CUDA-aware
+MPI: :func:`device_plan`) stages nothing: the engine hands the user's device buffer and
+datatype to the MPI itself, so such messages leave Python after their first sight too.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ STRATEGIES = ("device", "oneshot", "staged", "system")
 """The engine's datatype strategies, numbered as the plan's ``strategy`` field; with
 ``system`` (index 3, ``TEMPI_I_PLAN_SYSTEM`` in C) the engine hands the user's buffer and
 datatype to the system MPI's PMPI_* call itself (no pack), where the performance model
-measured that path faster (:func:`tempi.comm.strategy.host_strategy`)."""
+measured that path faster (:func:`tempi.comm.strategy.host_strategy`), for device memory
+only where the MPI is CUDA-aware (:func:`device_plan`)."""
 
 HEADER = "plan_gen.h"
 
@@ -205,7 +208,8 @@ def make_device(
     received from ``peer`` of ``comm`` (``MPI_ANY_SOURCE``: locality unknown): the
     CUfunction of the kernel :mod:`tempi.pack.cuda` would launch, its argument struct
     and grid, the staging sizes and the strategy :mod:`tempi.comm.strategy` picks for
-    the peer's locality on this MPI. None when the engine should not run it in C."""
+    the peer's locality on this MPI (``system``: the kernel kept for MPI_Pack, nothing
+    staged; :func:`device_plan`). None when the engine should not run it in C."""
     import cupy
 
     from tempi import system
@@ -224,7 +228,7 @@ def make_device(
     strategy = datatype_strategy(
         desc, desc.nbytes, cuda_aware=aware, emulated=False, peer_local=local
     )
-    if strategy not in STRATEGIES[:3]:  # device, oneshot, staged
+    if strategy not in STRATEGIES or (strategy == "system" and not aware):
         return None
     device = cupy.cuda.runtime.getDevice()
     keep, pieces = None, (0, 0)
@@ -238,27 +242,45 @@ def make_device(
     peer_local = -1 if local is None else int(local)
     _alive[ftype, count, DEVICE, peer_local] = (one, launch.kargs, keep, function)
     nbytes = desc.nbytes
-    return Plan(
-        nbytes=nbytes,
-        elem_b=one.nbytes,
-        data_lb=0,  # the kernel's offsets are from the buffer (the MPI origin)
-        word_b=launch.word_b,
-        kind=int(isinstance(desc, BlockList)),
-        strategy=STRATEGIES.index(strategy),
-        memory=DEVICE,
-        peer_local=peer_local,
-        function=int(function.ptr),
-        kargs=launch.kargs.ctypes.data,
-        kargs_b=launch.kargs.size,
-        grid_x=launch.grid[0],
-        grid_y=launch.grid[1],
-        grid_z=launch.grid[2],
-        block_x=launch.block[0],
-        block_y=launch.block[1],
-        block_z=launch.block[2],
-        stage_device_b=nbytes if strategy in ("device", "staged") else 0,
-        stage_host_b=nbytes if strategy in ("oneshot", "staged") else 0,
+    return device_plan(
+        Plan(
+            nbytes=nbytes,
+            elem_b=one.nbytes,
+            data_lb=0,  # the kernel's offsets are from the buffer (the MPI origin)
+            word_b=launch.word_b,
+            kind=int(isinstance(desc, BlockList)),
+            memory=DEVICE,
+            peer_local=peer_local,
+            function=int(function.ptr),
+            kargs=launch.kargs.ctypes.data,
+            kargs_b=launch.kargs.size,
+            grid_x=launch.grid[0],
+            grid_y=launch.grid[1],
+            grid_z=launch.grid[2],
+            block_x=launch.block[0],
+            block_y=launch.block[1],
+            block_z=launch.block[2],
+        ),
+        strategy,
+        cuda_aware=aware,
     )
+
+
+def device_plan(plan: Plan, strategy: str, *, cuda_aware: bool) -> Plan | None:
+    """``plan`` (a device plan with its kernel filled in) for ``strategy``: its index and
+    the staging it needs. ``system`` (the system MPI's own path, where the pick says a
+    CUDA-aware MPI moves this message faster itself) stages nothing: the engine hands the
+    user's device buffer and datatype to PMPI_* (``native/engine_device.c``) and keeps the
+    kernel only for MPI_Pack/MPI_Unpack, which ignore the strategy. None for ``system``
+    on an MPI that cannot read device memory (never handed device buffers), or an
+    unknown strategy: the Python path runs those messages."""
+    if strategy not in STRATEGIES or (strategy == "system" and not cuda_aware):
+        return None
+    nbytes = plan.nbytes
+    plan.strategy = STRATEGIES.index(strategy)
+    plan.stage_device_b = nbytes if strategy in ("device", "staged") else 0
+    plan.stage_host_b = nbytes if strategy in ("oneshot", "staged") else 0
+    return plan
 
 
 def arguments_of(ftype: int, count: int) -> np.ndarray | None:
