@@ -94,9 +94,12 @@ static void tempi_i_in_place(const void *in_place, const void *buf, MPI_Datatype
 }
 
 /* A collective whose parts are nsend of send and nrecv of recv: tempi's if it takes any
- * part, else TEMPI_I_PASS. Taken on device memory the MPI cannot read and then declined (a
- * datatype tempi cannot describe), it sets tempi_i_declined_device: the entry point stages
- * the system MPI's call rather than hand it a device pointer. */
+ * part, else TEMPI_I_PASS. A rooted one taken on device memory the MPI cannot read and then
+ * declined (a datatype tempi cannot describe) sets tempi_i_declined_device: the entry point
+ * stages the system MPI's call rather than hand it a device pointer. The all-to-alls never
+ * decline: each rank runs its parts as tempi's messages, those it cannot describe as the
+ * MPI's typed ones (on device memory through host copies, tempi_i_exchange_stage), without
+ * asking the other ranks (engine_exchange.c says why they match). */
 static int tempi_i_collective(int kind, const tempi_i_parts_t *send, int nsend,
                               const tempi_i_parts_t *recv, int nrecv, int root, MPI_Comm comm)
 {
@@ -111,13 +114,17 @@ static int tempi_i_collective(int kind, const tempi_i_parts_t *send, int nsend,
     if (sc && sd && rc && rd && st && rt) {
         int takes = tempi_i_side(send, nsend, sc, sd, st);
         takes |= tempi_i_side(recv, nrecv, rc, rd, rt);
-        if (takes && (kind == TEMPI_I_ALLTOALL || kind == TEMPI_I_NEIGHBOR))
-            result = tempi_i_exchange(kind, send->buf, nsend, sc, sd, st, recv->buf, nrecv, rc,
-                                      rd, rt, comm); /* in C after the first call */
-        int agreed = result == TEMPI_I_EXCHANGE_DECLINED; /* the system MPI's, every rank's */
-        if (agreed)
-            result = TEMPI_I_PASS;
-        if (takes && !agreed && result == TEMPI_I_PASS) {
+        int exchange = kind == TEMPI_I_ALLTOALL || kind == TEMPI_I_NEIGHBOR, err = MPI_SUCCESS;
+        tempi_i_stage_t *copies = NULL;
+        if (takes && exchange) {
+            copies = tempi_i_exchange_stage(send->buf, nsend, sc, sd, st, recv->buf, nrecv, rc,
+                                            rd, rt, &err);
+            result = err != MPI_SUCCESS
+                         ? TEMPI_I_ERROR + err
+                         : tempi_i_exchange(kind, send->buf, nsend, sc, sd, st, recv->buf, nrecv,
+                                            rc, rd, rt, comm); /* in C after the first call */
+        }
+        if (takes && err == MPI_SUCCESS && result == TEMPI_I_PASS) {
             tempi_i_quiet_t quiet;
             tempi_i_quiet(comm, &quiet);
             tempi_i_inside = 1;
@@ -127,6 +134,9 @@ static int tempi_i_collective(int kind, const tempi_i_parts_t *send, int nsend,
             tempi_i_inside = 0;
             tempi_i_loud(&quiet);
         }
+        if (copies)
+            tempi_i_exchange_unstage(copies, nsend + nrecv,
+                                     result == TEMPI_I_OK ? MPI_SUCCESS : MPI_ERR_OTHER);
         if (takes && result == TEMPI_I_PASS && tempi_i_stage_device &&
             (tempi_i_side_on_device(send, nsend, sd) || tempi_i_side_on_device(recv, nrecv, rd)))
             tempi_i_declined_device = 1;

@@ -128,14 +128,27 @@ TEMPI_I_HIDDEN int tempi_i_engine_pack(const void *typed_buf, int64_t count,
 TEMPI_I_HIDDEN int tempi_i_engine_route(const void *buf, int64_t count, MPI_Datatype datatype,
                                         MPI_Comm comm, int peer, struct tempi_plan *plan);
 /* MPI_Alltoallv/w and MPI_Neighbor_alltoallv/w in C once Python's first call has handed
- * over the communicator's context (engine_exchange.c); TEMPI_I_PASS: Python's path;
- * TEMPI_I_EXCHANGE_DECLINED: a rank could not describe its parts (the ranks agreed), the
- * system MPI does the call. */
-#define TEMPI_I_EXCHANGE_DECLINED 4
+ * over the communicator's context (engine_exchange.c); TEMPI_I_PASS: Python's path. */
 TEMPI_I_HIDDEN int tempi_i_exchange(int kind, const void *sendbuf, int nsend, const int64_t *sc,
                                     const int64_t *sd, const int *st, const void *recvbuf,
                                     int nrecv, const int64_t *rc, const int64_t *rd,
                                     const int *rt, MPI_Comm comm);
+/* After the Waitall of an exchange's n parts answered `all` (statuses filled): each engine
+ * operation (ids[k]; 0 for a plain request) landed, completed or lost, each plain request
+ * still pending waited for; the first error, `first` if already set (engine_exchange.c,
+ * for the interposer's exchange and tempi.Comm's, engine_api.c). */
+TEMPI_I_HIDDEN int tempi_i_exchange_finish(int n, MPI_Request *requests, MPI_Status *statuses,
+                                           const int *ids, int all, int first);
+/* An all-to-all's parts of a type tempi does not accelerate on device memory the MPI cannot
+ * read: each on a host copy of its span for the call, its displacement (sd, rd) rewritten
+ * to the copy; the copies (NULL: none; *err: MPI_ERR_NO_MEM) go back, a receive's copied
+ * out if err is MPI_SUCCESS, in tempi_i_exchange_unstage (n = nrecv + nsend). */
+TEMPI_I_HIDDEN tempi_i_stage_t *tempi_i_exchange_stage(const void *sendbuf, int nsend,
+                                                       const int64_t *sc, int64_t *sd,
+                                                       const int *st, const void *recvbuf,
+                                                       int nrecv, const int64_t *rc,
+                                                       int64_t *rd, const int *rt, int *err);
+TEMPI_I_HIDDEN int tempi_i_exchange_unstage(tempi_i_stage_t *stages, int n, int err);
 
 /* MPI_Type_free: the type's plans die (before Python forgets their arguments). */
 TEMPI_I_HIDDEN void tempi_i_engine_forget_type(int ftype);

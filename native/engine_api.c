@@ -247,26 +247,7 @@ int tempi_engine_exchange(int nrecv, int nsend, const intptr_t *plans, const int
         }
     }
     int all = PMPI_Waitall(n, requests, statuses);
-    for (int k = 0; k < n; ++k) {
-        int err = all == MPI_SUCCESS ? MPI_SUCCESS
-                  : all == MPI_ERR_IN_STATUS ? statuses[k].MPI_ERROR
-                                             : all;
-        int source, tag, rc = TEMPI_I_OK;
-        int64_t nbytes;
-        if (ids[k]) {
-            if (err == MPI_SUCCESS)
-                rc = tempi_i_op_landed(ids[k], &statuses[k], &source, &tag, &nbytes);
-            else if (err == MPI_ERR_PENDING) /* not completed: complete it now */
-                rc = tempi_i_op_wait(ids[k], &source, &tag, &nbytes);
-            else
-                rc = tempi_i_op_lost(ids[k], err);
-            err = rc == TEMPI_I_OK ? MPI_SUCCESS : tempi_i_error(rc);
-        } else if (err == MPI_ERR_PENDING && requests[k] != MPI_REQUEST_NULL) {
-            err = PMPI_Wait(&requests[k], MPI_STATUS_IGNORE);
-        }
-        if (err != MPI_SUCCESS && first == MPI_SUCCESS)
-            first = err;
-    }
+    first = tempi_i_exchange_finish(n, requests, statuses, ids, all, first);
     __atomic_fetch_add(&tempi_i_api_runs, ran, __ATOMIC_RELAXED);
     return first;
 }

@@ -9,12 +9,27 @@
  * private communicator, the peers and tags of each side), kept per (communicator, kind)
  * until the communicator is freed (tempi_exchange_forget, from the attribute Python hangs
  * on it). Each later call looks every part up: a type tempi does not accelerate, or a part
- * of count 0, is the MPI's own message with the user's type (host memory only); an
- * accelerated one needs the engine's plan (engine.c's host plans, engine_device.c's
- * device plans: a freed type's plans are gone, so it is planned again), else the whole
- * call takes Python's path. Host parts are engine operations (the cfunc packs at once);
- * device parts are the device engine's operations (sends posted by the progress step);
- * all complete in requests.c's Waitall, which runs that step. */
+ * of count 0, is the MPI's own message with the user's type; an accelerated one needs the
+ * engine's plan (engine.c's host plans, engine_device.c's device plans: a freed type's
+ * plans are gone, so it is planned again), else the whole call takes Python's path. Host
+ * parts are engine operations (the cfunc packs at once); device parts are the device
+ * engine's operations (sends posted by the progress step); all complete in requests.c's
+ * Waitall, which runs that step.
+ *
+ * No rank asks the others anything (no agreement per call, which synchronised all ranks of
+ * a neighbourhood collective): each decides its parts alone, because every route puts
+ * bytes on the wire that every other route receives. tempi's packed message (MPI_PACKED
+ * of MPI_Pack's bytes: the typemap's bytes in order, on these homogeneous MPIs) and the
+ * MPI's own typed message of the same type signature match each other (MPI 4.1 section
+ * 5.2: a message of any type may be received as MPI_PACKED, and one sent as MPI_PACKED by
+ * any receive whose type signature matches what was packed). So a part whose type tempi
+ * does not accelerate (one it declines, too) travels typed while its peer packs: here, in
+ * Python's path alike, and on device memory the MPI cannot read through a host copy of
+ * its span (tempi_i_exchange_stage, before either runs). What stays a per-rank decision,
+ * never agreed, is whether tempi takes the call at all (collectives.c: some part of an
+ * accelerated type, or on device memory): a rank whose parts are all of plain types in
+ * host memory calls the system MPI's collective, so all ranks must take it or none (a
+ * halo with the same kinds of types everywhere does). */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -181,8 +196,10 @@ int tempi_i_exchange(int kind, const void *sendbuf, int nsend, const int64_t *sc
             return TEMPI_I_PASS;
         int accelerated = tempi_i_find(&tempi_i_types, (uint64_t)(uint32_t)ftype) != 0;
         if (count == 0 || !accelerated) {
+            /* typed; on device memory only where the MPI reads it (tempi_i_exchange_stage
+             * copied the rest) or of count 0: Python's path routes those, as before */
             if (tempi_i_data_on_device(buf, type))
-                return TEMPI_I_PASS; /* staged by Python's path */
+                return TEMPI_I_PASS;
             routes[k] = TEMPI_I_X_SYSTEM;
             continue;
         }
@@ -191,13 +208,6 @@ int tempi_i_exchange(int kind, const void *sendbuf, int nsend, const int64_t *sc
             return TEMPI_I_PASS;
         routes[k] = route;
     }
-    /* the ranks agree, as Python's path does on every call (tempi/shim/callbacks.py): one
-     * that cannot describe its parts makes every rank hand the call to the system MPI */
-    int described = 1;
-    if (PMPI_Allreduce(MPI_IN_PLACE, &described, 1, MPI_INT, MPI_LAND, c) != MPI_SUCCESS)
-        return TEMPI_I_PASS;
-    if (!described)
-        return TEMPI_I_EXCHANGE_DECLINED;
     /* post every receive, then every send */
     MPI_Request *requests = tempi_i_xrequests;
     MPI_Status *statuses = tempi_i_xstatuses;
@@ -245,26 +255,96 @@ int tempi_i_exchange(int kind, const void *sendbuf, int nsend, const int64_t *sc
         }
     }
     int all = tempi_i_waitall(n, requests, statuses);
+    first = tempi_i_exchange_finish(n, requests, statuses, ids, all, first);
+    __atomic_fetch_add(&tempi_i_xruns, 1, __ATOMIC_RELAXED);
+    return first == MPI_SUCCESS ? TEMPI_I_OK : TEMPI_I_ERROR + first;
+}
+
+int tempi_i_exchange_finish(int n, MPI_Request *requests, MPI_Status *statuses, const int *ids,
+                            int all, int first)
+{
     for (int k = 0; k < n; ++k) {
         int err = all == MPI_SUCCESS         ? MPI_SUCCESS
                   : all == MPI_ERR_IN_STATUS ? statuses[k].MPI_ERROR
                                              : all;
         if (ids[k]) {
-            int source, tag, rc_;
+            int source, tag, rc;
             int64_t nbytes;
             if (err == MPI_SUCCESS)
-                rc_ = tempi_i_op_landed(ids[k], &statuses[k], &source, &tag, &nbytes);
-            else if (err == MPI_ERR_PENDING)
-                rc_ = tempi_i_op_wait(ids[k], &source, &tag, &nbytes);
+                rc = tempi_i_op_landed(ids[k], &statuses[k], &source, &tag, &nbytes);
+            else if (err == MPI_ERR_PENDING) /* not completed: complete it now */
+                rc = tempi_i_op_wait(ids[k], &source, &tag, &nbytes);
             else
-                rc_ = tempi_i_op_lost(ids[k], err);
-            err = rc_ == TEMPI_I_OK ? MPI_SUCCESS : tempi_i_error(rc_);
+                rc = tempi_i_op_lost(ids[k], err);
+            err = rc == TEMPI_I_OK ? MPI_SUCCESS : tempi_i_error(rc);
         } else if (err == MPI_ERR_PENDING && requests[k] != MPI_REQUEST_NULL) {
             err = tempi_i_wait(&requests[k], MPI_STATUS_IGNORE);
         }
         if (err != MPI_SUCCESS && first == MPI_SUCCESS)
             first = err;
     }
-    __atomic_fetch_add(&tempi_i_xruns, 1, __ATOMIC_RELAXED);
-    return first == MPI_SUCCESS ? TEMPI_I_OK : TEMPI_I_ERROR + first;
+    return first;
+}
+
+/* ---- the parts tempi cannot describe, on device memory the MPI cannot read ------------
+ * Each is the MPI's typed message on a host copy of its span (stage.c's copies, gaps
+ * included, as for a declined device collective): copied in before the call (a receive's
+ * too, so its gaps come back unchanged), a receive's copied back after. The one rule, for
+ * C's exchange and Python's (which then sees host memory): tempi_i_collective (collectives.c)
+ * stages before either runs. */
+
+/* Whether part j of one side (counts c, byte displacements d from buf, Fortran types t)
+ * takes a copy. */
+static int tempi_i_xcopied(const char *buf, const int64_t *c, const int64_t *d, const int *t,
+                           int j)
+{
+    return c[j] > 0 && !tempi_i_find(&tempi_i_types, (uint64_t)(uint32_t)t[j]) &&
+           tempi_i_data_on_device(buf + d[j], MPI_Type_f2c(t[j]));
+}
+
+tempi_i_stage_t *tempi_i_exchange_stage(const void *sendbuf, int nsend, const int64_t *sc,
+                                        int64_t *sd, const int *st, const void *recvbuf,
+                                        int nrecv, const int64_t *rc, int64_t *rd,
+                                        const int *rt, int *err)
+{
+    int n = nrecv + nsend;
+    tempi_i_stage_t *stages = NULL;
+    *err = MPI_SUCCESS;
+    if (!tempi_i_stage_device)
+        return NULL;
+    for (int k = 0; k < n; ++k) {
+        int recv = k < nrecv, j = recv ? k : k - nrecv;
+        const char *buf = recv ? recvbuf : sendbuf;
+        const int64_t *c = recv ? rc : sc;
+        const int *t = recv ? rt : st;
+        int64_t *d = recv ? rd : sd;
+        if (!tempi_i_xcopied(buf, c, d, t, j))
+            continue;
+        if (!stages && !(stages = calloc((size_t)n, sizeof *stages))) {
+            *err = MPI_ERR_NO_MEM;
+            return NULL;
+        }
+        stages[k].owned = 1; /* memory of its own: the thread's pool has 4 slots */
+        const char *host = tempi_i_stage_in(&stages[k], buf + d[j], c[j], MPI_Type_f2c(t[j]),
+                                            recv);
+        if (stages[k].failed) {
+            *err = tempi_i_exchange_unstage(stages, n, MPI_ERR_NO_MEM);
+            return NULL;
+        }
+        d[j] = (int64_t)((intptr_t)host - (intptr_t)buf); /* the part is at its copy now */
+    }
+    return stages;
+}
+
+int tempi_i_exchange_unstage(tempi_i_stage_t *stages, int n, int err)
+{
+    for (int k = 0; stages && k < n; ++k) {
+        if (!stages[k].n)
+            continue;
+        tempi_i_stage_out(&stages[k], err); /* (an owned copy is counted here, not there) */
+        tempi_i_count_staged(&stages[k], 0);
+        tempi_i_stage_release(&stages[k]);
+    }
+    free(stages);
+    return err;
 }

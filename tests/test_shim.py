@@ -82,6 +82,46 @@ def test_c_halo_and_alltoallv_through_tempi(program, nranks):
     assert all(c["packed_host"] == parts and c["passed_through"] == 0 for c in stats), stats
 
 
+EXCHANGE = HERE / "c" / "exchange.c"
+EXCHANGE_ROUNDS = 3
+
+
+@pytest.mark.parametrize(
+    ("nranks", "declined_rank", "python_rank"), [(2, 1, None), (3, 0, None), (2, 1, 0), (2, 0, 0)]
+)
+def test_a_rank_that_declines_exchanges_with_ranks_that_describe(
+    program, nranks, declined_rank, python_rank
+):
+    """exchange.c --declined-rank: in an Alltoallw, one rank's parts with the others are of
+    a type tempi cannot describe (negative extent), the others' are a vector tempi packs.
+    No rank asks the others (no agreement per call): the declining rank sends and receives
+    those parts as the MPI's typed messages on tempi's private communicator, its peers as
+    packed ones, in Python's first call and in C's later ones alike, also against a rank on
+    Python's path (TEMPI_PLANS=0): the plain run's bytes, and every call after the first
+    in C on every rank that plans. (With the agreement gone and such parts not typed, the
+    declining rank passed the call to the system MPI while its peers exchanged: a hang.)"""
+    args = ["--rounds", str(EXCHANGE_ROUNDS), "--declined-rank", str(declined_rank)]
+    if python_rank is not None:
+        args += ["--python-rank", str(python_rank)]
+    plain = _plain(nranks, [program(EXCHANGE), *args])
+    shim = _tempi_run(nranks, [program(EXCHANGE), *args], TEMPI_HOST="1")
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    data = [r for r in _lines(shim.stdout, "rank") if " phase " not in r]
+    assert data == _lines(plain.stdout, "rank")
+    assert sum(" declined round " in r for r in data) == nranks * EXCHANGE_ROUNDS
+    calls = {
+        int(r.split()[1]): int(r.split()[4].split("=")[1])
+        for r in _lines(shim.stdout, "rank")
+        if " phase declined " in r
+    }
+    assert sorted(calls) == list(range(nranks)), shim.stdout
+    for rank, ran_in_c in calls.items():
+        assert ran_in_c == (0 if rank == python_rank else EXCHANGE_ROUNDS - 1), calls
+    stats = _stats_by_rank(shim.stdout)
+    # the declining rank's typed parts: a send and a receive with each other rank per call
+    assert stats[declined_rank]["passed_through"] == 2 * (nranks - 1) * EXCHANGE_ROUNDS, stats
+
+
 @pytest.mark.parametrize("nranks", [1, 2, 4])
 @pytest.mark.parametrize("strategy", ["device", "oneshot", "staged"])
 def test_c_point_to_point_through_tempi(program, nranks, strategy):

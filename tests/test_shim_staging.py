@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from tests.test_shim import HERE, _lines, _plain, _stats, _tempi_run
+from tests.test_shim import HERE, _lines, _plain, _stats, _stats_by_rank, _tempi_run
 
 STAGING = HERE / "c" / "staging.c"
 STAGED_CALLS = 35
@@ -228,8 +228,10 @@ DECLINED_COLLECTIVE = HERE / "c" / "declined_collective.c"
 def test_declined_v_and_w_collectives_on_device_memory_are_staged(program, stand_in_driver, nranks):
     """declined_collective.c's Alltoallw, Alltoallv, Allgatherv, Bcast and Allgather of
     a negative-extent type (which tempi cannot describe) on the stand-in driver's "device"
-    memory: tempi takes them (device memory the MPI cannot read), declines (the all-to-alls
-    on every rank alike), and the entry point stages the system MPI's call instead of
+    memory: tempi takes them (device memory the MPI cannot read). The all-to-alls run as
+    tempi's exchange, every part (the negative-extent sends, the MPI_DOUBLE receives) the
+    MPI's typed message on a host copy of its span, without asking the other ranks; the
+    rooted ones are declined and the entry point stages the system MPI's call instead of
     handing it the device pointers (before: MPI_ERR_INTERN from the all-to-alls, the others
     passed as they were); an Allgather with MPI_IN_PLACE, which tempi passes on, is staged
     too; the plain host run's bytes."""
@@ -238,7 +240,39 @@ def test_declined_v_and_w_collectives_on_device_memory_are_staged(program, stand
     assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
     assert _lines(shim.stdout, "rank") == _lines(plain.stdout, "rank"), shim.stdout
     assert len(_lines(shim.stdout, "rank")) == 6 * nranks
-    assert staged_calls(shim.stderr) == [6] * nranks, shim.stderr
+    # Allgatherv, Bcast, Allgather and the in-place Allgather staged as calls; the two
+    # all-to-alls' parts one by one, a send and a receive with each rank
+    parts = 2 * 2 * nranks
+    assert staged_calls(shim.stderr) == [4 + parts] * nranks, shim.stderr
     for counters in _stats(shim.stdout):  # each call's send and receive spans (Bcast and
-        assert counters["staged_contiguous"] == 10, counters  # MPI_IN_PLACE's: one)
+        assert counters["staged_contiguous"] == 6 + parts, counters  # MPI_IN_PLACE's: one)
     assert "ERROR" not in shim.stderr, shim.stderr
+
+
+EXCHANGE = HERE / "c" / "exchange.c"
+
+
+@pytest.mark.parametrize(("nranks", "declined_rank"), [(2, 1), (3, 0)])
+def test_a_rank_declining_device_parts_exchanges_with_ranks_that_describe(
+    program, stand_in_driver, nranks, declined_rank
+):
+    """exchange.c --declined-rank on the stand-in driver's "device" memory: the declining
+    rank's parts of a type tempi cannot describe go through host copies of their spans as
+    the MPI's typed messages (the MPI cannot read device memory), its peers pack theirs on
+    the device path; no rank asks the others. The plain host run's bytes."""
+    args = ["--rounds", "3", "--declined-rank", str(declined_rank)]
+    plain = _plain(nranks, [program(EXCHANGE), *args])
+    shim = _tempi_run(nranks, [program(EXCHANGE), "device", *args], **stand_in_driver)
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    data = [r for r in _lines(shim.stdout, "rank") if " phase " not in r]
+    assert data == _lines(plain.stdout, "rank")
+    calls = {
+        int(r.split()[1]): int(r.split()[4].split("=")[1])
+        for r in _lines(shim.stdout, "rank")
+        if " phase declined " in r
+    }
+    assert calls == {rank: 2 for rank in range(nranks)}, calls  # the first call Python's
+    stats = _stats_by_rank(shim.stdout)
+    for rank in range(nranks):  # the declining rank's parts with the others, each call
+        copied = 2 * (nranks - 1) * 3 if rank == declined_rank else 0
+        assert stats[rank]["staged_contiguous"] == copied, stats

@@ -9,7 +9,6 @@ crosses into C.
 
 from __future__ import annotations
 
-import array
 import atexit
 import itertools
 import os
@@ -266,6 +265,15 @@ def _message(ptr: int, count: int, ftype: int) -> Any:
     if msg.desc is None:
         raise UnsupportedDatatype("tempi cannot describe this datatype")
     return msg
+
+
+def _exchange_part(ptr: int, count: int, ftype: int) -> Any:
+    """An all-to-all's part: the engine's message, without a description (``desc`` None)
+    when tempi cannot describe the type: the engine then routes it 'passthrough', the MPI's
+    typed message, which matches a peer's packed one (native/engine_exchange.c)."""
+    from tempi.comm.message import at_address
+
+    return at_address(ptr, count, _mpi().Datatype.f2py(ftype))
 
 
 def _start(start: Any, ptr: int, count: int, ftype: int, comm: Any, peer: int, rid: Any) -> int:
@@ -539,38 +547,32 @@ def collective(
     fcomm: int,
 ) -> int:
     """A collective whose parts C has listed (byte displacements): the all-to-alls through
-    tempi's exchange; Bcast, Gather(v), Scatter(v) and Allgather(v) packed and handed to
+    tempi's exchange, each part tempi cannot describe as the MPI's typed message (C has
+    put those on device memory the MPI cannot read on host copies: native/engine_exchange.c,
+    whose wire protocol this is, says why it matches a peer that packs), with no agreement
+    between the ranks; Bcast, Gather(v), Scatter(v) and Allgather(v) packed and handed to
     the system MPI's same collective (a part tempi cannot describe: PASS, before anything
-    moved, and C calls that collective itself, staging device buffers; for the all-to-alls
-    on every rank, agreed first)."""
+    moved, and C calls that collective itself, staging device buffers)."""
     from tempi.comm import collectives, packed_collectives
     from tempi.errors import Declined, TempiError
 
     try:
         comm = _mpi().Comm.f2py(fcomm)
+        exchange = kind in (ALLTOALL, NEIGHBOR)
+        part = _exchange_part if exchange else _message
         try:
             sends = [
-                _message(sendbuf + senddispls[i], sendcounts[i], sendtypes[i]) for i in range(nsend)
+                part(sendbuf + senddispls[i], sendcounts[i], sendtypes[i]) for i in range(nsend)
             ]
             recvs = [
-                _message(recvbuf + recvdispls[i], recvcounts[i], recvtypes[i]) for i in range(nrecv)
+                part(recvbuf + recvdispls[i], recvcounts[i], recvtypes[i]) for i in range(nrecv)
             ]
-            described = True
         except TempiError:
-            if kind not in (ALLTOALL, NEIGHBOR):
-                return PASS
-            described = False
-        if kind in (ALLTOALL, NEIGHBOR):
+            if exchange:  # never PASS: the peers' parts are under way without asking
+                raise
+            return PASS
+        if exchange:
             private, local = _private_comm(comm)
-            # the ranks agree: one that cannot describe its parts makes every rank pass the
-            # call to the system MPI (C stages device buffers), so none waits for a message
-            # tempi never sends
-            # (a buffer Allreduce: a rank that runs the call in C agrees with the same call,
-            # native/engine_exchange.c)
-            agreed = array.array("i", [int(described)])
-            private.Allreduce(_mpi().IN_PLACE, [agreed, _mpi().INT], op=_mpi().LAND)
-            if not agreed[0]:
-                return PASS
             if kind == NEIGHBOR:
                 topo = collectives.topology_comm(comm)
                 sources, destinations, tags = collectives.neighbors(topo)

@@ -6,10 +6,17 @@
  * the shim each phase also prints how many of its calls ran in C (the shim's
  * tempi_exchange_runs) and how many plan misses it had (tempi_engine_counter(1)).
  *
- *   exchange [host|device] [--rounds R] [--python-rank P]
+ *   exchange [host|device] [--rounds R] [--python-rank P] [--declined-rank D]
  *
  * --python-rank P: rank P sets TEMPI_PLANS=0 before its first message, so it takes
- * Python's path every time while the others run in C. */
+ * Python's path every time while the others run in C.
+ * --declined-rank D: a last phase, MPI_Alltoallw of 4 doubles per peer, where every rank
+ * sends and receives a vector (every second double), except rank D's parts with the other
+ * ranks: a double resized to extent -8, which tempi cannot describe (4 doubles running
+ * backwards). Rank D's part with itself keeps the vector, so tempi takes its call too:
+ * its declined parts must travel as the MPI's typed messages against its peers' packed
+ * ones, with no rank asking the others. On a duplicate of MPI_COMM_WORLD: the first call
+ * is Python's, the later ones C's. */
 #define _GNU_SOURCE
 #include "check.h"
 #include <dlfcn.h>
@@ -74,15 +81,53 @@ static void halo(int rank, const char *name, int rounds, MPI_Comm cart, MPI_Data
     phase(rank, name);
 }
 
+/* --declined-rank: the phase "declined" (see the top). Block j of each buffer is 8 doubles;
+ * the vector takes its even ones, the backwards type 4 from its 7th down. */
+static void declined(int rank, int size, int declined_rank, int rounds)
+{
+    MPI_Datatype vector, back;
+    MPI_Type_vector(4, 1, 2, MPI_DOUBLE, &vector);
+    MPI_Type_create_resized(MPI_DOUBLE, 0, -(MPI_Aint)sizeof(double), &back);
+    MPI_Type_commit(&vector);
+    MPI_Type_commit(&back);
+    int *counts = malloc(size * sizeof(int)), *displs = malloc(size * sizeof(int));
+    int *rdispls = malloc(size * sizeof(int));
+    MPI_Datatype *types = malloc(size * sizeof(MPI_Datatype));
+    for (int j = 0; j < size; ++j) {
+        int backwards = rank == declined_rank && j != rank;
+        types[j] = backwards ? back : vector;
+        counts[j] = backwards ? 4 : 1;
+        displs[j] = (8 * j + (backwards ? 6 : 0)) * (int)sizeof(double);
+        rdispls[j] = displs[j];
+    }
+    double *out = filled(8 * size, 0), *in = filled(8 * size, -1);
+    MPI_Comm comm;
+    MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+    for (int k = 0; k < rounds; ++k) {
+        fill_values(out, 8 * size, rank * 1000 + k * 10);
+        fill_values(in, 8 * size, -1 - k);
+        MPI_Alltoallw(out, counts, displs, types, in, counts, rdispls, types, comm);
+        printf("rank %d declined round %d %016lx\n", rank, k, checksum(in, 8 * size));
+    }
+    phase(rank, "declined");
+    MPI_Comm_free(&comm);
+    MPI_Type_free(&vector);
+    MPI_Type_free(&back);
+    devmem_free(out), devmem_free(in);
+    free(counts), free(displs), free(rdispls), free(types);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
-    int rounds = 3, python_rank = -1, world;
+    int rounds = 3, python_rank = -1, declined_rank = -1, world;
     for (int i = 1; i + 1 < argc; ++i) {
         if (strcmp(argv[i], "--rounds") == 0)
             rounds = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--python-rank") == 0)
             python_rank = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--declined-rank") == 0)
+            declined_rank = atoi(argv[i + 1]);
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &world);
     if (world == python_rank)
@@ -151,6 +196,9 @@ int main(int argc, char **argv)
         printf("rank %d alltoallv round %d %016lx\n", rank, k, checksum(ain, 12 * size));
     }
     phase(rank, "alltoallv");
+
+    if (declined_rank >= 0)
+        declined(world, size, declined_rank, rounds);
 
     for (int j = 0; j < size; ++j)
         MPI_Type_free(&wrt[j]);
