@@ -377,9 +377,14 @@ static int tempi_i_run_complete(tempi_i_req r[], const tempi_i_driver *d, int m,
 {
     if (r[at[0]].kind == TEMPI_I_REQ_DRIVEN)
         return d->complete(d->ctx, m, ids, sources, tags, nbytes, errors);
+    /* once per run of one communicator (each swap is two calls that lock it in Open MPI) */
     tempi_i_quiet_t one, *quiet = m == 1 ? &one : calloc((size_t)m, sizeof(tempi_i_quiet_t));
-    for (int k = 0; quiet && k < m; ++k)
-        tempi_i_quiet(r[at[k]].comm, &quiet[k]);
+    for (int k = 0; quiet && k < m; ++k) {
+        if (k == 0 || r[at[k]].comm != r[at[k - 1]].comm)
+            tempi_i_quiet(r[at[k]].comm, &quiet[k]);
+        else
+            quiet[k] = (tempi_i_quiet_t){r[at[k]].comm, MPI_ERRHANDLER_NULL};
+    }
     int inside = tempi_i_inside;
     tempi_i_inside = 1;
     int rc = tempi_i_op_waitall(m, ids, sources, tags, nbytes, errors);
