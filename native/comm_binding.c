@@ -32,6 +32,7 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <structmember.h>
 
 #include "engine_api.h"
 #include "engine_system.h"
@@ -62,6 +63,29 @@ static PyObject *tempi_i_cb_error;       /* MPI.Exception */
 static PyObject *tempi_i_cb_request;     /* tempi.comm.native.NativeRequest */
 static PyObject *tempi_i_cb_bottom;      /* MPI.BOTTOM */
 static int tempi_i_cb_on;
+
+/* A NativeRequest's slots (tempi/comm/native.py: __slots__), by their offsets in the
+ * object, which `setup` reads from the class's member descriptors: the binding creates its
+ * requests with every slot set as __init__ sets them, without running it, and its waitall
+ * reads and marks them in place. */
+enum { TEMPI_I_CB_OP, TEMPI_I_CB_RECEIVE, TEMPI_I_CB_STEPS, TEMPI_I_CB_ACTIVE, TEMPI_I_CB_MPI,
+       TEMPI_I_CB_RESULT, TEMPI_I_CB_CANCELLED, TEMPI_I_CB_NSLOTS };
+static const char *const tempi_i_cb_slot_names[TEMPI_I_CB_NSLOTS] = {
+    "_op", "_receive", "_steps", "_active", "_mpi", "_result", "_cancelled",
+};
+static Py_ssize_t tempi_i_cb_slot_at[TEMPI_I_CB_NSLOTS];
+#define TEMPI_I_CB_SLOT(obj, k) (*(PyObject **)((char *)(obj) + tempi_i_cb_slot_at[k]))
+
+/* tempi.Comm's Isend, Issend, Ibsend and Irecv as this module's functions (`methods`):
+ * Python's own methods, called when the binding does not take a call, and what the
+ * binding's take instead when it declines the message (Comm._isend, Comm._irecv). */
+enum { TEMPI_I_CB_IRECV = 3, TEMPI_I_CB_METHODS = 4 };
+static PyObject *tempi_i_cb_python[TEMPI_I_CB_METHODS];
+static PyObject *tempi_i_cb_native;  /* tempi.comm.native's dict: its `c` is this module */
+static PyObject *tempi_i_cb_self;    /* this module */
+static PyObject *tempi_i_cb_modes[3];               /* 0, 1, 2: Isend's modes */
+static PyObject *tempi_i_cb_any_source, *tempi_i_cb_any_tag; /* Irecv's defaults */
+static PyObject *tempi_i_cb_names[4]; /* "c", "comm", "_isend", "_irecv" */
 static long tempi_i_cb_ran, tempi_i_cb_declined; /* messages run here / handed to Python */
 
 static size_t tempi_i_cb_hash(uintptr_t type, int64_t count)
@@ -321,15 +345,46 @@ static PyObject *tempi_i_cb_system_start(struct tempi_i_cb_call *call, MPI_Comm 
     return PyMPIRequest_New(request);
 }
 
-/* isend(comm, spec, dest, tag, mode) / irecv(comm, spec, source, tag): a NativeRequest (an
- * engine operation), an mpi4py Request (the MPI's own call), or None (Python's path). */
-static PyObject *tempi_i_cb_start(PyObject *const *args, int recv, int mode)
+/* A NativeRequest of engine operation `op`, its slots set as its __init__ sets them
+ * (tempi/comm/native.py) without running it: object's tp_new (the class has none of its
+ * own, `setup` checked) makes the instance, the slots are filled here. */
+static PyObject *tempi_i_cb_new_request(int op, int recv)
+{
+    static PyObject *no_args;
+    PyTypeObject *type = (PyTypeObject *)tempi_i_cb_request;
+    if (no_args == NULL && (no_args = PyTuple_New(0)) == NULL)
+        return NULL;
+    PyObject *id = PyLong_FromLong(op);
+    if (id == NULL)
+        return NULL;
+    PyObject *request = type->tp_new(type, no_args, NULL);
+    if (request == NULL) {
+        Py_DECREF(id);
+        return NULL;
+    }
+    PyObject *values[TEMPI_I_CB_NSLOTS] = {
+        [TEMPI_I_CB_OP] = id,           [TEMPI_I_CB_RECEIVE] = recv ? Py_True : Py_False,
+        [TEMPI_I_CB_STEPS] = id,        [TEMPI_I_CB_ACTIVE] = Py_True,
+        [TEMPI_I_CB_MPI] = Py_None,     [TEMPI_I_CB_RESULT] = Py_None,
+        [TEMPI_I_CB_CANCELLED] = Py_False,
+    };
+    for (int k = 0; k < TEMPI_I_CB_NSLOTS; ++k)
+        Py_XSETREF(TEMPI_I_CB_SLOT(request, k), Py_NewRef(values[k]));
+    Py_DECREF(id);
+    return request;
+}
+
+/* An Isend (mode as tempi_engine_send's) or Irecv (recv) of `spec` on the mpi4py
+ * communicator `comm_obj`: a NativeRequest (an engine operation), an mpi4py Request (the
+ * MPI's own call), or None (Python's path: nothing done). */
+static PyObject *tempi_i_cb_post(PyObject *comm_obj, PyObject *spec, PyObject *peer_obj,
+                                 PyObject *tag_obj, int mode, int recv)
 {
     MPI_Comm comm;
     int peer, tag, op;
     struct tempi_i_cb_call call;
-    if (!tempi_i_cb_comm(args[0], &comm) || !tempi_i_cb_int(args[2], &peer) ||
-        !tempi_i_cb_int(args[3], &tag) || !tempi_i_cb_find(args[1], recv, &call))
+    if (!tempi_i_cb_comm(comm_obj, &comm) || !tempi_i_cb_int(peer_obj, &peer) ||
+        !tempi_i_cb_int(tag_obj, &tag) || !tempi_i_cb_find(spec, recv, &call))
         return tempi_i_cb_declined_now(Py_None);
     if (call.plan == TEMPI_ENGINE_SYSTEM)
         return tempi_i_cb_system_start(&call, comm, peer, tag, mode, recv);
@@ -342,49 +397,166 @@ static PyObject *tempi_i_cb_start(PyObject *const *args, int recv, int mode)
     if (op < 0)
         return tempi_i_cb_raise(-op);
     ++tempi_i_cb_ran;
-    PyObject *argv[3] = {NULL, NULL, recv ? Py_True : Py_False};
-    argv[1] = PyLong_FromLong(op);
-    if (argv[1] == NULL)
-        return NULL; /* (the operation completes unseen: tempi_engine_free is not ours) */
-    PyObject *request =
-        PyObject_Vectorcall(tempi_i_cb_request, argv + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                            NULL);
-    Py_DECREF(argv[1]);
-    return request;
+    return tempi_i_cb_new_request(op, recv);
+    /* (should it fail -- no memory -- the operation completes unseen) */
 }
 
+/* isend(comm, spec, dest, tag, mode) / irecv(comm, spec, source, tag): tempi_i_cb_post */
 static PyObject *tempi_i_cb_isend(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     TEMPI_I_CB_ARGS(5);
     int mode;
     if (!tempi_i_cb_int(args[4], &mode))
         return tempi_i_cb_declined_now(Py_None);
-    return tempi_i_cb_start(args, 0, mode);
+    return tempi_i_cb_post(args[0], args[1], args[2], args[3], mode, 0);
 }
 
 static PyObject *tempi_i_cb_irecv(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     TEMPI_I_CB_ARGS(4);
-    return tempi_i_cb_start(args, 1, 0);
+    return tempi_i_cb_post(args[0], args[1], args[2], args[3], 0, 1);
+}
+
+/* tempi.Comm's Isend (which: its mode), Issend, Ibsend, and Irecv (TEMPI_I_CB_IRECV) once
+ * the binding is loaded: the method itself is this C function (a method descriptor on the
+ * class), so a planned message costs no Python frame. Its arguments are bound as the
+ * Python method's signature binds them (buf, dest|source, tag; by position or keyword);
+ * a call it cannot bind that way, or made while tempi.comm.native's `c` is not this module
+ * (a test's stand-in), goes to the Python method itself, which raises what it raises; a
+ * message the binding declines goes on to Comm._isend(buf, dest, tag, mode) or
+ * Comm._irecv(buf, source, tag): the cffi path, then Python's route. */
+static PyObject *tempi_i_cb_method(int which, PyObject *self, PyObject *const *args,
+                                   Py_ssize_t nargs, PyObject *kwnames)
+{
+    int recv = which == TEMPI_I_CB_IRECV;
+    PyObject *given[3] = {NULL, NULL, NULL};
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs > 3)
+        goto python;
+    for (Py_ssize_t i = 0; i < nargs; ++i)
+        given[i] = args[i];
+    for (Py_ssize_t k = 0; k < nkw; ++k) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, k);
+        int at = PyUnicode_CompareWithASCIIString(name, "buf") == 0                   ? 0
+                 : PyUnicode_CompareWithASCIIString(name, recv ? "source" : "dest") == 0 ? 1
+                 : PyUnicode_CompareWithASCIIString(name, "tag") == 0                   ? 2
+                                                                                       : -1;
+        if (at < 0 || given[at] != NULL)
+            goto python;
+        given[at] = args[nargs + k];
+    }
+    if (given[0] == NULL || (given[1] == NULL && !recv))
+        goto python;
+    if (given[1] == NULL)
+        given[1] = tempi_i_cb_any_source;
+    if (given[2] == NULL)
+        given[2] = recv ? tempi_i_cb_any_tag : tempi_i_cb_modes[0];
+    PyObject *c = PyDict_GetItemWithError(tempi_i_cb_native, tempi_i_cb_names[0]);
+    if (c != tempi_i_cb_self) {
+        if (PyErr_Occurred())
+            return NULL;
+        goto python;
+    }
+    PyObject *comm = PyObject_GetAttr(self, tempi_i_cb_names[1]);
+    if (comm == NULL)
+        return NULL;
+    int mode = recv ? 0 : which;
+    PyObject *request = tempi_i_cb_post(comm, given[0], given[1], given[2], mode, recv);
+    Py_DECREF(comm);
+    if (request != Py_None)
+        return request; /* (or NULL: raised) */
+    Py_DECREF(request);
+    PyObject *argv[5] = {self, given[0], given[1], given[2], tempi_i_cb_modes[mode]};
+    return PyObject_VectorcallMethod(tempi_i_cb_names[recv ? 3 : 2], argv,
+                                     recv ? 4 : 5, NULL);
+python:;
+    PyObject *few[8], **all = few;
+    if (nargs + nkw + 1 > 8 && (all = PyMem_Malloc(sizeof(PyObject *) * (nargs + nkw + 1))) == NULL)
+        return PyErr_NoMemory();
+    all[0] = self;
+    for (Py_ssize_t i = 0; i < nargs + nkw; ++i)
+        all[i + 1] = args[i];
+    PyObject *result = PyObject_Vectorcall(tempi_i_cb_python[which], all, nargs + 1, kwnames);
+    if (all != few)
+        PyMem_Free(all);
+    return result;
+}
+
+#define TEMPI_I_CB_METHOD(name, which)                                                        \
+    static PyObject *name(PyObject *self, PyObject *const *args, Py_ssize_t nargs,            \
+                          PyObject *kwnames)                                                  \
+    {                                                                                         \
+        return tempi_i_cb_method(which, self, args, nargs, kwnames);                          \
+    }
+TEMPI_I_CB_METHOD(tempi_i_cb_m_isend, 0)
+TEMPI_I_CB_METHOD(tempi_i_cb_m_issend, 1)
+TEMPI_I_CB_METHOD(tempi_i_cb_m_ibsend, 2)
+TEMPI_I_CB_METHOD(tempi_i_cb_m_irecv, TEMPI_I_CB_IRECV)
+
+static PyMethodDef tempi_i_cb_comm_methods[TEMPI_I_CB_METHODS] = {
+    {"Isend", (PyCFunction)(void (*)(void))tempi_i_cb_m_isend, METH_FASTCALL | METH_KEYWORDS,
+     "Isend(buf, dest, tag=0): tempi.Comm's, in the compiled binding"},
+    {"Issend", (PyCFunction)(void (*)(void))tempi_i_cb_m_issend, METH_FASTCALL | METH_KEYWORDS,
+     "Issend(buf, dest, tag=0): tempi.Comm's, in the compiled binding"},
+    {"Ibsend", (PyCFunction)(void (*)(void))tempi_i_cb_m_ibsend, METH_FASTCALL | METH_KEYWORDS,
+     "Ibsend(buf, dest, tag=0): tempi.Comm's, in the compiled binding"},
+    {"Irecv", (PyCFunction)(void (*)(void))tempi_i_cb_m_irecv, METH_FASTCALL | METH_KEYWORDS,
+     "Irecv(buf, source=ANY_SOURCE, tag=ANY_TAG): tempi.Comm's, in the compiled binding"},
+};
+
+/* methods(cls, native_dict, (Isend, Issend, Ibsend, Irecv)) -> (their 4 method descriptors
+ * on `cls`, tempi.Comm): the Python functions are what a call the binding does not bind
+ * goes to. tempi/comm/communicator.py sets them on the class. */
+static PyObject *tempi_i_cb_methods_of(PyObject *module, PyObject *const *args,
+                                       Py_ssize_t nargs)
+{
+    TEMPI_I_CB_ARGS(3);
+    if (!PyType_Check(args[0]) || !PyDict_Check(args[1]) || !PyTuple_Check(args[2]) ||
+        PyTuple_GET_SIZE(args[2]) != TEMPI_I_CB_METHODS) {
+        PyErr_SetString(PyExc_TypeError, "methods(cls, native's dict, 4 Python methods)");
+        return NULL;
+    }
+    static const char *const names[4] = {"c", "comm", "_isend", "_irecv"};
+    for (int i = 0; i < 4; ++i)
+        if (tempi_i_cb_names[i] == NULL &&
+            (tempi_i_cb_names[i] = PyUnicode_InternFromString(names[i])) == NULL)
+            return NULL;
+    for (int i = 0; i < 3; ++i)
+        if (tempi_i_cb_modes[i] == NULL && (tempi_i_cb_modes[i] = PyLong_FromLong(i)) == NULL)
+            return NULL;
+    if (tempi_i_cb_any_source == NULL &&
+        ((tempi_i_cb_any_source = PyLong_FromLong(MPI_ANY_SOURCE)) == NULL ||
+         (tempi_i_cb_any_tag = PyLong_FromLong(MPI_ANY_TAG)) == NULL))
+        return NULL;
+    PyObject *result = PyTuple_New(TEMPI_I_CB_METHODS);
+    if (result == NULL)
+        return NULL;
+    for (int i = 0; i < TEMPI_I_CB_METHODS; ++i) {
+        PyObject *descr = PyDescr_NewMethod((PyTypeObject *)args[0], &tempi_i_cb_comm_methods[i]);
+        if (descr == NULL) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(result, i, descr);
+        Py_XSETREF(tempi_i_cb_python[i], Py_NewRef(PyTuple_GET_ITEM(args[2], i)));
+    }
+    Py_XSETREF(tempi_i_cb_native, Py_NewRef(args[1]));
+    Py_XSETREF(tempi_i_cb_self, Py_NewRef(module));
+    return result;
 }
 
 /* waitall(requests) -> None when the list is not the binding's (Python's _complete takes
  * it), else MPI's error code (0: done). The binding's case: a list of NativeRequests whose
  * operations are all in flight in C and no statuses asked for (the demo's 52 per exchange),
  * completed by the same rule as every other Waitall (engine_api.c's tempi_engine_complete,
- * requests.c) in one call, then marked done as Python's _complete marks them. */
+ * requests.c) in one call, then marked done as Python's _complete marks them; their slots
+ * are read and written in place. */
 static PyObject *tempi_i_cb_waitall(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     TEMPI_I_CB_ARGS(1);
-    static PyObject *op_name, *steps_name, *active_name, *mpi_name;
     PyObject *list = args[0];
     if (tempi_i_cb_request == NULL || !PyList_CheckExact(list))
         Py_RETURN_NONE;
-    if (op_name == NULL && ((op_name = PyUnicode_InternFromString("_op")) == NULL ||
-                            (steps_name = PyUnicode_InternFromString("_steps")) == NULL ||
-                            (active_name = PyUnicode_InternFromString("_active")) == NULL ||
-                            (mpi_name = PyUnicode_InternFromString("_mpi")) == NULL))
-        return NULL;
     Py_ssize_t n = PyList_GET_SIZE(list);
     if (n == 0 || n > INT_MAX - 2)
         Py_RETURN_NONE;
@@ -392,35 +564,26 @@ static PyObject *tempi_i_cb_waitall(PyObject *self, PyObject *const *args, Py_ss
     intptr_t few_handles[64];
     int *ids = n <= 64 ? few : malloc(sizeof(int) * (size_t)(3 * n + 2));
     intptr_t *handles = n <= 64 ? few_handles : calloc((size_t)n, sizeof(intptr_t));
+    PyObject *result = Py_None;
     if (ids == NULL || handles == NULL) {
-        if (ids != few)
-            free(ids);
-        if (handles != few_handles)
-            free(handles);
-        return PyErr_NoMemory();
+        result = PyErr_NoMemory();
+        goto done;
     }
     int *kinds = ids + n, *out = ids + 2 * n;
-    PyObject *result = Py_None;
-    for (Py_ssize_t i = 0; i < n && result != NULL; ++i) {
+    for (Py_ssize_t i = 0; i < n; ++i) {
         PyObject *request = PyList_GET_ITEM(list, i);
-        if (Py_TYPE(request) != (PyTypeObject *)tempi_i_cb_request) {
-            result = Py_None;
-            goto done;
-        }
-        PyObject *steps = PyObject_GetAttr(request, steps_name);
-        PyObject *active = steps ? PyObject_GetAttr(request, active_name) : NULL;
-        PyObject *op = active ? PyObject_GetAttr(request, op_name) : NULL;
-        int ours = op != NULL && steps != Py_None && active == Py_True && PyLong_Check(op);
-        long id = ours ? PyLong_AsLong(op) : 0;
-        Py_XDECREF(steps);
-        Py_XDECREF(active);
-        Py_XDECREF(op);
-        if (op == NULL || (id == -1 && PyErr_Occurred())) {
-            result = NULL;
-            goto done;
-        }
-        if (!ours || id <= 0 || id > INT_MAX)
+        if (Py_TYPE(request) != (PyTypeObject *)tempi_i_cb_request)
             goto done; /* (result is Py_None) */
+        PyObject *steps = TEMPI_I_CB_SLOT(request, TEMPI_I_CB_STEPS);
+        PyObject *op = TEMPI_I_CB_SLOT(request, TEMPI_I_CB_OP);
+        if (steps == NULL || steps == Py_None || op == NULL || !PyLong_CheckExact(op) ||
+            TEMPI_I_CB_SLOT(request, TEMPI_I_CB_ACTIVE) != Py_True)
+            goto done;
+        long id = PyLong_AsLong(op);
+        if (id <= 0 || id > INT_MAX) {
+            PyErr_Clear();
+            goto done;
+        }
         ids[i] = (int)id, kinds[i] = TEMPI_I_REQ_OP, handles[i] = 0;
     }
     int err;
@@ -428,14 +591,16 @@ static PyObject *tempi_i_cb_waitall(PyObject *self, PyObject *const *args, Py_ss
     err = tempi_engine_complete(TEMPI_I_WAITALL, (int)n, kinds, ids, handles, NULL, NULL, NULL,
                                 out);
     Py_END_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; ++i) {
+    /* (the list is not changed meanwhile: its items are what was completed, another thread
+     * that changes it while one waits on it breaks MPI's rules anyway; an item's slots may
+     * have, so each is set with its old value released) */
+    for (Py_ssize_t i = 0; i < n && i < PyList_GET_SIZE(list); ++i) {
         PyObject *request = PyList_GET_ITEM(list, i);
-        if (PyObject_SetAttr(request, active_name, Py_False) < 0 ||
-            PyObject_SetAttr(request, steps_name, Py_None) < 0 ||
-            PyObject_SetAttr(request, mpi_name, Py_None) < 0) {
-            result = NULL;
-            goto done;
-        }
+        if (Py_TYPE(request) != (PyTypeObject *)tempi_i_cb_request)
+            continue;
+        Py_XSETREF(TEMPI_I_CB_SLOT(request, TEMPI_I_CB_ACTIVE), Py_NewRef(Py_False));
+        Py_XSETREF(TEMPI_I_CB_SLOT(request, TEMPI_I_CB_STEPS), Py_NewRef(Py_None));
+        Py_XSETREF(TEMPI_I_CB_SLOT(request, TEMPI_I_CB_MPI), Py_NewRef(Py_None));
     }
     result = PyLong_FromLong(err);
 done:
@@ -514,6 +679,22 @@ static PyObject *tempi_i_cb_setup(PyObject *self, PyObject *const *args, Py_ssiz
     if (tempi_i_cb_current_key == NULL &&
         (tempi_i_cb_current_key = PyUnicode_InternFromString("_current")) == NULL)
         return NULL;
+    PyTypeObject *request = (PyTypeObject *)args[3];
+    if (!PyType_Check(args[3]) || request->tp_new != PyBaseObject_Type.tp_new) {
+        PyErr_SetString(PyExc_TypeError, "setup: NativeRequest, a class without __new__");
+        return NULL;
+    }
+    for (int k = 0; k < TEMPI_I_CB_NSLOTS; ++k) {
+        PyObject *member = PyDict_GetItemString(request->tp_dict, tempi_i_cb_slot_names[k]);
+        if (member == NULL || !Py_IS_TYPE(member, &PyMemberDescr_Type) ||
+            ((PyMemberDescrObject *)member)->d_member->type != T_OBJECT_EX ||
+            ((PyMemberDescrObject *)member)->d_member->offset < (Py_ssize_t)sizeof(PyObject)) {
+            PyErr_Format(PyExc_TypeError, "setup: NativeRequest has no slot %s",
+                         tempi_i_cb_slot_names[k]);
+            return NULL;
+        }
+        tempi_i_cb_slot_at[k] = ((PyMemberDescrObject *)member)->d_member->offset;
+    }
     Py_XSETREF(tempi_i_cb_config, Py_NewRef(args[0]));
     Py_XSETREF(tempi_i_cb_descriptors, Py_NewRef(args[1]));
     Py_XSETREF(tempi_i_cb_error, Py_NewRef(args[2]));
@@ -603,6 +784,7 @@ static PyMethodDef tempi_i_cb_methods[] = {
     {"remember", (PyCFunction)(void (*)(void))tempi_i_cb_remember, METH_FASTCALL, NULL},
     {"forget", (PyCFunction)(void (*)(void))tempi_i_cb_forget, METH_FASTCALL, NULL},
     {"counts", (PyCFunction)(void (*)(void))tempi_i_cb_counts, METH_FASTCALL, NULL},
+    {"methods", (PyCFunction)(void (*)(void))tempi_i_cb_methods_of, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };
 

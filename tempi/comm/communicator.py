@@ -36,34 +36,22 @@ class Comm:
         return f"tempi.Comm({self.comm!r})"
 
     # Point to point: a host message with a plan runs in the C engine (tempi.comm.native),
-    # anything else through tempi.comm.engine.
+    # anything else through tempi.comm.engine. Once the compiled binding is loaded, Isend,
+    # Issend, Ibsend and Irecv are its C functions (use_binding): a planned message costs
+    # no Python frame; what it declines goes on to _isend / _irecv, what it cannot bind
+    # (or while native.c is not the binding) to these Python methods.
 
     def Isend(self, buf: Any, dest: int, tag: int = 0) -> Any:
         request = native.c.isend(self.comm, buf, dest, tag, 0)
-        if request is not None:
-            return request
-        request = native.isend(self.comm, self._handle, buf, dest, tag, 0)
-        if request is not None:
-            return request
-        return engine.isend(self.comm, buf, dest, tag, local_ranks=self._local)
+        return request if request is not None else self._isend(buf, dest, tag, 0)
 
     def Issend(self, buf: Any, dest: int, tag: int = 0) -> Any:
         request = native.c.isend(self.comm, buf, dest, tag, 1)
-        if request is not None:
-            return request
-        request = native.isend(self.comm, self._handle, buf, dest, tag, 1)
-        if request is not None:
-            return request
-        return engine.isend(self.comm, buf, dest, tag, mode="synchronous", local_ranks=self._local)
+        return request if request is not None else self._isend(buf, dest, tag, 1)
 
     def Ibsend(self, buf: Any, dest: int, tag: int = 0) -> Any:
         request = native.c.isend(self.comm, buf, dest, tag, 2)
-        if request is not None:
-            return request
-        request = native.isend(self.comm, self._handle, buf, dest, tag, 2)
-        if request is not None:
-            return request
-        return engine.isend(self.comm, buf, dest, tag, mode="buffered", local_ranks=self._local)
+        return request if request is not None else self._isend(buf, dest, tag, 2)
 
     def Irsend(self, buf: Any, dest: int, tag: int = 0) -> Any:
         """Ready mode, sent as standard mode (which the standard allows)."""
@@ -71,8 +59,20 @@ class Comm:
 
     def Irecv(self, buf: Any, source: int = MPI.ANY_SOURCE, tag: int = MPI.ANY_TAG) -> Any:
         request = native.c.irecv(self.comm, buf, source, tag)
+        return request if request is not None else self._irecv(buf, source, tag)
+
+    def _isend(self, buf: Any, dest: int, tag: int, mode: int) -> Any:
+        """A send (mode as :data:`tempi.comm.native.MODES`) the compiled binding did not
+        take: the cffi path (which plans on a first sight), then Python's route."""
+        request = native.isend(self.comm, self._handle, buf, dest, tag, mode)
         if request is not None:
             return request
+        return engine.isend(
+            self.comm, buf, dest, tag, mode=_MODE_NAMES[mode], local_ranks=self._local
+        )
+
+    def _irecv(self, buf: Any, source: int, tag: int) -> Any:
+        """A receive the compiled binding did not take: the cffi path, then Python's."""
         request = native.irecv(self.comm, self._handle, buf, source, tag)
         if request is not None:
             return request
@@ -411,6 +411,19 @@ class Comm:
         if self._private is not None:
             self._private.Free()
             self._private = None
+
+
+_MODE_NAMES = tuple(native.MODES)
+_PYTHON_METHODS = tuple(Comm.__dict__[name] for name in ("Isend", "Issend", "Ibsend", "Irecv"))
+
+
+def use_binding(binding: Any) -> None:
+    """Make Comm's Isend, Issend, Ibsend and Irecv the compiled binding's (called by
+    :mod:`tempi.comm.native` once it loaded ``binding``): method descriptors of C functions
+    that bind the arguments as these Python methods do and fall back to them."""
+    methods = binding.methods(Comm, vars(native), _PYTHON_METHODS)
+    for name, method in zip(("Isend", "Issend", "Ibsend", "Irecv"), methods):
+        setattr(Comm, name, method)
 
 
 def _wrap(comm: MPI.Comm) -> Any:

@@ -184,6 +184,9 @@ def _load_binding(ffi: Any, lib: Any) -> None:
         module = importlib.util.module_from_spec(module_spec)
         loader.exec_module(module)
         module.setup(vars(config), descriptors._descriptors, MPI.Exception, NativeRequest, _BOTTOM)
+        from tempi.comm import communicator
+
+        communicator.use_binding(module)
     except Exception as exc:  # noqa: BLE001 -- the cffi path runs every message
         log.debug("tempi.Comm's compiled binding is not available, cffi runs it (%s)", exc)
         return
@@ -438,20 +441,26 @@ def abandon(op: int) -> None:
 
 class NativeRequest(Request):
     """An operation of the C engine as a tempi request: every completion call of
-    :mod:`tempi.comm.requests` completes it (Wait, Test, Waitall, Waitany, ...)."""
+    :mod:`tempi.comm.requests` completes it (Wait, Test, Waitall, Waitany, ...).
 
+    Its state is in slots, which the compiled binding reads and writes in place
+    (``native/comm_binding.c``: it creates the binding's requests with every slot set as
+    ``__init__`` sets them, without running it, and its Waitall marks them done), so a
+    message's request costs one allocation. The slots' names are the binding's too."""
+
+    __slots__ = ("_op", "_receive", "_steps", "_active", "_mpi", "_result", "_cancelled")
     _posted = True  # its MPI transfer was posted when it started
     _in_c = True  # the completion calls give C its id (native/requests.c completes it)
-    _result: tuple[int, int, int] | None = None
-    _cancelled = False
     _space = None
-    _mpi: Any = None
 
     def __init__(self, op: int, receive: bool) -> None:
         self._op = op
         self._receive = receive
         self._steps: Any = op  # not None while the operation is in flight in C
         self._active = True
+        self._mpi: Any = None  # the operation's MPI request, once a Waitany asked for it
+        self._result: tuple[int, int, int] | None = None
+        self._cancelled = False
 
     @property
     def _waiting(self) -> Any:

@@ -686,3 +686,235 @@ def test_binding_waitall_of_engine_requests_is_one_call(host, wire, neighbours):
             assert not any(r._active for r in pending[:2]), k
     finally:
         datatype.Free()
+
+
+# ---- the binding's Isend/Irecv as tempi.Comm's methods, its requests made in C
+
+
+def _vector_round(ours, datatype, wire, neighbours, tag, **kwargs):
+    """One planned message around the ring through ``ours.Irecv``/``ours.Isend``; the
+    receive, the send, the target and the bytes expected."""
+    dest, source = neighbours
+    rank = MPI.COMM_WORLD.rank
+    sent = wire.payload(datatype, 1, rank, tag)
+    target = wire.payload(datatype, 1, rank, -tag)
+    expected = wire.delivered(wire.payload(datatype, 1, source, tag), 1, datatype, target)
+    receive = ours.Irecv([target, 1, datatype], source, tag)
+    send = ours.Isend([sent, 1, datatype], dest, tag)
+    return receive, send, target, expected
+
+
+@pytest.fixture
+def vector():
+    datatype = MPI.DOUBLE.Create_vector(8, 1, 3).Commit()
+    yield datatype
+    datatype.Free()
+
+
+@pytest.mark.mpi(min_size=1)
+def test_binding_methods_bind_arguments_as_python_does(host, vector, wire, neighbours):
+    """Once the binding is loaded, tempi.Comm's Isend/Issend/Ibsend/Irecv are its C
+    functions: positional and keyword arguments and the defaults (Irecv from any source,
+    any tag) give the bytes and statuses of the Python methods, each message one call of
+    the binding (in_c moves, to_python does not); calls Python would not bind raise the
+    Python method's TypeError."""
+    from tempi.comm import communicator
+
+    dest, source = neighbours
+    rank, ours = MPI.COMM_WORLD.rank, tempi.Comm(MPI.COMM_WORLD)
+    tempi.Request.Waitall(list(_vector_round(ours, vector, wire, neighbours, TAG + 300)[:2]))
+    assert native.binding_counts()["loaded"], "the compiled binding did not load"
+    for name in ("Isend", "Issend", "Ibsend", "Irecv"):
+        method = tempi.Comm.__dict__[name]
+        assert type(method).__name__ == "method_descriptor", (name, method)
+    before = native.binding_counts()
+    buffer = MPI.Alloc_mem(1 << 16)
+    MPI.Attach_buffer(buffer)
+    try:
+        calls = [
+            ("Isend", lambda b, t: ours.Isend(b, dest, t), lambda b, t: ours.Irecv(b, source, t)),
+            (
+                "Issend",
+                lambda b, t: ours.Issend(buf=b, tag=t, dest=dest),
+                lambda b, t: ours.Irecv(b),
+            ),
+            ("Ibsend", lambda b, t: ours.Ibsend(b, dest, tag=t), lambda b, t: ours.Irecv(b, tag=t)),
+            (
+                "Isend",
+                lambda b, t: ours.Isend(b, dest=dest, tag=t),
+                lambda b, t: ours.Irecv(buf=b, source=source),
+            ),
+        ]
+        for k, (name, post_send, post_recv) in enumerate(calls):
+            tag = TAG + 310 + k
+            sent = wire.payload(vector, 1, rank, tag)
+            target = wire.payload(vector, 1, rank, -tag)
+            expected = wire.delivered(wire.payload(vector, 1, source, tag), 1, vector, target)
+            status = MPI.Status()
+            receive = post_recv([target, 1, vector], tag)
+            send = post_send([sent, 1, vector], tag)
+            assert type(receive) is native.NativeRequest and type(send) is native.NativeRequest
+            send.Wait()
+            receive.Wait(status)
+            assert np.array_equal(target, expected), name
+            assert (status.Get_source(), status.Get_tag()) == (source, tag), name
+            assert status.Get_count(vector) == 1, name
+            MPI.COMM_WORLD.Barrier()  # (Irecv from anyone: one message in flight at a time)
+    finally:
+        MPI.Detach_buffer()
+        MPI.Free_mem(buffer)
+    after = native.binding_counts()
+    assert after["in_c"] - before["in_c"] == 8, (before, after)
+    assert after["to_python"] == before["to_python"], (before, after)
+    spec = [np.zeros(24), 1, vector]
+    for bad in (lambda f: f(ours, spec), lambda f: f(ours, spec, dest, what=1)):
+        with pytest.raises(TypeError) as by_c:
+            bad(tempi.Comm.Isend)
+        with pytest.raises(TypeError) as by_python:
+            bad(communicator._PYTHON_METHODS[0])
+        assert str(by_c.value) == str(by_python.value)
+    with pytest.raises(TypeError):
+        ours.Irecv(spec, source, 0, "extra")
+
+
+@pytest.mark.mpi(min_size=1)
+def test_binding_declined_message_goes_to_python_once(host, vector, wire, neighbours):
+    """A message the binding's method declines (a NumPy integer as the tag: not an int)
+    is handed to Python's path once (to_python moves by 1 a call) and delivered there,
+    with its status."""
+    dest, source = neighbours
+    rank, ours = MPI.COMM_WORLD.rank, tempi.Comm(MPI.COMM_WORLD)
+    tempi.Request.Waitall(list(_vector_round(ours, vector, wire, neighbours, TAG + 330)[:2]))
+    before = native.binding_counts()
+    tag = TAG + 331
+    sent = wire.payload(vector, 1, rank, tag)
+    target = wire.payload(vector, 1, rank, -tag)
+    expected = wire.delivered(wire.payload(vector, 1, source, tag), 1, vector, target)
+    status = MPI.Status()
+    receive = ours.Irecv([target, 1, vector], source, np.int64(tag))
+    ours.Isend([sent, 1, vector], dest, np.int64(tag)).Wait()
+    receive.Wait(status)
+    after = native.binding_counts()
+    assert after["to_python"] - before["to_python"] == 2, (before, after)
+    assert np.array_equal(target, expected)
+    assert (status.Get_source(), status.Get_tag(), status.Get_count(vector)) == (source, tag, 1)
+
+
+@pytest.mark.mpi(min_size=1)
+def test_binding_requests_hold_what_init_sets(host, vector, wire, neighbours):
+    """The binding's requests (made in C without running __init__) hold every slot as
+    NativeRequest(op, receive) sets it, and Test, Wait with a status, and the cancel of a
+    receive nothing matches work on them as on any tempi request."""
+    ours, rank = tempi.Comm(MPI.COMM_WORLD), MPI.COMM_WORLD.rank
+    tempi.Request.Waitall(list(_vector_round(ours, vector, wire, neighbours, TAG + 340)[:2]))
+    receive, send, target, expected = _vector_round(ours, vector, wire, neighbours, TAG + 341)
+    for request, receiving in ((receive, True), (send, False)):
+        assert type(request) is native.NativeRequest
+        assert isinstance(request, tempi.Request)
+        model = native.NativeRequest(request._op, receiving)
+        for slot in native.NativeRequest.__slots__:
+            assert getattr(request, slot) == getattr(model, slot), slot
+        assert request._steps == request._op > 0 and request.active
+        assert request.result is None and not request.cancelled
+    status = MPI.Status()
+    while not receive.Test(status):
+        pass
+    send.Wait()
+    assert np.array_equal(target, expected)
+    assert status.Get_tag() == TAG + 341 and status.Get_count(vector) == 1
+    assert receive.result is not None and receive.result[1] == TAG + 341
+    assert not receive.active and receive._steps is None and send._steps is None
+    assert receive.Test() and not receive.cancelled  # inactive: done at once
+    nothing = ours.Irecv([wire.payload(vector, 1, rank, 0), 1, vector], neighbours[1], TAG + 349)
+    assert type(nothing) is native.NativeRequest
+    nothing.Cancel()
+    status = MPI.Status()
+    nothing.Wait(status)
+    assert status.Is_cancelled() and nothing.cancelled and not nothing.active
+
+
+@pytest.mark.mpi(min_size=1)
+def test_binding_requests_in_mixed_lists(host, vector, wire, neighbours):
+    """The binding's requests with Python's (a tempi request that waits on an mpi4py one)
+    and mpi4py's in one list: Waitall with statuses, Testall, Waitany and Waitsome give
+    every receive's bytes and status (source, tag, count), and each completed request is
+    inactive after."""
+    from tempi.comm.communicator import _tempi_request
+
+    dest, source = neighbours
+    world, rank, ours = MPI.COMM_WORLD, MPI.COMM_WORLD.rank, tempi.Comm(MPI.COMM_WORLD)
+    tempi.Request.Waitall(list(_vector_round(ours, vector, wire, neighbours, TAG + 350)[:2]))
+    for k, call in enumerate(("Waitall", "Testall", "Waitany", "Waitsome")):
+        tag = TAG + 360 + 10 * k
+        receive, send, target, expected = _vector_round(ours, vector, wire, neighbours, tag)
+        assert type(receive) is native.NativeRequest and type(send) is native.NativeRequest
+        plain_in, plain_out = np.zeros(4), np.arange(4.0) + rank
+        python_in, python_out = np.zeros(3), np.arange(3.0) - rank
+        pending = [
+            receive,
+            world.Irecv(plain_in, source, tag + 1),
+            _tempi_request(world.Irecv(python_in, source, tag + 2)),
+            send,
+            world.Isend(plain_out, dest, tag + 1),
+            _tempi_request(world.Isend(python_out, dest, tag + 2)),
+        ]
+        statuses = [MPI.Status() for _ in pending]
+        if call == "Waitall":
+            tempi.Request.Waitall(pending, statuses)
+            done = list(range(len(pending)))
+        elif call == "Testall":
+            while not tempi.Request.Testall(pending, statuses):
+                pass
+            done = list(range(len(pending)))
+        else:
+            done, seen = [], {}
+            while len(done) < len(pending):
+                if call == "Waitany":
+                    status = MPI.Status()
+                    index = tempi.Request.Waitany(pending, status)
+                    got = [index]
+                    seen[index] = status
+                else:
+                    got = tempi.Request.Waitsome(pending, statuses)
+                    for j, index in enumerate(got):
+                        seen[index] = MPI.Status(statuses[j])
+                done += got
+            assert sorted(done) == list(range(len(pending)))
+            statuses = [seen[i] for i in range(len(pending))]
+        assert np.array_equal(target, expected), call
+        assert np.array_equal(plain_in, np.arange(4.0) + source), call
+        assert np.array_equal(python_in, np.arange(3.0) - source), call
+        for index, count_of in ((0, (vector, 1)), (1, (MPI.DOUBLE, 4)), (2, (MPI.DOUBLE, 3))):
+            status = statuses[index]
+            assert (status.Get_source(), status.Get_tag()) == (source, tag + index), call
+            assert status.Get_count(count_of[0]) == count_of[1], call
+        assert not receive.active and not send.active, call
+        assert receive._steps is None and send._steps is None, call
+
+
+@pytest.mark.mpi(min_size=2)  # Open MPI's self path does not report truncation at all
+def test_binding_waitall_raises_the_mpi_error(host, vector, wire, neighbours):
+    """A receive that is too small, in a Waitall of the binding's requests alone (its one
+    C call): MPI.Exception with the MPI's class (truncation, or in-status), every request
+    inactive after; the next exchange runs as usual."""
+    dest, source = neighbours
+    rank = MPI.COMM_WORLD.rank
+    comm = MPI.COMM_WORLD.Dup()  # its error handler: mpi4py's (exceptions)
+    ours = tempi.Comm(comm)
+    small = MPI.DOUBLE.Create_vector(4, 1, 3).Commit()
+    try:
+        for k in range(2):  # the first plans
+            tag = TAG + 400 + k
+            receive = ours.Irecv([wire.payload(small, 1, rank, -tag), 1, small], source, tag)
+            send = ours.Isend([wire.payload(vector, 1, rank, tag), 1, vector], dest, tag)
+            assert type(receive) is native.NativeRequest or k == 0
+            with pytest.raises(MPI.Exception) as failed:
+                tempi.Request.Waitall([receive, send])
+            assert failed.value.Get_error_class() in (MPI.ERR_TRUNCATE, MPI.ERR_IN_STATUS)
+            assert not receive.active and not send.active
+        receive, send, target, expected = _vector_round(ours, vector, wire, neighbours, TAG + 410)
+        tempi.Request.Waitall([receive, send])
+        assert np.array_equal(target, expected)
+    finally:
+        small.Free()
+        comm.Free()
