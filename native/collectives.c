@@ -185,6 +185,33 @@ static int tempi_i_side_starts(const tempi_i_parts_t *side, int n)
     return tempi_i_state_now() == TEMPI_I_READY;
 }
 
+/* An all-to-all on an intercommunicator is the system MPI's (its parts are the remote
+ * group's; every rank of both groups decides alike), staged as a declined one when a side
+ * is device memory the MPI cannot read (which starts tempi, if nothing has yet). */
+static int tempi_i_inter(const tempi_i_parts_t *send, const tempi_i_parts_t *recv,
+                         MPI_Comm comm)
+{
+    int inter = 0, n = 0;
+    if (PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || !inter)
+        return 0;
+    if (!tempi_i_host && PMPI_Comm_remote_size(comm, &n) == MPI_SUCCESS) {
+        const tempi_i_parts_t *sides[2] = {send, recv};
+        for (int s = 0; s < 2; ++s) {
+            const tempi_i_parts_t *side = sides[s];
+            if (side->buf == MPI_IN_PLACE)
+                continue;
+            const void *counts = side->icounts ? (const void *)side->icounts
+                                               : (const void *)side->ccounts;
+            const void *displs = side->idispls ? (const void *)side->idispls
+                                               : (const void *)side->adispls;
+            tempi_i_declined_device |= tempi_i_stages_parts(
+                side->buf, n, counts, side->icounts != NULL, displs, side->idispls != NULL,
+                side->displs_in_bytes, side->types, side->one_type);
+        }
+    }
+    return 1;
+}
+
 int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
                             const tempi_i_parts_t *recv, MPI_Comm comm)
 {
@@ -193,11 +220,14 @@ int tempi_i_alltoall(int neighbor, const tempi_i_parts_t *send,
     if (send->buf == MPI_IN_PLACE && !neighbor) /* (never with neighbourhood forms) */
         tempi_i_in_place(send->buf, recv->buf, recv->types[0]);
     tempi_i_note_collective(neighbor ? TEMPI_I_NEIGHBOR : TEMPI_I_ALLTOALL, 0, comm);
-    if (tempi_i_bypass() || tempi_i_parts(comm, neighbor, &nsend, &nrecv) != MPI_SUCCESS)
+    int ready = tempi_i_state_now() == TEMPI_I_READY;
+    if (tempi_i_bypass() ||
+        (!ready && (tempi_i_state_now() != TEMPI_I_UNTRIED || tempi_i_host ||
+                    !tempi_i_cuda_loaded())) ||
+        (!neighbor && tempi_i_inter(send, recv, comm)) ||
+        tempi_i_parts(comm, neighbor, &nsend, &nrecv) != MPI_SUCCESS)
         return TEMPI_I_PASS;
-    if (tempi_i_state_now() != TEMPI_I_READY &&
-        (tempi_i_state_now() != TEMPI_I_UNTRIED || tempi_i_host || !tempi_i_cuda_loaded() ||
-         !(tempi_i_side_starts(send, nsend) || tempi_i_side_starts(recv, nrecv))))
+    if (!ready && !(tempi_i_side_starts(send, nsend) || tempi_i_side_starts(recv, nrecv)))
         return TEMPI_I_PASS;
     return tempi_i_collective(neighbor ? TEMPI_I_NEIGHBOR : TEMPI_I_ALLTOALL, send, nsend, recv,
                               nrecv, 0, comm);

@@ -122,6 +122,23 @@ def test_a_rank_that_declines_exchanges_with_ranks_that_describe(
     assert stats[declined_rank]["passed_through"] == 2 * (nranks - 1) * EXCHANGE_ROUNDS, stats
 
 
+@pytest.mark.parametrize("nranks", [2, 3])
+def test_all_to_alls_on_intercommunicators_are_the_system_mpis(program, nranks):
+    """exchange.c --inter: Alltoallv of a vector on an intercommunicator between rank 0 and
+    the others goes to the system MPI on every rank (its parts are the remote group's;
+    tempi's exchange took the local group's size and posted to ranks the remote group
+    lacks): the plain run's bytes, nothing of it in C or Python."""
+    args = ["--rounds", str(EXCHANGE_ROUNDS), "--inter"]
+    plain = _plain(nranks, [program(EXCHANGE), *args])
+    shim = _tempi_run(nranks, [program(EXCHANGE), *args], TEMPI_HOST="1")
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    data = [r for r in _lines(shim.stdout, "rank") if " phase " not in r]
+    assert data == _lines(plain.stdout, "rank")
+    assert sum(" inter round " in r for r in data) == nranks * EXCHANGE_ROUNDS
+    phases = [r for r in _lines(shim.stdout, "rank") if " phase inter " in r]
+    assert len(phases) == nranks and all("c_calls=0" in r for r in phases), phases
+
+
 @pytest.mark.parametrize("nranks", [1, 2, 4])
 @pytest.mark.parametrize("strategy", ["device", "oneshot", "staged"])
 def test_c_point_to_point_through_tempi(program, nranks, strategy):

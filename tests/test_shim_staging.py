@@ -276,3 +276,17 @@ def test_a_rank_declining_device_parts_exchanges_with_ranks_that_describe(
     for rank in range(nranks):  # the declining rank's parts with the others, each call
         copied = 2 * (nranks - 1) * 3 if rank == declined_rank else 0
         assert stats[rank]["staged_contiguous"] == copied, stats
+
+
+def test_all_to_alls_on_intercommunicators_are_staged(program, stand_in_driver):
+    """exchange.c --inter on the stand-in driver's "device" memory at 3 ranks: the
+    intercommunicator's Alltoallv is the system MPI's, on host copies of the spans of its
+    parts (the remote group's), never handed the device pointers: the plain run's bytes."""
+    args = ["--rounds", "3", "--inter"]
+    plain = _plain(3, [program(EXCHANGE), *args])
+    shim = _tempi_run(3, [program(EXCHANGE), "device", *args], **stand_in_driver)
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    data = [r for r in _lines(shim.stdout, "rank") if " phase " not in r]
+    assert data == _lines(plain.stdout, "rank")
+    for counters in _stats(shim.stdout):  # the send and the receive span of each call,
+        assert counters["staged_contiguous"] == 6, counters  # copied as bytes

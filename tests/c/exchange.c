@@ -6,7 +6,7 @@
  * the shim each phase also prints how many of its calls ran in C (the shim's
  * tempi_exchange_runs) and how many plan misses it had (tempi_engine_counter(1)).
  *
- *   exchange [host|device] [--rounds R] [--python-rank P] [--declined-rank D]
+ *   exchange [host|device] [--rounds R] [--python-rank P] [--declined-rank D] [--inter]
  *
  * --python-rank P: rank P sets TEMPI_PLANS=0 before its first message, so it takes
  * Python's path every time while the others run in C.
@@ -16,7 +16,9 @@
  * backwards). Rank D's part with itself keeps the vector, so tempi takes its call too:
  * its declined parts must travel as the MPI's typed messages against its peers' packed
  * ones, with no rank asking the others. On a duplicate of MPI_COMM_WORLD: the first call
- * is Python's, the later ones C's. */
+ * is Python's, the later ones C's.
+ * --inter: a last phase, MPI_Alltoallv of a vector on an intercommunicator between rank 0
+ * and the other ranks (2 ranks or more), whose parts are the remote group's. */
 #define _GNU_SOURCE
 #include "check.h"
 #include <dlfcn.h>
@@ -117,10 +119,44 @@ static void declined(int rank, int size, int declined_rank, int rounds)
     free(counts), free(displs), free(rdispls), free(types);
 }
 
+/* --inter: the phase "inter" (see the top). */
+static void inter(int rank, int size, int rounds)
+{
+    MPI_Comm local, comm;
+    MPI_Comm_split(MPI_COMM_WORLD, rank > 0, rank, &local);
+    MPI_Intercomm_create(local, 0, MPI_COMM_WORLD, rank > 0 ? 0 : 1, 7, &comm);
+    int remote;
+    MPI_Comm_remote_size(comm, &remote);
+    MPI_Datatype vector;
+    MPI_Type_vector(4, 1, 2, MPI_DOUBLE, &vector);
+    MPI_Type_commit(&vector);
+    int *counts = malloc(remote * sizeof(int)), *displs = malloc(remote * sizeof(int));
+    for (int j = 0; j < remote; ++j) {
+        counts[j] = 1;
+        displs[j] = j; /* in extents of the vector: 7 doubles */
+    }
+    double *out = filled(7 * remote, 0), *in = filled(7 * remote, -1);
+    for (int k = 0; k < rounds; ++k) {
+        fill_values(out, 7 * remote, rank * 1000 + k * 10);
+        fill_values(in, 7 * remote, -1 - k);
+        MPI_Alltoallv(out, counts, displs, vector, in, counts, displs, vector, comm);
+        printf("rank %d inter round %d %016lx\n", rank, k, checksum(in, 7 * remote));
+    }
+    phase(rank, "inter");
+    (void)size;
+    MPI_Comm_free(&comm);
+    MPI_Comm_free(&local);
+    MPI_Type_free(&vector);
+    devmem_free(out), devmem_free(in);
+    free(counts), free(displs);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
-    int rounds = 3, python_rank = -1, declined_rank = -1, world;
+    int rounds = 3, python_rank = -1, declined_rank = -1, with_inter = 0, world;
+    for (int i = 1; i < argc; ++i)
+        with_inter |= strcmp(argv[i], "--inter") == 0;
     for (int i = 1; i + 1 < argc; ++i) {
         if (strcmp(argv[i], "--rounds") == 0)
             rounds = atoi(argv[i + 1]);
@@ -199,6 +235,8 @@ int main(int argc, char **argv)
 
     if (declined_rank >= 0)
         declined(world, size, declined_rank, rounds);
+    if (with_inter && size > 1)
+        inter(world, size, rounds);
 
     for (int j = 0; j < size; ++j)
         MPI_Type_free(&wrt[j]);
