@@ -2,7 +2,9 @@
  * `_tempi_comm`, compiled into the interposer's shared object (tempi/shim/build.py) and
  * loaded from it by tempi/comm/native.py (importlib's ExtensionFileLoader: the same loaded
  * copy of the engine that cffi reaches), so a planned host message costs one Python method
- * call and one call of this module: the buffer spec ([buf, count, datatype] or
+ * call and one call of this module (Isend, Issend, Ibsend and Irecv: no Python frame at
+ * all, tempi.Comm's methods being this module's functions, `methods`; their requests made
+ * here, `tempi_i_cb_new_request`): the buffer spec ([buf, count, datatype] or
  * [buf, datatype]) parsed here, the buffer's address and length through the buffer
  * protocol, the datatype's, communicator's and status's C handles through mpi4py's C API,
  * the plan looked up by (datatype handle, count), the engine called (engine_api.c).
