@@ -134,11 +134,13 @@ static int tempi_i_collective(int kind, const tempi_i_parts_t *send, int nsend,
             tempi_i_inside = 0;
             tempi_i_loud(&quiet);
         }
-        if (copies)
+        int copied = copies != NULL; /* device parts: their displacements name the copies */
+        if (copied)
             tempi_i_exchange_unstage(copies, nsend + nrecv,
                                      result == TEMPI_I_OK ? MPI_SUCCESS : MPI_ERR_OTHER);
         if (takes && result == TEMPI_I_PASS && tempi_i_stage_device &&
-            (tempi_i_side_on_device(send, nsend, sd) || tempi_i_side_on_device(recv, nrecv, rd)))
+            (copied || tempi_i_side_on_device(send, nsend, sd) ||
+             tempi_i_side_on_device(recv, nrecv, rd)))
             tempi_i_declined_device = 1;
     }
     free(sc);
