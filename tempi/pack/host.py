@@ -38,7 +38,9 @@ def _copy(typed, packed, t, p, n, to_packed):
 @numba.njit(cache=True, nogil=True)
 def _strided(typed, packed, start, block, counts, strides, to_packed):
     """Copy blocks of ``block`` words between ``typed`` (at start + Σ i_k strides_k) and the
-    dense ``packed`` array, innermost level fastest."""
+    dense ``packed`` array, innermost level fastest. The outer levels' indices come from
+    the outer counter (no index array: numba would allocate it at every call, a malloc and
+    a free per message in the C engine's steady state)."""
     ndim = counts.shape[0]
     if ndim == 0:
         _copy(typed, packed, start, 0, block, to_packed)
@@ -48,48 +50,37 @@ def _strided(typed, packed, start, block, counts, strides, to_packed):
     outer = 1
     for k in range(2, ndim):
         outer *= counts[k]
-    index = np.zeros(ndim, np.int64)
-    base, p = start, 0
-    for _ in range(outer):
+    p = 0
+    for o in range(outer):
+        base, rest = start, o
+        for k in range(2, ndim):
+            base += (rest % counts[k]) * strides[k]
+            rest //= counts[k]
         for i1 in range(c1):
             t = base + i1 * s1
             for _i0 in range(c0):
                 _copy(typed, packed, t, p, block, to_packed)
                 t += s0
                 p += block
-        k = 2
-        while k < ndim:
-            index[k] += 1
-            base += strides[k]
-            if index[k] < counts[k]:
-                break
-            base -= strides[k] * counts[k]
-            index[k] = 0
-            k += 1
 
 
 @numba.njit(cache=True, nogil=True)
 def _blocklist(typed, packed, offsets, lengths, counts, strides, to_packed):
-    """Copy the pieces (offsets, lengths) in order, the list repeated by strided levels."""
+    """Copy the pieces (offsets, lengths) in order, the list repeated by strided levels
+    (their indices from the outer counter, as in _strided)."""
     ndim = counts.shape[0]
     outer = 1
     for k in range(ndim):
         outer *= counts[k]
-    index = np.zeros(ndim, np.int64)
-    base, p = 0, 0
-    for _ in range(outer):
+    p = 0
+    for o in range(outer):
+        base, rest = 0, o
+        for k in range(ndim):
+            base += (rest % counts[k]) * strides[k]
+            rest //= counts[k]
         for j in range(offsets.shape[0]):
             _copy(typed, packed, base + offsets[j], p, lengths[j], to_packed)
             p += lengths[j]
-        k = 0
-        while k < ndim:
-            index[k] += 1
-            base += strides[k]
-            if index[k] < counts[k]:
-                break
-            base -= strides[k] * counts[k]
-            index[k] = 0
-            k += 1
 
 
 def word_size(desc: Descriptor, *addresses: int) -> int:
