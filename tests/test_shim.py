@@ -103,11 +103,7 @@ def test_a_rank_that_declines_exchanges_with_ranks_that_describe(
     args = ["--rounds", str(EXCHANGE_ROUNDS), "--declined-rank", str(declined_rank)]
     if python_rank is not None:
         args += ["--python-rank", str(python_rank)]
-    plain = _plain(nranks, [program(EXCHANGE), *args])
-    shim = _tempi_run(nranks, [program(EXCHANGE), *args], TEMPI_HOST="1")
-    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
-    data = [r for r in _lines(shim.stdout, "rank") if " phase " not in r]
-    assert data == _lines(plain.stdout, "rank")
+    shim, data = _exchange_as_plain(program, nranks, args)
     assert sum(" declined round " in r for r in data) == nranks * EXCHANGE_ROUNDS
     calls = {
         int(r.split()[1]): int(r.split()[4].split("=")[1])
@@ -122,6 +118,17 @@ def test_a_rank_that_declines_exchanges_with_ranks_that_describe(
     assert stats[declined_rank]["passed_through"] == 2 * (nranks - 1) * EXCHANGE_ROUNDS, stats
 
 
+def _exchange_as_plain(program, nranks, args):
+    """exchange.c with ``args`` plainly and under the shim: the shim's run and its data
+    lines, which must equal the plain run's."""
+    plain = _plain(nranks, [program(EXCHANGE), *args])
+    shim = _tempi_run(nranks, [program(EXCHANGE), *args], TEMPI_HOST="1")
+    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
+    data = [r for r in _lines(shim.stdout, "rank") if " phase " not in r]
+    assert data == _lines(plain.stdout, "rank")
+    return shim, data
+
+
 @pytest.mark.parametrize("nranks", [2, 3])
 def test_all_to_alls_on_intercommunicators_are_the_system_mpis(program, nranks):
     """exchange.c --inter: Alltoallv of a vector on an intercommunicator between rank 0 and
@@ -129,11 +136,7 @@ def test_all_to_alls_on_intercommunicators_are_the_system_mpis(program, nranks):
     tempi's exchange took the local group's size and posted to ranks the remote group
     lacks): the plain run's bytes, nothing of it in C or Python."""
     args = ["--rounds", str(EXCHANGE_ROUNDS), "--inter"]
-    plain = _plain(nranks, [program(EXCHANGE), *args])
-    shim = _tempi_run(nranks, [program(EXCHANGE), *args], TEMPI_HOST="1")
-    assert plain.returncode == 0 and shim.returncode == 0, shim.stdout + shim.stderr
-    data = [r for r in _lines(shim.stdout, "rank") if " phase " not in r]
-    assert data == _lines(plain.stdout, "rank")
+    shim, data = _exchange_as_plain(program, nranks, args)
     assert sum(" inter round " in r for r in data) == nranks * EXCHANGE_ROUNDS
     phases = [r for r in _lines(shim.stdout, "rank") if " phase inter " in r]
     assert len(phases) == nranks and all("c_calls=0" in r for r in phases), phases
