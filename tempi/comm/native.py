@@ -528,15 +528,6 @@ class NativeRequest(Request):
             if code:
                 _raise(code)
 
-    def _fail(self, exc: Exception) -> None:
-        """Its completion raises ``exc``; an operation still in flight completes unseen
-        (its slot and MPI request are not kept)."""
-        if self._failure is None:
-            self._failure = exc
-        if self._steps is not None:
-            self._steps = self._mpi = None
-            _lib.tempi_engine_free(self._op)
-
     def abandon(self) -> None:
         """After a failure (:mod:`tempi.comm.settle`): complete the operation, so that its
         peer is not left waiting (settle posts what matches it), and make it inactive."""
